@@ -1,0 +1,35 @@
+/* Runtime configuration: defaults, bounds, JSON get/set. One table drives
+ * all three so a key cannot be readable but not settable. */
+#ifndef CKD_CONFIG_H
+#define CKD_CONFIG_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+/* X(name, default, min, max, help) */
+#define CKD_CONFIG_MAP(X)                                                                     \
+    X(max_connections, 16, 1, 256, "transfers in flight over all jobs")                       \
+    X(max_per_host, 16, 1, 256, "connections to one host")                                    \
+    X(bandwidth_limit, 0, 0, INT64_MAX, "bytes/s over all transfers, 0 = unlimited")          \
+    X(segment_threshold, 64 << 20, 1 << 20, INT64_MAX, "files this large are fetched in ranges") \
+    X(max_segments, 16, 1, 64, "ranges per file")                                             \
+    X(buffer_cap, 64 << 20, 4 << 20, 4LL << 30, "bytes buffered in memory over all transfers") \
+    X(journal_step, 16 << 20, 1 << 20, 1LL << 30, "bytes per segment between durable journal rows") \
+    X(retry_max, 5, 0, 100, "attempts per transfer for transient errors")                     \
+    X(retry_budget, 120, 1, 86400, "seconds a transfer may spend retrying")                   \
+    X(low_speed_limit, 1024, 0, INT64_MAX, "bytes/s under which a connection ...")            \
+    X(low_speed_time, 10, 1, 3600, "... for this many seconds is dropped and retried")
+
+typedef struct ckd_config {
+#define X(name, def, lo, hi, help) int64_t name;
+    CKD_CONFIG_MAP(X)
+#undef X
+} ckd_config;
+
+void ckd_config_init(ckd_config *c);
+json_t *ckd_config_to_json(const ckd_config *c);
+/* Applies every key of obj, or none: returns 0, or -EINVAL with the bad key
+ * and reason written to why. */
+int ckd_config_set_json(ckd_config *c, const json_t *obj, char *why, size_t whylen);
+
+#endif

@@ -1,0 +1,216 @@
+/* The daemon's in-memory model and the functions modules call on each other.
+ *
+ * Ownership: the daemon owns jobs; a job owns its files; a file owns its
+ * segments; a segment is filled by at most one transfer at a time. Everything
+ * runs on the one loop thread except the bodies of pool work items, which
+ * touch only the fields their comments name. */
+#ifndef CKD_DAEMON_H
+#define CKD_DAEMON_H
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <uv.h>
+#include <xxhash.h>
+
+#include "config.h"
+#include "store.h"
+
+#define CKD_JOB_MAGIC  0x6a6f6221u
+#define CKD_XFER_MAGIC 0x78666572u
+
+/* Job states: X(enum suffix, wire name). */
+#define CKD_JOB_STATE_MAP(X)                                                                  \
+    X(QUEUED, "queued")       /* accepted, waiting for a slot */                              \
+    X(RESOLVING, "resolving") /* asking the master what to fetch */                           \
+    X(RUNNING, "running")     /* transferring, verifying or publishing */                     \
+    X(WAITING, "waiting")     /* cannot progress now; retries by itself */                    \
+    X(PAUSED, "paused")       /* stopped by a client, staging kept */                         \
+    X(DONE, "done")           /* every file verified and published */                         \
+    X(FAILED, "failed")       /* gave up; staging kept for a resume */                        \
+    X(CANCELED, "canceled")   /* stopped by a client, staging removed */
+
+enum ckd_job_state {
+#define X(name, wire) CKD_JOB_##name,
+    CKD_JOB_STATE_MAP(X)
+#undef X
+        CKD_JOB_NSTATES
+};
+
+#define CKD_FILE_STATE_MAP(X)                                                                 \
+    X(PENDING, "pending")   /* nothing or part fetched, no transfer now */                    \
+    X(ACTIVE, "active")     /* transfers running */                                           \
+    X(FETCHED, "fetched")   /* all bytes written; hash and flush under way */                 \
+    X(VERIFIED, "verified") /* size and hash checked, data flushed */                         \
+    X(FAILED, "failed")     /* gave up; error says why */
+
+enum ckd_file_state {
+#define X(name, wire) CKD_FILE_##name,
+    CKD_FILE_STATE_MAP(X)
+#undef X
+};
+
+const char *ckd_job_state_name(enum ckd_job_state s);
+int ckd_job_state_parse(const char *name); /* -EINVAL when unknown */
+const char *ckd_file_state_name(enum ckd_file_state s);
+int ckd_file_state_parse(const char *name);
+
+struct ckd_xfer;
+struct ckd_job;
+struct ckd_daemon;
+
+typedef struct ckd_seg {
+    struct ckd_file *file;
+    int64_t start;
+    int64_t end;           /* exclusive; -1 while the file's size is unknown */
+    int64_t written;       /* bytes from start on disk (page cache) and hashed */
+    int64_t journaled;     /* bytes from start whose hash row is committed */
+    XXH3_state_t *hash;    /* XXH3-128 over [start, start + written) */
+    struct ckd_xfer *xfer; /* the transfer filling it, or NULL */
+    int inflight;          /* a pool write for this segment is queued */
+    int attempts;          /* transient failures so far */
+    uint64_t first_fail_ms;
+    uint64_t not_before_ms; /* retry back-off: do not start before */
+} ckd_seg;
+
+typedef struct ckd_file {
+    struct ckd_job *job;
+    int idx;
+    char *url;
+    char *path;      /* relative to the job's output */
+    int64_t size;    /* -1 while unknown */
+    int size_given;  /* size came from the job spec and must match */
+    char expect[33]; /* expected xxh128, "" when none */
+    char hash[33];   /* computed xxh128 once fetched */
+    enum ckd_file_state state;
+    char *validator; /* ETag (or Last-Modified) of the first response */
+    char *error;
+    int verify_attempts; /* size/hash mismatches so far (one refetch allowed) */
+    int fd;              /* staging file, -1 when closed */
+    int opening;         /* an open is queued in the pool */
+    int io;              /* other pool work on this file in flight */
+    int no_ranges;       /* the server ignores Range: one stream from zero */
+    int layout_saved;    /* segment rows exist in the store */
+    int reset_pending;   /* start again from zero once nothing is in flight */
+    ckd_seg *segs;
+    int nsegs;
+} ckd_file;
+
+typedef struct ckd_job {
+    uint32_t magic;
+    struct ckd_daemon *d;
+    int64_t id;
+    enum ckd_job_state state;
+    char *kind;
+    json_t *source;
+    json_t *options;
+    char *output;
+    char *staging; /* <output>/.ckptd-<id>.partial */
+    int priority;
+    char *error;
+    int64_t created, updated;
+    ckd_file *files;
+    size_t nfiles;
+    size_t files_verified;
+    size_t files_failed;
+    int prepared;   /* staging exists and earlier bytes were re-proven */
+    int busy;       /* pool work for the job itself (prepare, flush, publish, cleanup) */
+    int xfers;      /* transfers of this job alive (including detached ones) */
+    int flushing;   /* a flush wave is in the pool */
+    int publishing; /* the publish step is in the pool */
+    int cleaned;    /* canceled and its staging removed */
+    int recheck;    /* loaded after a restart: re-prove bytes before use */
+    /* rate: bytes_done sampled on the daemon tick */
+    int64_t rate_bytes[16];
+    uint64_t rate_ms[16];
+    int rate_n;
+    double rate;
+    struct ckd_job *next;
+} ckd_job;
+
+/* One subscriber-facing snapshot, built on demand. */
+json_t *ckd_job_summary(const ckd_job *j);
+json_t *ckd_job_detail(ckd_job *j);
+int64_t ckd_job_bytes_done(const ckd_job *j);
+/* -1 when some size is unknown */
+int64_t ckd_job_bytes_total(const ckd_job *j);
+
+typedef struct ckd_xfer_engine {
+    CURLM *multi;
+    uv_timer_t timer;
+    int active;            /* transfers attached to the multi handle */
+    int64_t buffered;      /* bytes of write buffers allocated */
+    struct ckd_xfer *waiting; /* paused for lack of buffer memory */
+    int64_t bytes_total;   /* all bytes ever written, for throughput */
+} ckd_xfer_engine;
+
+struct ckd_server;
+
+typedef struct ckd_daemon {
+    uv_loop_t *loop;
+    ckd_config cfg;
+    ckd_store store;
+    ckd_xfer_engine xe;
+    struct ckd_server *server;
+    ckd_job *jobs; /* by id */
+    uv_signal_t sigint, sigterm;
+    uv_timer_t tick;    /* rates, progress events, retry wake-ups */
+    uv_timer_t kick;    /* runs the scheduler on the next iteration */
+    uv_prepare_t commit; /* commits the store's open transaction */
+    int stopping;
+    int exit_code;
+    uint64_t start_ms;
+    char *socket_path;
+    char *state_dir;
+    int64_t rate_bytes[16];
+    uint64_t rate_ms[16];
+    int rate_n;
+    double throughput;
+} ckd_daemon;
+
+/* job.c */
+int ckd_jobs_load(ckd_daemon *d);
+/* Validates and creates a job from job.submit params; on error returns a
+ * ckp_rpc_code and fills why (and *bad_path for unsafe paths). */
+int ckd_job_submit(ckd_daemon *d, json_t *params, ckd_job **out, char *why, size_t whylen,
+                   json_t **err_data);
+ckd_job *ckd_job_find(ckd_daemon *d, int64_t id);
+/* job.pause / job.resume / job.cancel: 0 or CKP_RPC_BAD_TRANSITION. */
+int ckd_job_pause(ckd_job *j);
+int ckd_job_resume(ckd_job *j);
+int ckd_job_cancel(ckd_job *j);
+void ckd_job_log(ckd_job *j, const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Asks for a scheduling pass on the next loop iteration. */
+void ckd_sched_kick(ckd_daemon *d);
+void ckd_sched_run(ckd_daemon *d);
+/* Called by xfer.c when a segment's transfer ended and its writes drained. */
+void ckd_seg_finished(ckd_seg *s, int ok);
+/* Transient failure of a segment's transfer: back off and retry. */
+void ckd_seg_retry(ckd_seg *s, double retry_after_s, const char *why);
+/* Permanent failure of a file. */
+void ckd_file_fail(ckd_file *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The server ignored Range or the file changed: start it again from zero. */
+void ckd_file_restart(ckd_file *f, const char *why);
+/* A write failed on disk (ENOSPC, EIO): the job fails with the path. */
+void ckd_job_disk_error(ckd_job *j, const char *path, int err);
+/* Daemon stop: abort transfers, flush, persist; calls back when idle. */
+void ckd_jobs_stop_all(ckd_daemon *d);
+int ckd_jobs_idle(ckd_daemon *d);
+void ckd_jobs_free(ckd_daemon *d);
+void ckd_job_tick_rate(ckd_job *j, uint64_t now);
+
+/* xfer.c */
+int ckd_xfer_engine_init(ckd_daemon *d);
+void ckd_xfer_engine_close(ckd_daemon *d);
+void ckd_xfer_engine_apply_config(ckd_daemon *d);
+/* Starts a transfer for segment s (file open, s->xfer NULL, !s->inflight). */
+int ckd_xfer_start(ckd_daemon *d, ckd_seg *s);
+/* Stops s's transfer; buffered bytes not yet written are dropped. */
+void ckd_xfer_abort(ckd_seg *s);
+
+/* server.c: notifications to subscribers. */
+void ckd_events_job(ckd_daemon *d, ckd_job *j);
+void ckd_events_tick(ckd_daemon *d);
+
+#endif

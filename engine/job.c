@@ -1,0 +1,1553 @@
+/* Jobs: submission, the job state machine, the scheduler, verification,
+ * flushing and publication. All of it runs on the loop thread; disk work
+ * goes to the pool through the work items at the end of this file. */
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ckp.h"
+#include "fsutil.h"
+#include "log.h"
+#include "xfer.h"
+
+#define MAX_FILES_PER_JOB 100000
+#define MIN_SEGMENT       (4 << 20)
+/* How far past the bytes already received a running stream is cut. */
+#define SPLIT_SLACK (1 << 20)
+
+static void job_set_state(ckd_job *j, enum ckd_job_state to, const char *error);
+static void job_prepare(ckd_job *j);
+static void job_flush(ckd_job *j);
+static void job_publish(ckd_job *j);
+static void job_cleanup(ckd_job *j);
+static void file_finish(ckd_file *f);
+static void file_reset(ckd_file *f);
+
+/* ---- names ------------------------------------------------------------- */
+
+static const char *job_state_names[] = {
+#define X(name, wire) wire,
+    CKD_JOB_STATE_MAP(X)
+#undef X
+};
+static const char *file_state_names[] = {
+#define X(name, wire) wire,
+    CKD_FILE_STATE_MAP(X)
+#undef X
+};
+
+const char *ckd_job_state_name(enum ckd_job_state s)
+{
+    return job_state_names[s];
+}
+
+int ckd_job_state_parse(const char *name)
+{
+    for (int i = 0; i < CKD_JOB_NSTATES; i++)
+        if (name && strcmp(name, job_state_names[i]) == 0) return i;
+    return -EINVAL;
+}
+
+const char *ckd_file_state_name(enum ckd_file_state s)
+{
+    return file_state_names[s];
+}
+
+int ckd_file_state_parse(const char *name)
+{
+    for (int i = 0; i <= CKD_FILE_FAILED; i++)
+        if (name && strcmp(name, file_state_names[i]) == 0) return i;
+    return -EINVAL;
+}
+
+static int job_terminal(const ckd_job *j)
+{
+    return j->state == CKD_JOB_DONE || j->state == CKD_JOB_CANCELED || j->state == CKD_JOB_FAILED;
+}
+
+/* Pool work of the job or its transfers still running. */
+static int job_quiet(const ckd_job *j)
+{
+    return j->busy == 0 && j->xfers == 0;
+}
+
+/* ---- logging and state --------------------------------------------------- */
+
+void ckd_job_log(ckd_job *j, const char *level, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    int lvl = ckd_log_parse_level(level);
+    ckd_log(lvl < 0 ? CKD_LOG_INFO : (enum ckd_log_level)lvl, "job %lld: %s", (long long)j->id, msg);
+    ckd_store_log(&j->d->store, j->id, ckd_wall_s(), level, msg);
+}
+
+/* The one place a job changes state: logs, persists, tells subscribers. */
+static void job_set_state(ckd_job *j, enum ckd_job_state to, const char *error)
+{
+    enum ckd_job_state from = j->state;
+    if (error != j->error) {
+        free(j->error);
+        j->error = error ? strdup(error) : NULL;
+    }
+    j->state = to;
+    j->updated = ckd_wall_s();
+    if (from != to)
+        ckd_job_log(j, to == CKD_JOB_FAILED ? "error" : "info", "%s -> %s%s%s",
+                    ckd_job_state_name(from), ckd_job_state_name(to), error ? ": " : "",
+                    error ? error : "");
+    ckd_store_job_update(&j->d->store, j->id, ckd_job_state_name(to), j->error, j->updated);
+    ckd_events_job(j->d, j);
+}
+
+static void file_persist(ckd_file *f)
+{
+    ckd_store_file_update(&f->job->d->store, f->job->id, f->idx, ckd_file_state_name(f->state),
+                          f->size, f->state == CKD_FILE_VERIFIED ? f->hash : NULL, f->validator,
+                          f->error);
+}
+
+/* ---- model helpers --------------------------------------------------------- */
+
+static int64_t file_bytes_done(const ckd_file *f)
+{
+    if ((f->state == CKD_FILE_VERIFIED || f->state == CKD_FILE_FETCHED) && f->size >= 0)
+        return f->size;
+    int64_t n = 0;
+    for (int i = 0; i < f->nsegs; i++) n += f->segs[i].written;
+    return n;
+}
+
+int64_t ckd_job_bytes_done(const ckd_job *j)
+{
+    int64_t n = 0;
+    for (size_t i = 0; i < j->nfiles; i++) n += file_bytes_done(&j->files[i]);
+    return n;
+}
+
+int64_t ckd_job_bytes_total(const ckd_job *j)
+{
+    int64_t n = 0;
+    for (size_t i = 0; i < j->nfiles; i++) {
+        if (j->files[i].size < 0) return -1;
+        n += j->files[i].size;
+    }
+    return n;
+}
+
+static void segs_free(ckd_file *f)
+{
+    for (int i = 0; i < f->nsegs; i++) XXH3_freeState(f->segs[i].hash);
+    free(f->segs);
+    f->segs = NULL;
+    f->nsegs = 0;
+}
+
+static int segs_alloc(ckd_file *f, int n)
+{
+    segs_free(f);
+    f->segs = calloc((size_t)n, sizeof(ckd_seg));
+    if (!f->segs) return -ENOMEM;
+    f->nsegs = n;
+    for (int i = 0; i < n; i++) {
+        f->segs[i].file = f;
+        f->segs[i].hash = XXH3_createState();
+        if (!f->segs[i].hash) return -ENOMEM;
+        XXH3_128bits_reset(f->segs[i].hash);
+    }
+    return 0;
+}
+
+static void file_release(ckd_file *f)
+{
+    segs_free(f);
+    if (f->fd >= 0) close(f->fd);
+    free(f->url);
+    free(f->path);
+    free(f->validator);
+    free(f->error);
+}
+
+static void job_free(ckd_job *j)
+{
+    for (size_t i = 0; i < j->nfiles; i++) file_release(&j->files[i]);
+    free(j->files);
+    free(j->kind);
+    json_decref(j->source);
+    json_decref(j->options);
+    free(j->output);
+    free(j->staging);
+    free(j->error);
+    j->magic = 0;
+    free(j);
+}
+
+static void job_link(ckd_daemon *d, ckd_job *j)
+{
+    ckd_job **pp = &d->jobs;
+    while (*pp && (*pp)->id < j->id) pp = &(*pp)->next;
+    j->next = *pp;
+    *pp = j;
+}
+
+ckd_job *ckd_job_find(ckd_daemon *d, int64_t id)
+{
+    for (ckd_job *j = d->jobs; j; j = j->next)
+        if (j->id == id) return j;
+    return NULL;
+}
+
+static ckd_job *job_new(ckd_daemon *d)
+{
+    ckd_job *j = calloc(1, sizeof(*j));
+    if (!j) return NULL;
+    j->magic = CKD_JOB_MAGIC;
+    j->d = d;
+    return j;
+}
+
+static int job_set_paths(ckd_job *j, const char *output)
+{
+    char name[64];
+    snprintf(name, sizeof(name), ".ckptd-%lld.partial", (long long)j->id);
+    j->output = strdup(output);
+    j->staging = ckd_path_join(output, name);
+    return j->output && j->staging ? 0 : -ENOMEM;
+}
+
+/* ---- submission -------------------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int ckd_job_submit(ckd_daemon *d, json_t *params, ckd_job **out, char *why, size_t whylen,
+                   json_t **err_data)
+{
+    *out = NULL;
+    if (d->stopping) {
+        snprintf(why, whylen, "daemon is shutting down");
+        return CKP_RPC_SHUTTING_DOWN;
+    }
+    json_t *source = json_object_get(params, "source");
+    const char *output = json_string_value(json_object_get(params, "output"));
+    json_t *options = json_object_get(params, "options");
+    if (!json_is_object(source)) {
+        snprintf(why, whylen, "'source' must be an object");
+        return CKP_RPC_INVALID_PARAMS;
+    }
+    if (!output || output[0] != '/') {
+        snprintf(why, whylen, "'output' must be an absolute path");
+        return CKP_RPC_INVALID_PARAMS;
+    }
+    if (strlen(output) > 2048) {
+        snprintf(why, whylen, "'output' is too long");
+        return CKP_RPC_INVALID_PARAMS;
+    }
+    if (options && !json_is_object(options)) {
+        snprintf(why, whylen, "'options' must be an object");
+        return CKP_RPC_INVALID_PARAMS;
+    }
+    json_t *prio = options ? json_object_get(options, "priority") : NULL;
+    if (prio && (!json_is_integer(prio) || json_integer_value(prio) < -1000 ||
+                 json_integer_value(prio) > 1000)) {
+        snprintf(why, whylen, "'options.priority' must be an integer from -1000 to 1000");
+        return CKP_RPC_INVALID_PARAMS;
+    }
+    const char *kind = json_string_value(json_object_get(source, "kind"));
+    if (!kind || strcmp(kind, "urls") != 0) {
+        snprintf(why, whylen, "unknown source kind '%s'", kind ? kind : "(none)");
+        return CKP_RPC_INVALID_PARAMS;
+    }
+    json_t *files = json_object_get(source, "files");
+    size_t n = json_array_size(files);
+    if (!json_is_array(files) || n == 0 || n > MAX_FILES_PER_JOB) {
+        snprintf(why, whylen, "'source.files' must be an array of 1 to %d files", MAX_FILES_PER_JOB);
+        return CKP_RPC_INVALID_PARAMS;
+    }
+    /* Validate everything before creating anything. */
+    const char **paths = calloc(n, sizeof(*paths));
+    if (!paths) return CKP_RPC_INTERNAL_ERROR;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        json_t *fo = json_array_get(files, i);
+        const char *url = json_string_value(json_object_get(fo, "url"));
+        json_t *path = json_object_get(fo, "path");
+        json_t *size = json_object_get(fo, "size");
+        json_t *hash = json_object_get(fo, "xxh128");
+        const char *bad = NULL;
+        if (!json_is_object(fo) || !url || !json_is_string(path)) {
+            snprintf(why, whylen, "file %zu needs string 'url' and 'path'", i);
+            rc = CKP_RPC_INVALID_PARAMS;
+        } else if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+            snprintf(why, whylen, "file %zu: only http and https URLs are supported", i);
+            rc = CKP_RPC_INVALID_PARAMS;
+        } else if (ckp_path_check(json_string_value(path), json_string_length(path), &bad) < 0) {
+            snprintf(why, whylen, "unsafe path '%s': %s", json_string_value(path), bad);
+            *err_data = json_pack("{s:s}", "path", json_string_value(path));
+            rc = CKP_RPC_UNSAFE_PATH;
+        } else if (size && !json_is_null(size) &&
+                   (!json_is_integer(size) || json_integer_value(size) < 0)) {
+            snprintf(why, whylen, "file %zu: 'size' must be a non-negative integer", i);
+            rc = CKP_RPC_INVALID_PARAMS;
+        } else if (hash && !json_is_null(hash) &&
+                   (!json_is_string(hash) || !ckd_hash_hex_valid(json_string_value(hash)))) {
+            snprintf(why, whylen, "file %zu: 'xxh128' must be 32 hex digits", i);
+            rc = CKP_RPC_INVALID_PARAMS;
+        }
+        paths[i] = json_string_value(path);
+    }
+    if (rc == 0) {
+        qsort(paths, n, sizeof(*paths), cmp_str);
+        for (size_t i = 1; i < n && rc == 0; i++) {
+            if (strcmp(paths[i - 1], paths[i]) == 0) {
+                snprintf(why, whylen, "two files share the path '%s'", paths[i]);
+                rc = CKP_RPC_INVALID_PARAMS;
+            }
+        }
+        /* "a" and "a/b" cannot both be files. */
+        for (size_t i = 1; i < n && rc == 0; i++) {
+            size_t l = strlen(paths[i - 1]);
+            if (strncmp(paths[i - 1], paths[i], l) == 0 && paths[i][l] == '/') {
+                snprintf(why, whylen, "'%s' is both a file and a directory", paths[i - 1]);
+                rc = CKP_RPC_INVALID_PARAMS;
+            }
+        }
+    }
+    free(paths);
+    if (rc != 0) return rc;
+
+    ckd_job *j = job_new(d);
+    if (!j) return CKP_RPC_INTERNAL_ERROR;
+    j->state = CKD_JOB_QUEUED;
+    j->kind = strdup(kind);
+    j->source = json_incref(source);
+    j->options = options ? json_incref(options) : json_object();
+    j->priority = prio ? (int)json_integer_value(prio) : 0;
+    j->created = j->updated = ckd_wall_s();
+    j->prepared = 0;
+    char *src = json_dumps(source, JSON_COMPACT);
+    char *opt = json_dumps(j->options, JSON_COMPACT);
+    ckd_job_row row = {.state = "queued", .kind = kind, .source = src, .output = output,
+                       .options = opt, .priority = j->priority, .created = j->created,
+                       .updated = j->updated};
+    rc = ckd_store_job_insert(&d->store, &row, &j->id);
+    free(src);
+    free(opt);
+    j->files = calloc(n, sizeof(ckd_file));
+    if (rc < 0 || !j->files || job_set_paths(j, output) < 0) {
+        job_free(j);
+        snprintf(why, whylen, "cannot record the job: %s", ckd_store_errmsg(&d->store));
+        return CKP_RPC_INTERNAL_ERROR;
+    }
+    j->nfiles = n;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        json_t *fo = json_array_get(files, i);
+        ckd_file *f = &j->files[i];
+        json_t *size = json_object_get(fo, "size");
+        const char *hash = json_string_value(json_object_get(fo, "xxh128"));
+        f->job = j;
+        f->idx = (int)i;
+        f->fd = -1;
+        f->url = strdup(json_string_value(json_object_get(fo, "url")));
+        f->path = strdup(json_string_value(json_object_get(fo, "path")));
+        f->size = json_is_integer(size) ? json_integer_value(size) : -1;
+        f->size_given = json_is_integer(size);
+        if (hash)
+            for (int k = 0; k < 33; k++) f->expect[k] = (char)tolower((unsigned char)hash[k]);
+        f->state = CKD_FILE_PENDING;
+        ckd_file_row fr = {.job_id = j->id, .idx = f->idx, .url = f->url, .path = f->path,
+                           .size = f->size, .size_given = f->size_given,
+                           .expect = f->expect[0] ? f->expect : NULL, .state = "pending"};
+        if (!f->url || !f->path || ckd_store_file_insert(&d->store, &fr) < 0) rc = -EIO;
+    }
+    /* The reply promises the job exists: make it durable first. */
+    if (rc < 0 || ckd_store_commit(&d->store) < 0) {
+        job_free(j);
+        snprintf(why, whylen, "cannot record the job: %s", ckd_store_errmsg(&d->store));
+        return CKP_RPC_INTERNAL_ERROR;
+    }
+    job_link(d, j);
+    ckd_job_log(j, "info", "submitted: %zu files to '%s'", n, output);
+    ckd_events_job(d, j);
+    ckd_sched_kick(d);
+    *out = j;
+    return 0;
+}
+
+/* ---- loading after a restart ------------------------------------------- */
+
+struct load_ctx {
+    ckd_daemon *d;
+    ckd_job *j;
+    int rc;
+};
+
+static int load_file(void *ud, const ckd_file_row *r)
+{
+    struct load_ctx *c = ud;
+    ckd_job *j = c->j;
+    if ((size_t)r->idx >= j->nfiles) {
+        size_t n = (size_t)r->idx + 1;
+        ckd_file *nf = realloc(j->files, n * sizeof(*nf));
+        if (!nf) return c->rc = -ENOMEM;
+        memset(nf + j->nfiles, 0, (n - j->nfiles) * sizeof(*nf));
+        j->files = nf;
+        j->nfiles = n;
+    }
+    ckd_file *f = &j->files[r->idx];
+    f->job = j;
+    f->idx = r->idx;
+    f->fd = -1;
+    f->url = strdup(r->url);
+    f->path = strdup(r->path);
+    f->size = r->size;
+    f->size_given = r->size_given;
+    if (r->expect) snprintf(f->expect, sizeof(f->expect), "%s", r->expect);
+    if (r->hash) snprintf(f->hash, sizeof(f->hash), "%s", r->hash);
+    f->validator = r->validator ? strdup(r->validator) : NULL;
+    f->error = r->error ? strdup(r->error) : NULL;
+    int st = ckd_file_state_parse(r->state);
+    /* Only verified and failed survive a restart; anything in between is
+     * re-proven from the journal. */
+    f->state = st == CKD_FILE_VERIFIED || st == CKD_FILE_FAILED ? (enum ckd_file_state)st
+                                                                  : CKD_FILE_PENDING;
+    if (f->state == CKD_FILE_VERIFIED && !r->hash) f->state = CKD_FILE_PENDING;
+    return 0;
+}
+
+static int load_seg(void *ud, const ckd_seg_row *r)
+{
+    struct load_ctx *c = ud;
+    ckd_job *j = c->j;
+    if ((size_t)r->idx >= j->nfiles) return 0;
+    ckd_file *f = &j->files[r->idx];
+    if (f->state != CKD_FILE_PENDING) return 0;
+    ckd_seg *ns = realloc(f->segs, (size_t)(f->nsegs + 1) * sizeof(*ns));
+    if (!ns) return c->rc = -ENOMEM;
+    f->segs = ns;
+    ckd_seg *s = &f->segs[f->nsegs++];
+    memset(s, 0, sizeof(*s));
+    s->start = r->start;
+    s->end = r->end;
+    /* What the row claims is only a claim until the prepare pass re-reads it. */
+    s->journaled = r->hash ? r->done : 0;
+    s->hash = XXH3_createState();
+    if (!s->hash) return c->rc = -ENOMEM;
+    XXH3_128bits_reset(s->hash);
+    /* The claimed hashes are read again by job_prepare (seg_claim). */
+    f->layout_saved = 1;
+    return 0;
+}
+
+/* The journaled segment hashes, kept only until the prepare pass uses them. */
+typedef struct seg_claim {
+    int idx;
+    int64_t start, done;
+    char hash[33];
+} seg_claim;
+
+struct claim_ctx {
+    seg_claim *v;
+    size_t n, cap;
+};
+
+static int load_claim(void *ud, const ckd_seg_row *r)
+{
+    struct claim_ctx *c = ud;
+    if (!r->hash || r->done <= 0) return 0;
+    if (c->n == c->cap) {
+        size_t ncap = c->cap ? c->cap * 2 : 64;
+        seg_claim *nv = realloc(c->v, ncap * sizeof(*nv));
+        if (!nv) return -1;
+        c->v = nv;
+        c->cap = ncap;
+    }
+    seg_claim *cl = &c->v[c->n++];
+    cl->idx = r->idx;
+    cl->start = r->start;
+    cl->done = r->done;
+    snprintf(cl->hash, sizeof(cl->hash), "%s", r->hash);
+    return 0;
+}
+
+static int load_job(void *ud, const ckd_job_row *r)
+{
+    struct load_ctx *c = ud;
+    ckd_job *j = job_new(c->d);
+    if (!j) return c->rc = -ENOMEM;
+    j->id = r->id;
+    int st = ckd_job_state_parse(r->state);
+    j->state = st < 0 ? CKD_JOB_FAILED : (enum ckd_job_state)st;
+    j->kind = strdup(r->kind);
+    j->source = json_loads(r->source, 0, NULL);
+    j->options = json_loads(r->options, 0, NULL);
+    j->priority = r->priority;
+    j->error = r->error ? strdup(r->error) : NULL;
+    j->created = r->created;
+    j->updated = r->updated;
+    if (!j->kind || !j->source || !j->options || job_set_paths(j, r->output) < 0) {
+        job_free(j);
+        return c->rc = -ENOMEM;
+    }
+    c->j = j;
+    if (ckd_store_each_file(&c->d->store, j->id, load_file, c) < 0 || c->rc < 0 ||
+        ckd_store_each_seg(&c->d->store, j->id, load_seg, c) < 0 || c->rc < 0) {
+        job_free(j);
+        return c->rc ? c->rc : (c->rc = -EIO);
+    }
+    for (size_t i = 0; i < j->nfiles; i++) {
+        if (j->files[i].state == CKD_FILE_VERIFIED) j->files_verified++;
+        if (j->files[i].state == CKD_FILE_FAILED) j->files_failed++;
+    }
+    j->recheck = 1;
+    j->cleaned = j->state == CKD_JOB_DONE;
+    job_link(c->d, j);
+    return 0;
+}
+
+int ckd_jobs_load(ckd_daemon *d)
+{
+    struct load_ctx c = {.d = d};
+    if (ckd_store_each_job(&d->store, load_job, &c) < 0 || c.rc < 0) return c.rc ? c.rc : -EIO;
+    for (ckd_job *j = d->jobs; j; j = j->next) {
+        switch (j->state) {
+        case CKD_JOB_QUEUED:
+        case CKD_JOB_RESOLVING:
+        case CKD_JOB_RUNNING:
+        case CKD_JOB_WAITING:
+            ckd_job_log(j, "info", "continuing after a daemon restart");
+            job_set_state(j, CKD_JOB_QUEUED, NULL);
+            break;
+        case CKD_JOB_CANCELED:
+            job_cleanup(j); /* a crash may have left staging behind */
+            break;
+        default:
+            break;
+        }
+    }
+    ckd_store_commit(&d->store);
+    ckd_sched_kick(d);
+    return 0;
+}
+
+/* ---- control ------------------------------------------------------------ */
+
+static void job_abort_transfers(ckd_job *j)
+{
+    for (size_t i = 0; i < j->nfiles; i++) {
+        ckd_file *f = &j->files[i];
+        for (int k = 0; k < f->nsegs; k++) ckd_xfer_abort(&f->segs[k]);
+        if (f->state == CKD_FILE_ACTIVE) f->state = CKD_FILE_PENDING;
+    }
+}
+
+int ckd_job_pause(ckd_job *j)
+{
+    if (j->publishing) return CKP_RPC_BAD_TRANSITION;
+    switch (j->state) {
+    case CKD_JOB_QUEUED:
+    case CKD_JOB_RESOLVING:
+    case CKD_JOB_RUNNING:
+    case CKD_JOB_WAITING:
+        break;
+    default:
+        return CKP_RPC_BAD_TRANSITION;
+    }
+    job_set_state(j, CKD_JOB_PAUSED, NULL);
+    job_abort_transfers(j);
+    ckd_sched_kick(j->d);
+    return 0;
+}
+
+int ckd_job_resume(ckd_job *j)
+{
+    if (j->state != CKD_JOB_PAUSED && j->state != CKD_JOB_FAILED) return CKP_RPC_BAD_TRANSITION;
+    for (size_t i = 0; i < j->nfiles; i++) {
+        ckd_file *f = &j->files[i];
+        if (f->state != CKD_FILE_FAILED) continue;
+        f->state = CKD_FILE_PENDING;
+        f->verify_attempts = 0;
+        free(f->error);
+        f->error = NULL;
+        for (int k = 0; k < f->nsegs; k++) f->segs[k].attempts = 0, f->segs[k].first_fail_ms = 0;
+        j->files_failed--;
+        file_persist(f);
+    }
+    job_set_state(j, CKD_JOB_QUEUED, NULL);
+    ckd_sched_kick(j->d);
+    return 0;
+}
+
+int ckd_job_cancel(ckd_job *j)
+{
+    if (j->state == CKD_JOB_DONE || j->state == CKD_JOB_CANCELED || j->publishing)
+        return CKP_RPC_BAD_TRANSITION;
+    job_set_state(j, CKD_JOB_CANCELED, NULL);
+    job_abort_transfers(j);
+    job_cleanup(j);
+    return 0;
+}
+
+void ckd_job_disk_error(ckd_job *j, const char *path, int err)
+{
+    if (job_terminal(j) || j->state == CKD_JOB_PAUSED) return;
+    char msg[1200];
+    snprintf(msg, sizeof(msg), "cannot write '%s': %s", path, strerror(-err));
+    job_set_state(j, CKD_JOB_FAILED, msg);
+    job_abort_transfers(j);
+    ckd_sched_kick(j->d);
+}
+
+/* ---- segment and file outcomes ------------------------------------------ */
+
+void ckd_file_fail(ckd_file *f, const char *fmt, ...)
+{
+    ckd_job *j = f->job;
+    if (f->state == CKD_FILE_FAILED) return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    for (int k = 0; k < f->nsegs; k++) ckd_xfer_abort(&f->segs[k]);
+    f->state = CKD_FILE_FAILED;
+    free(f->error);
+    f->error = strdup(msg);
+    j->files_failed++;
+    file_persist(f);
+    ckd_job_log(j, "error", "%s", msg);
+    ckd_sched_kick(j->d);
+}
+
+void ckd_file_restart(ckd_file *f, const char *why)
+{
+    ckd_job_log(f->job, "warn", "restarting '%s' from zero: %s", f->path, why);
+    for (int k = 0; k < f->nsegs; k++) ckd_xfer_abort(&f->segs[k]);
+    f->state = CKD_FILE_PENDING;
+    free(f->validator);
+    f->validator = NULL;
+    /* The reset itself waits for in-flight writes (see sched_file). */
+    f->reset_pending = 1;
+    ckd_sched_kick(f->job->d);
+}
+
+void ckd_seg_retry(ckd_seg *s, double retry_after_s, const char *why)
+{
+    ckd_file *f = s->file;
+    ckd_daemon *d = f->job->d;
+    uint64_t now = ckd_now_ms();
+    if (s->first_fail_ms == 0) s->first_fail_ms = now;
+    s->attempts++;
+    if (s->attempts > d->cfg.retry_max ||
+        (int64_t)(now - s->first_fail_ms) > d->cfg.retry_budget * 1000) {
+        ckd_file_fail(f, "%s (gave up after %d attempts)", why, s->attempts);
+        return;
+    }
+    uint64_t delay;
+    if (retry_after_s >= 0) {
+        delay = (uint64_t)(retry_after_s * 1000.0);
+        if (delay > 600000) delay = 600000;
+    } else {
+        /* Exponential back-off with full jitter. */
+        uint64_t cap = 250ull << (s->attempts < 8 ? s->attempts : 8);
+        if (cap > 30000) cap = 30000;
+        delay = (uint64_t)rand() % (cap + 1);
+    }
+    s->not_before_ms = now + delay;
+    if (f->state == CKD_FILE_ACTIVE) f->state = CKD_FILE_PENDING;
+    ckd_job_log(f->job, "warn", "retrying '%s' in %.1fs (attempt %d): %s", f->path,
+                (double)delay / 1000.0, s->attempts + 1, why);
+    ckd_sched_kick(d);
+}
+
+static int file_all_written(const ckd_file *f)
+{
+    if (f->nsegs == 0) return 0;
+    for (int i = 0; i < f->nsegs; i++) {
+        const ckd_seg *s = &f->segs[i];
+        if (s->xfer || s->inflight || s->end < 0 || s->start + s->written != s->end) return 0;
+    }
+    return 1;
+}
+
+void ckd_seg_finished(ckd_seg *s, int ok)
+{
+    ckd_file *f = s->file;
+    s->attempts = 0;
+    s->first_fail_ms = 0;
+    if (f->state == CKD_FILE_FAILED || f->reset_pending) {
+        ckd_sched_kick(f->job->d);
+        return;
+    }
+    if (file_all_written(f)) file_finish(f);
+    ckd_sched_kick(f->job->d);
+}
+
+/* Size and hash are known: accept, refetch once, or fail. */
+static void file_verify(ckd_file *f)
+{
+    ckd_job *j = f->job;
+    char why[512] = "";
+    if (f->size_given && f->segs && f->nsegs > 0 && f->segs[f->nsegs - 1].end != f->size)
+        snprintf(why, sizeof(why), "size mismatch for '%s': got %lld bytes, expected %lld", f->path,
+                 (long long)f->segs[f->nsegs - 1].end, (long long)f->size);
+    else if (f->expect[0] && strcmp(f->expect, f->hash) != 0)
+        snprintf(why, sizeof(why), "xxh128 mismatch for '%s': got %s, expected %s", f->path,
+                 f->hash, f->expect);
+    if (why[0]) {
+        if (f->verify_attempts++ == 0) {
+            ckd_file_restart(f, why);
+        } else {
+            ckd_file_fail(f, "%s", why);
+        }
+        return;
+    }
+    f->state = CKD_FILE_FETCHED;
+    job_flush(j);
+}
+
+/* ---- scheduling ----------------------------------------------------------- */
+
+static void on_kick(uv_timer_t *t)
+{
+    ckd_sched_run(t->data);
+}
+
+void ckd_sched_kick(ckd_daemon *d)
+{
+    if (!uv_is_active((uv_handle_t *)&d->kick)) uv_timer_start(&d->kick, on_kick, 0, 0);
+}
+
+/* Decides how a file is cut into ranges before its first transfer. */
+static int file_layout(ckd_file *f)
+{
+    const ckd_config *cfg = &f->job->d->cfg;
+    int n = 1;
+    if (f->size >= cfg->segment_threshold && !f->no_ranges) {
+        int64_t by_size = f->size / MIN_SEGMENT;
+        n = (int)(by_size < cfg->max_segments ? by_size : cfg->max_segments);
+        if (n < 1) n = 1;
+    }
+    if (segs_alloc(f, n) < 0) return -ENOMEM;
+    int64_t step = f->size >= 0 ? f->size / n : 0;
+    for (int i = 0; i < n; i++) {
+        f->segs[i].start = (int64_t)i * step;
+        f->segs[i].end = i == n - 1 ? f->size : (int64_t)(i + 1) * step;
+    }
+    /* Journal rows for anything big enough to be worth resuming. */
+    f->layout_saved = 0;
+    if (n > 1 || f->size < 0 || f->size >= cfg->journal_step) {
+        ckd_store_seg_delete(&f->job->d->store, f->job->id, f->idx);
+        for (int i = 0; i < n; i++) {
+            ckd_seg_row r = {.job_id = f->job->id, .idx = f->idx, .start = f->segs[i].start,
+                             .end = f->segs[i].end};
+            ckd_store_seg_insert(&f->job->d->store, &r);
+        }
+        f->layout_saved = 1;
+    }
+    return 0;
+}
+
+/* A file of unknown size turned out large and rangeable while its first
+ * transfer runs: cut the rest into ranges for other connections. */
+static void file_split_running(ckd_file *f)
+{
+    const ckd_config *cfg = &f->job->d->cfg;
+    ckd_seg *s0 = &f->segs[0];
+    ckd_xfer *x = s0->xfer;
+    /* After the first write the fd is open and stays open until the stream
+     * ends, so new ranges can share it without racing the opener. */
+    if (!x || x->curl_done || s0->written == 0 || f->size < cfg->segment_threshold ||
+        f->no_ranges || f->fd < 0)
+        return;
+    int64_t at = x->req_off + x->received + (int64_t)SPLIT_SLACK;
+    int64_t rest = f->size - at;
+    int n = (int)(rest / MIN_SEGMENT);
+    if (n > cfg->max_segments - 1) n = (int)cfg->max_segments - 1;
+    if (n < 1) return;
+    ckd_seg *ns = realloc(f->segs, (size_t)(n + 1) * sizeof(*ns));
+    if (!ns) return;
+    f->segs = ns;
+    s0 = &f->segs[0];
+    s0->xfer->seg = s0; /* the array moved */
+    int64_t step = rest / (n + 1);
+    s0->end = at + step;
+    for (int i = 1; i <= n; i++) {
+        ckd_seg *s = &f->segs[i];
+        memset(s, 0, sizeof(*s));
+        s->file = f;
+        s->start = f->segs[i - 1].end;
+        s->end = i == n ? f->size : s->start + step;
+        s->hash = XXH3_createState();
+        XXH3_128bits_reset(s->hash);
+    }
+    f->nsegs = n + 1;
+    ckd_store_seg_delete(&f->job->d->store, f->job->id, f->idx);
+    for (int i = 0; i <= n; i++) {
+        ckd_seg_row r = {.job_id = f->job->id, .idx = f->idx, .start = f->segs[i].start,
+                         .end = f->segs[i].end};
+        ckd_store_seg_insert(&f->job->d->store, &r);
+    }
+    f->layout_saved = 1;
+    ckd_job_log(f->job, "debug", "'%s' split into %d ranges", f->path, f->nsegs);
+}
+
+static int file_idle(const ckd_file *f)
+{
+    if (f->opening || f->io) return 0;
+    for (int i = 0; i < f->nsegs; i++)
+        if (f->segs[i].xfer || f->segs[i].inflight) return 0;
+    return 1;
+}
+
+static void file_open_work(uv_work_t *req);
+static void file_open_done(uv_work_t *req, int status);
+
+/* Starts what a file can start; returns the connections it took. */
+static int sched_file(ckd_daemon *d, ckd_file *f, int slots, uint64_t now)
+{
+    if (f->reset_pending) {
+        /* A restart from zero waits until nothing of the file is in flight. */
+        if (!file_idle(f)) return 0;
+        file_reset(f);
+    }
+    if (f->state != CKD_FILE_PENDING && f->state != CKD_FILE_ACTIVE) return 0;
+    if (f->nsegs == 0 && file_layout(f) < 0) return 0;
+    if (f->state == CKD_FILE_PENDING && file_all_written(f) && file_idle(f)) {
+        /* Empty files, and files whose ranges were all re-proven. */
+        file_finish(f);
+        return 0;
+    }
+    if (f->nsegs == 1 && f->segs[0].xfer && f->size >= 0 && f->segs[0].end == f->size)
+        file_split_running(f);
+    /* Several writers share one fd: open it before any range starts. */
+    if (f->nsegs > 1 && f->fd < 0) {
+        if (!f->opening && file_idle(f)) {
+            f->opening = 1;
+            uv_work_t *w = calloc(1, sizeof(*w));
+            if (!w) return 0;
+            w->data = f;
+            f->job->busy++;
+            uv_queue_work(d->loop, w, file_open_work, file_open_done);
+        }
+        return 0;
+    }
+    int taken = 0;
+    for (int i = 0; i < f->nsegs && taken < slots; i++) {
+        ckd_seg *s = &f->segs[i];
+        if (s->xfer || s->inflight || s->not_before_ms > now) continue;
+        if (s->end >= 0 && s->start + s->written >= s->end) continue;
+        if (ckd_xfer_start(d, s) == 0) {
+            taken++;
+            f->state = CKD_FILE_ACTIVE;
+        }
+    }
+    return taken;
+}
+
+static int cmp_priority(const void *a, const void *b)
+{
+    const ckd_job *x = *(ckd_job *const *)a, *y = *(ckd_job *const *)b;
+    if (x->priority != y->priority) return y->priority - x->priority;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Whether every file reached an end state; then the job can finish. */
+static void job_check_end(ckd_job *j)
+{
+    if (j->state != CKD_JOB_RUNNING || !j->prepared) return;
+    if (j->files_verified == j->nfiles) {
+        job_publish(j);
+        return;
+    }
+    if (j->files_verified + j->files_failed < j->nfiles || !job_quiet(j)) return;
+    const ckd_file *first = NULL;
+    for (size_t i = 0; i < j->nfiles && !first; i++)
+        if (j->files[i].state == CKD_FILE_FAILED) first = &j->files[i];
+    char msg[1400];
+    snprintf(msg, sizeof(msg), "%zu of %zu files failed; first: %s", j->files_failed, j->nfiles,
+             first && first->error ? first->error : "?");
+    job_set_state(j, CKD_JOB_FAILED, msg);
+}
+
+void ckd_sched_run(ckd_daemon *d)
+{
+    if (d->stopping) return;
+    size_t n = 0;
+    for (ckd_job *j = d->jobs; j; j = j->next) n++;
+    ckd_job **order = malloc((n ? n : 1) * sizeof(*order));
+    if (!order) return;
+    n = 0;
+    for (ckd_job *j = d->jobs; j; j = j->next)
+        if (j->state == CKD_JOB_QUEUED || j->state == CKD_JOB_RUNNING) order[n++] = j;
+    qsort(order, n, sizeof(*order), cmp_priority);
+    uint64_t now = ckd_now_ms();
+    int slots = (int)d->cfg.max_connections - d->xe.active;
+    for (size_t k = 0; k < n; k++) {
+        ckd_job *j = order[k];
+        if (j->state == CKD_JOB_QUEUED) {
+            if (slots <= 0) continue;
+            job_set_state(j, CKD_JOB_RUNNING, NULL);
+            job_prepare(j);
+            continue;
+        }
+        if (!j->prepared || j->publishing) continue;
+        for (size_t i = 0; i < j->nfiles && slots > 0; i++) {
+            ckd_file *f = &j->files[i];
+            if (f->state == CKD_FILE_PENDING || f->state == CKD_FILE_ACTIVE || f->reset_pending)
+                slots -= sched_file(d, f, slots, now);
+        }
+        /* Close what failed files left open. */
+        for (size_t i = 0; i < j->nfiles; i++) {
+            ckd_file *f = &j->files[i];
+            if (f->state == CKD_FILE_FAILED && f->fd >= 0 && file_idle(f)) {
+                close(f->fd);
+                f->fd = -1;
+            }
+        }
+        job_check_end(j);
+    }
+    free(order);
+    /* Jobs that stopped (paused, failed, canceled) and went quiet. */
+    for (ckd_job *j = d->jobs; j; j = j->next) {
+        if (j->state == CKD_JOB_CANCELED && !j->cleaned && job_quiet(j)) job_cleanup(j);
+        if (j->state == CKD_JOB_PAUSED || j->state == CKD_JOB_FAILED) {
+            for (size_t i = 0; i < j->nfiles; i++) {
+                ckd_file *f = &j->files[i];
+                if (f->fd >= 0 && file_idle(f)) {
+                    close(f->fd);
+                    f->fd = -1;
+                }
+            }
+        }
+    }
+}
+
+/* ---- pool work: open, finish, prepare, flush, publish, cleanup ---------- */
+
+static void file_open_work(uv_work_t *req)
+{
+    ckd_file *f = req->data;
+    char *path = ckd_path_join(f->job->staging, f->path);
+    if (!path) return;
+    if (ckd_mkdir_parents(f->job->staging, f->path) == 0) {
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd >= 0 && f->size > 0) {
+            /* Preallocate: fewer extents, and ENOSPC now rather than midway. */
+            struct stat st;
+            if (fstat(fd, &st) == 0 && st.st_size < f->size &&
+                posix_fallocate(fd, 0, f->size) != 0 && ftruncate(fd, f->size) != 0) {
+                close(fd);
+                fd = -1;
+                errno = ENOSPC;
+            }
+        }
+        f->fd = fd;
+        if (fd < 0) f->io = -errno; /* read back on the loop, reset there */
+    }
+    free(path);
+}
+
+static void file_open_done(uv_work_t *req, int status)
+{
+    ckd_file *f = req->data;
+    free(req);
+    f->opening = 0;
+    f->job->busy--;
+    if (f->fd < 0) {
+        int err = f->io < 0 ? f->io : -EIO;
+        f->io = 0;
+        char *path = ckd_path_join(f->job->staging, f->path);
+        ckd_job_disk_error(f->job, path ? path : f->path, err);
+        free(path);
+    }
+    ckd_sched_kick(f->job->d);
+}
+
+typedef struct finish_req {
+    uv_work_t work;
+    ckd_file *file;
+    int err;
+    unsigned char digest[16];
+} finish_req;
+
+/* Whole-file pass: create an empty file if nothing was written, trim any
+ * tail beyond the size, hash the bytes in order, close. */
+static void file_finish_work(uv_work_t *req)
+{
+    finish_req *r = req->data;
+    ckd_file *f = r->file;
+    int fd = f->fd;
+    if (fd < 0) {
+        char *path = ckd_path_join(f->job->staging, f->path);
+        if (!path || ckd_mkdir_parents(f->job->staging, f->path) < 0 ||
+            (fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+            r->err = -errno ? -errno : -ENOMEM;
+            free(path);
+            return;
+        }
+        free(path);
+    }
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_size != f->size && ftruncate(fd, f->size) != 0) {
+        r->err = -errno;
+    }
+    XXH3_state_t *h = XXH3_createState();
+    char *buf = malloc(1 << 20);
+    if (!h || !buf) r->err = -ENOMEM;
+    if (r->err == 0) {
+        XXH3_128bits_reset(h);
+        int64_t off = 0;
+        while (off < f->size) {
+            size_t n = f->size - off < (1 << 20) ? (size_t)(f->size - off) : (1 << 20);
+            int rc = ckd_pread_all(fd, buf, n, off);
+            if (rc < 0) {
+                r->err = rc;
+                break;
+            }
+            XXH3_128bits_update(h, buf, n);
+            off += (int64_t)n;
+        }
+        XXH128_canonical_t c;
+        XXH128_canonicalFromHash(&c, XXH3_128bits_digest(h));
+        memcpy(r->digest, c.digest, 16);
+    }
+    XXH3_freeState(h);
+    free(buf);
+    close(fd);
+    f->fd = -1;
+}
+
+static void file_finish_done(uv_work_t *req, int status)
+{
+    finish_req *r = req->data;
+    ckd_file *f = r->file;
+    ckd_job *j = f->job;
+    f->io--;
+    j->busy--;
+    int err = r->err;
+    if (err == 0) ckd_hash_hex(r->digest, f->hash);
+    free(r);
+    if (f->state == CKD_FILE_FAILED || f->reset_pending || job_terminal(j) ||
+        j->state == CKD_JOB_PAUSED) {
+        ckd_sched_kick(j->d);
+        return;
+    }
+    if (err < 0) {
+        char *path = ckd_path_join(j->staging, f->path);
+        ckd_job_disk_error(j, path ? path : f->path, err);
+        free(path);
+        return;
+    }
+    file_verify(f);
+    ckd_sched_kick(j->d);
+}
+
+/* Every byte of f is written. A single stream already hashed it in order
+ * and closed the file; otherwise hash it in one read-back pass. */
+static void file_finish(ckd_file *f)
+{
+    if (f->nsegs == 1 && f->fd < 0 && f->hash[0] && f->segs[0].start == 0 &&
+        f->segs[0].written == f->size) {
+        file_verify(f);
+        return;
+    }
+    finish_req *r = calloc(1, sizeof(*r));
+    if (!r) return;
+    r->file = f;
+    r->work.data = r;
+    f->io++;
+    f->job->busy++;
+    f->state = CKD_FILE_ACTIVE;
+    uv_queue_work(f->job->d->loop, &r->work, file_finish_work, file_finish_done);
+}
+
+/* Back to nothing: used when the server's copy changed or a hash was wrong. */
+static void file_reset(ckd_file *f)
+{
+    segs_free(f);
+    if (f->fd >= 0) {
+        close(f->fd);
+        f->fd = -1;
+    }
+    /* A later open must not find old bytes: remove the staging file now. A
+     * single unlink of a small path is cheap enough for the loop. */
+    char *path = ckd_path_join(f->job->staging, f->path);
+    if (path) unlink(path);
+    free(path);
+    f->hash[0] = '\0';
+    if (!f->size_given) f->size = -1;
+    f->layout_saved = 0;
+    f->reset_pending = 0;
+    f->no_ranges = 0;
+    ckd_store_seg_delete(&f->job->d->store, f->job->id, f->idx);
+    file_persist(f);
+}
+
+/* Prepare: create the staging directory; after a restart, re-prove every
+ * byte the store claims before trusting it. */
+typedef struct prep_req {
+    uv_work_t work;
+    ckd_job *job;
+    seg_claim *claims;
+    size_t nclaims;
+    int err;
+    size_t reproven, rejected;
+} prep_req;
+
+static int hash_range(int fd, int64_t off, int64_t len, XXH3_state_t *h, char hex[33])
+{
+    char *buf = malloc(1 << 20);
+    if (!buf) return -ENOMEM;
+    int rc = 0;
+    while (len > 0 && rc == 0) {
+        size_t n = len < (1 << 20) ? (size_t)len : (1 << 20);
+        rc = ckd_pread_all(fd, buf, n, off);
+        if (rc == 0) XXH3_128bits_update(h, buf, n);
+        off += (int64_t)n;
+        len -= (int64_t)n;
+    }
+    free(buf);
+    if (rc == 0) {
+        XXH128_canonical_t c;
+        XXH128_canonicalFromHash(&c, XXH3_128bits_digest(h));
+        ckd_hash_hex(c.digest, hex);
+    }
+    return rc;
+}
+
+static void prepare_work(uv_work_t *req)
+{
+    prep_req *r = req->data;
+    ckd_job *j = r->job;
+    if ((r->err = ckd_mkdir_p(j->output)) < 0 || (r->err = ckd_mkdir_p(j->staging)) < 0) return;
+    if (!j->recheck) return; /* a new job has nothing to re-prove */
+    for (size_t i = 0; i < j->nfiles; i++) {
+        ckd_file *f = &j->files[i];
+        char *path = ckd_path_join(j->staging, f->path);
+        if (!path) {
+            r->err = -ENOMEM;
+            return;
+        }
+        if (f->state == CKD_FILE_VERIFIED) {
+            /* Verified bytes may already be published (a crash mid-publish). */
+            int fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0) {
+                char *pub = ckd_path_join(j->output, f->path);
+                fd = pub ? open(pub, O_RDONLY | O_CLOEXEC) : -1;
+                free(pub);
+            }
+            char hex[33] = "";
+            XXH3_state_t *h = XXH3_createState();
+            XXH3_128bits_reset(h);
+            struct stat st;
+            if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size == f->size)
+                hash_range(fd, 0, f->size, h, hex);
+            XXH3_freeState(h);
+            if (fd >= 0) close(fd);
+            if (strcmp(hex, f->hash) == 0) {
+                r->reproven++;
+            } else {
+                f->state = CKD_FILE_PENDING; /* counted and logged on the loop */
+                f->hash[0] = '\0';
+                unlink(path);
+                r->rejected++;
+            }
+        } else if (f->state == CKD_FILE_PENDING) {
+            int fd = open(path, O_RDWR | O_CLOEXEC);
+            int any = 0;
+            for (int k = 0; k < f->nsegs && fd >= 0; k++) {
+                ckd_seg *s = &f->segs[k];
+                s->written = 0;
+                XXH3_128bits_reset(s->hash);
+                for (size_t c = 0; c < r->nclaims; c++) {
+                    seg_claim *cl = &r->claims[c];
+                    if (cl->idx != f->idx || cl->start != s->start) continue;
+                    char hex[33] = "";
+                    if (hash_range(fd, s->start, cl->done, s->hash, hex) == 0 &&
+                        strcmp(hex, cl->hash) == 0) {
+                        s->written = s->journaled = cl->done;
+                        r->reproven++;
+                        any = 1;
+                    } else {
+                        XXH3_128bits_reset(s->hash);
+                        s->journaled = 0;
+                        r->rejected++;
+                    }
+                }
+            }
+            if (fd >= 0) close(fd);
+            if (!any) {
+                /* Nothing provable: start clean, without stale bytes. */
+                unlink(path);
+                for (int k = 0; k < f->nsegs; k++) f->segs[k].journaled = 0;
+            }
+        }
+        free(path);
+    }
+}
+
+static void prepare_done(uv_work_t *req, int status)
+{
+    prep_req *r = req->data;
+    ckd_job *j = r->job;
+    j->busy--;
+    if (r->reproven || r->rejected)
+        ckd_job_log(j, "info", "re-proved %zu journaled ranges/files; %zu did not match and will be fetched again",
+                    r->reproven, r->rejected);
+    size_t verified = 0;
+    for (size_t i = 0; i < j->nfiles; i++)
+        if (j->files[i].state == CKD_FILE_VERIFIED) verified++;
+    j->files_verified = verified;
+    for (size_t i = 0; i < j->nfiles; i++)
+        if (j->files[i].state == CKD_FILE_PENDING) file_persist(&j->files[i]);
+    int err = r->err;
+    free(r->claims);
+    free(r);
+    if (err < 0) {
+        char msg[1200];
+        snprintf(msg, sizeof(msg), "cannot create '%s': %s", j->staging, strerror(-err));
+        if (j->state == CKD_JOB_RUNNING) job_set_state(j, CKD_JOB_FAILED, msg);
+    } else {
+        j->prepared = 1;
+        j->recheck = 0;
+    }
+    ckd_sched_kick(j->d);
+}
+
+static void job_prepare(ckd_job *j)
+{
+    if (j->prepared) return;
+    prep_req *r = calloc(1, sizeof(*r));
+    if (!r) return;
+    struct claim_ctx c = {0};
+    ckd_store_each_seg(&j->d->store, j->id, load_claim, &c);
+    r->claims = c.v;
+    r->nclaims = c.n;
+    r->job = j;
+    r->work.data = r;
+    j->busy++;
+    uv_queue_work(j->d->loop, &r->work, prepare_work, prepare_done);
+}
+
+/* Flush: one syncfs() makes a whole batch of fetched files durable; only
+ * then are they recorded as verified. */
+typedef struct flush_req {
+    uv_work_t work;
+    ckd_job *job;
+    int *idx;
+    size_t n;
+    int err;
+} flush_req;
+
+static void flush_work(uv_work_t *req)
+{
+    flush_req *r = req->data;
+    int fd = open(r->job->staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || syncfs(fd) != 0) r->err = -errno;
+    if (fd >= 0) close(fd);
+}
+
+static void flush_done(uv_work_t *req, int status)
+{
+    flush_req *r = req->data;
+    ckd_job *j = r->job;
+    j->busy--;
+    j->flushing = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        ckd_file *f = &j->files[r->idx[i]];
+        if (f->state != CKD_FILE_FETCHED) continue;
+        if (r->err < 0) {
+            f->state = CKD_FILE_PENDING;
+            continue;
+        }
+        f->state = CKD_FILE_VERIFIED;
+        j->files_verified++;
+        file_persist(f);
+    }
+    free(r->idx);
+    free(r);
+    job_flush(j); /* files that were fetched meanwhile */
+    ckd_sched_kick(j->d);
+}
+
+static void job_flush(ckd_job *j)
+{
+    if (j->flushing) return; /* the wave in flight picks these up when it ends */
+    size_t n = 0;
+    for (size_t i = 0; i < j->nfiles; i++)
+        if (j->files[i].state == CKD_FILE_FETCHED) n++;
+    if (n == 0) return;
+    flush_req *r = calloc(1, sizeof(*r));
+    if (!r || !(r->idx = malloc(n * sizeof(int)))) {
+        free(r);
+        return;
+    }
+    for (size_t i = 0; i < j->nfiles; i++)
+        if (j->files[i].state == CKD_FILE_FETCHED) r->idx[r->n++] = (int)i;
+    r->job = j;
+    r->work.data = r;
+    j->busy++;
+    j->flushing = 1;
+    uv_queue_work(j->d->loop, &r->work, flush_work, flush_done);
+}
+
+/* Publish: every file is verified and durable. Move each into place, make
+ * the renames durable, drop the staging directory. */
+typedef struct publish_req {
+    uv_work_t work;
+    ckd_job *job;
+    int err;
+    char where[1024];
+} publish_req;
+
+static void publish_work(uv_work_t *req)
+{
+    publish_req *r = req->data;
+    ckd_job *j = r->job;
+    for (size_t i = 0; i < j->nfiles && r->err == 0; i++) {
+        ckd_file *f = &j->files[i];
+        char *from = ckd_path_join(j->staging, f->path);
+        char *to = ckd_path_join(j->output, f->path);
+        if (!from || !to) {
+            r->err = -ENOMEM;
+        } else if ((r->err = ckd_mkdir_parents(j->output, f->path)) == 0 && rename(from, to) != 0) {
+            /* Already moved by an interrupted earlier publish? */
+            struct stat st;
+            if (!(errno == ENOENT && stat(to, &st) == 0 && st.st_size == f->size)) {
+                r->err = -errno;
+                snprintf(r->where, sizeof(r->where), "%s", to);
+            }
+        }
+        free(from);
+        free(to);
+    }
+    if (r->err == 0) {
+        /* Parent directories of published files, then the output itself. */
+        for (size_t i = 0; i < j->nfiles; i++) {
+            const char *slash = strrchr(j->files[i].path, '/');
+            if (!slash) continue;
+            if (i > 0) {
+                const char *prev = j->files[i - 1].path;
+                const char *ps = strrchr(prev, '/');
+                if (ps && ps - prev == slash - j->files[i].path &&
+                    strncmp(prev, j->files[i].path, (size_t)(slash - j->files[i].path)) == 0)
+                    continue;
+            }
+            char dir[8192];
+            snprintf(dir, sizeof(dir), "%s/%.*s", j->output, (int)(slash - j->files[i].path),
+                     j->files[i].path);
+            ckd_fsync_dir(dir);
+        }
+        ckd_fsync_dir(j->output);
+        ckd_rm_rf(j->staging);
+    }
+}
+
+static void publish_done(uv_work_t *req, int status)
+{
+    publish_req *r = req->data;
+    ckd_job *j = r->job;
+    j->busy--;
+    j->publishing = 0;
+    if (r->err < 0) {
+        char msg[1200];
+        snprintf(msg, sizeof(msg), "cannot publish '%s': %s", r->where, strerror(-r->err));
+        job_set_state(j, CKD_JOB_FAILED, msg);
+    } else {
+        ckd_job_log(j, "info", "published %zu files to '%s'", j->nfiles, j->output);
+        job_set_state(j, CKD_JOB_DONE, NULL);
+    }
+    free(r);
+    ckd_sched_kick(j->d);
+}
+
+static void job_publish(ckd_job *j)
+{
+    if (!job_quiet(j) || j->publishing) return; /* publish once the job is quiet */
+    publish_req *r = calloc(1, sizeof(*r));
+    if (!r) return;
+    r->job = j;
+    r->work.data = r;
+    j->busy++;
+    j->publishing = 1;
+    uv_queue_work(j->d->loop, &r->work, publish_work, publish_done);
+}
+
+typedef struct cleanup_req {
+    uv_work_t work;
+    ckd_job *job;
+} cleanup_req;
+
+static void cleanup_work(uv_work_t *req)
+{
+    cleanup_req *r = req->data;
+    ckd_rm_rf(r->job->staging);
+}
+
+static void cleanup_done(uv_work_t *req, int status)
+{
+    cleanup_req *r = req->data;
+    r->job->busy--;
+    free(r);
+}
+
+static void job_cleanup(ckd_job *j)
+{
+    /* Writes of aborted transfers may still be in flight and the pool runs
+     * work in any order: wait until the job is quiet (the scheduler calls
+     * again). */
+    if (!job_quiet(j) || j->cleaned) return;
+    j->cleaned = 1;
+    for (size_t i = 0; i < j->nfiles; i++) {
+        if (j->files[i].fd >= 0) {
+            close(j->files[i].fd);
+            j->files[i].fd = -1;
+        }
+    }
+    cleanup_req *r = calloc(1, sizeof(*r));
+    if (!r) return;
+    r->job = j;
+    r->work.data = r;
+    j->busy++;
+    uv_queue_work(j->d->loop, &r->work, cleanup_work, cleanup_done);
+}
+
+/* ---- rates, stop, free ------------------------------------------------------ */
+
+void ckd_job_tick_rate(ckd_job *j, uint64_t now)
+{
+    /* A ring of (time, bytes) samples; the rate spans the oldest to now. */
+    int64_t bytes = ckd_job_bytes_done(j);
+    int n = j->rate_n < 16 ? j->rate_n : 16;
+    int slot = j->rate_n % 16;
+    j->rate_bytes[slot] = bytes;
+    j->rate_ms[slot] = now;
+    j->rate_n++;
+    n = j->rate_n < 16 ? j->rate_n : 16;
+    int oldest = j->rate_n <= 16 ? 0 : j->rate_n % 16;
+    uint64_t dt = now - j->rate_ms[oldest];
+    j->rate = (n > 1 && dt > 0) ? (double)(bytes - j->rate_bytes[oldest]) * 1000.0 / (double)dt : 0;
+    if (j->rate < 0) j->rate = 0;
+}
+
+typedef struct stop_req {
+    uv_work_t work;
+    ckd_daemon *d;
+} stop_req;
+
+/* On a graceful stop, make what was written durable and journal it, so the
+ * next start resumes from here instead of from the last journal step. */
+static void stop_work(uv_work_t *req)
+{
+    stop_req *r = req->data;
+    for (ckd_job *j = r->d->jobs; j; j = j->next) {
+        for (size_t i = 0; i < j->nfiles; i++) {
+            ckd_file *f = &j->files[i];
+            if (f->layout_saved != 1 || f->state == CKD_FILE_FAILED) continue;
+            int dirty = 0;
+            for (int k = 0; k < f->nsegs; k++) dirty |= f->segs[k].written > f->segs[k].journaled;
+            if (!dirty) continue;
+            int fd = f->fd;
+            if (fd < 0) {
+                char *path = ckd_path_join(j->staging, f->path);
+                fd = path ? open(path, O_RDWR | O_CLOEXEC) : -1;
+                free(path);
+            }
+            if (fd < 0 || fdatasync(fd) != 0) {
+                if (fd >= 0 && fd != f->fd) close(fd);
+                for (int k = 0; k < f->nsegs; k++) f->segs[k].written = f->segs[k].journaled;
+                continue;
+            }
+            if (fd != f->fd) close(fd);
+            /* written > journaled now means "durable, row still to write". */
+        }
+    }
+}
+
+static void stop_done(uv_work_t *req, int status)
+{
+    stop_req *r = req->data;
+    ckd_daemon *d = r->d;
+    for (ckd_job *j = d->jobs; j; j = j->next) {
+        j->busy--;
+        for (size_t i = 0; i < j->nfiles; i++) {
+            ckd_file *f = &j->files[i];
+            if (f->layout_saved != 1) continue;
+            for (int k = 0; k < f->nsegs; k++) {
+                ckd_seg *s = &f->segs[k];
+                if (s->written <= s->journaled) continue;
+                XXH128_canonical_t c;
+                XXH128_canonicalFromHash(&c, XXH3_128bits_digest(s->hash));
+                char hex[33];
+                ckd_hash_hex(c.digest, hex);
+                ckd_store_seg_progress(&d->store, j->id, f->idx, s->start, s->written, hex);
+                s->journaled = s->written;
+            }
+        }
+    }
+    ckd_store_commit(&d->store);
+    free(r);
+}
+
+static int jobs_quiet(ckd_daemon *d)
+{
+    for (ckd_job *j = d->jobs; j; j = j->next)
+        if (!job_quiet(j)) return 0;
+    return 1;
+}
+
+void ckd_jobs_stop_all(ckd_daemon *d)
+{
+    for (ckd_job *j = d->jobs; j; j = j->next) {
+        for (size_t i = 0; i < j->nfiles; i++) {
+            ckd_file *f = &j->files[i];
+            for (int k = 0; k < f->nsegs; k++) ckd_xfer_abort(&f->segs[k]);
+        }
+    }
+}
+
+/* Called from the daemon's tick while stopping: 1 once everything is on
+ * disk and journaled and nothing is in flight. */
+int ckd_jobs_idle(ckd_daemon *d)
+{
+    static int journaled;
+    if (!jobs_quiet(d)) return 0;
+    if (!journaled) {
+        journaled = 1;
+        stop_req *r = calloc(1, sizeof(*r));
+        if (!r) return 1;
+        r->d = d;
+        r->work.data = r;
+        /* Every job counts the one stop pass so jobs_quiet waits for it. */
+        for (ckd_job *j = d->jobs; j; j = j->next) j->busy++;
+        if (!d->jobs) {
+            free(r);
+            return 1;
+        }
+        uv_queue_work(d->loop, &r->work, stop_work, stop_done);
+        return 0;
+    }
+    return 1;
+}
+
+void ckd_jobs_free(ckd_daemon *d)
+{
+    while (d->jobs) {
+        ckd_job *j = d->jobs;
+        d->jobs = j->next;
+        job_free(j);
+    }
+}

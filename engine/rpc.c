@@ -1,0 +1,246 @@
+/* The protocol's methods. Each handler fills a reply: a result, or an error
+ * code with a message (and optional data). See proto/PROTOCOL.md. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "log.h"
+#include "server.h"
+
+typedef struct reply {
+    json_t *result;
+    int code;
+    char msg[1024];
+    json_t *data;
+} reply;
+
+static void fail(reply *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(reply *r, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->msg, sizeof(r->msg), fmt, ap);
+    va_end(ap);
+    r->code = code;
+}
+
+static ckd_job *job_param(ckd_client *c, json_t *params, reply *r)
+{
+    json_t *id = json_object_get(params, "id");
+    if (!json_is_integer(id)) {
+        fail(r, CKP_RPC_INVALID_PARAMS, "invalid params: 'id' must be an integer");
+        return NULL;
+    }
+    ckd_job *j = ckd_job_find(c->server->d, json_integer_value(id));
+    if (!j) fail(r, CKP_RPC_UNKNOWN_JOB, "unknown job %lld", (long long)json_integer_value(id));
+    return j;
+}
+
+static void m_hello(ckd_client *c, json_t *params, reply *r)
+{
+    json_t *versions = json_object_get(params, "protocol");
+    if (versions && !json_is_array(versions)) {
+        fail(r, CKP_RPC_INVALID_PARAMS, "invalid params: 'protocol' must be an array of integers");
+        return;
+    }
+    if (versions) {
+        int ok = 0;
+        size_t i;
+        json_t *v;
+        json_array_foreach(versions, i, v) ok |= json_integer_value(v) == CKP_PROTOCOL_VERSION;
+        if (!ok) {
+            fail(r, CKP_RPC_UNSUPPORTED_VERSION,
+                 "unsupported protocol version: this daemon speaks version %d", CKP_PROTOCOL_VERSION);
+            r->data = json_pack("{s:[i]}", "supported", CKP_PROTOCOL_VERSION);
+            return;
+        }
+    }
+    r->result = json_pack("{s:i, s:s}", "protocol", CKP_PROTOCOL_VERSION, "daemon",
+                          "ckptd " CKPTD_VERSION);
+}
+
+static void m_status(ckd_client *c, json_t *params, reply *r)
+{
+    ckd_daemon *d = c->server->d;
+    int counts[CKD_JOB_NSTATES] = {0};
+    for (ckd_job *j = d->jobs; j; j = j->next) counts[j->state]++;
+    json_t *jobs = json_object();
+    for (int i = 0; i < CKD_JOB_NSTATES; i++)
+        json_object_set_new(jobs, ckd_job_state_name(i), json_integer(counts[i]));
+    r->result = json_pack("{s:s, s:i, s:i, s:f, s:o, s:i, s:f, s:I, s:s, s:s}", "version",
+                          CKPTD_VERSION, "protocol", CKP_PROTOCOL_VERSION, "pid", (int)getpid(),
+                          "uptime", (double)(ckd_now_ms() - d->start_ms) / 1000.0, "jobs", jobs,
+                          "active_transfers", d->xe.active, "throughput", d->throughput,
+                          "buffered_bytes", (json_int_t)d->xe.buffered, "socket", d->socket_path,
+                          "state_dir", d->state_dir);
+}
+
+static void m_submit(ckd_client *c, json_t *params, reply *r)
+{
+    ckd_job *j;
+    if (!params) {
+        fail(r, CKP_RPC_INVALID_PARAMS, "invalid params: 'source' and 'output' are required");
+        return;
+    }
+    int rc = ckd_job_submit(c->server->d, params, &j, r->msg, sizeof(r->msg), &r->data);
+    if (rc != 0) {
+        r->code = rc;
+        return;
+    }
+    r->result = json_pack("{s:o}", "job", ckd_job_summary(j));
+}
+
+static void m_list(ckd_client *c, json_t *params, reply *r)
+{
+    json_t *states = json_object_get(params, "states");
+    if (states && !json_is_array(states)) {
+        fail(r, CKP_RPC_INVALID_PARAMS, "invalid params: 'states' must be an array");
+        return;
+    }
+    int want[CKD_JOB_NSTATES];
+    for (int i = 0; i < CKD_JOB_NSTATES; i++) want[i] = states == NULL;
+    size_t i;
+    json_t *v;
+    json_array_foreach(states, i, v) {
+        int s = ckd_job_state_parse(json_string_value(v));
+        if (s < 0) {
+            fail(r, CKP_RPC_INVALID_PARAMS, "invalid params: unknown state '%s'",
+                 json_string_value(v) ? json_string_value(v) : "?");
+            return;
+        }
+        want[s] = 1;
+    }
+    json_t *jobs = json_array();
+    for (ckd_job *j = c->server->d->jobs; j; j = j->next)
+        if (want[j->state]) json_array_append_new(jobs, ckd_job_summary(j));
+    r->result = json_pack("{s:o}", "jobs", jobs);
+}
+
+static void m_get(ckd_client *c, json_t *params, reply *r)
+{
+    ckd_job *j = job_param(c, params, r);
+    if (j) r->result = json_pack("{s:o}", "job", ckd_job_detail(j));
+}
+
+static void control(ckd_client *c, json_t *params, reply *r, int (*op)(ckd_job *), const char *verb)
+{
+    ckd_job *j = job_param(c, params, r);
+    if (!j) return;
+    if (op(j) != 0) {
+        fail(r, CKP_RPC_BAD_TRANSITION, "cannot %s job %lld: it is %s%s", verb, (long long)j->id,
+             ckd_job_state_name(j->state), j->publishing ? " and publishing" : "");
+        r->data = json_pack("{s:s}", "state", ckd_job_state_name(j->state));
+        return;
+    }
+    r->result = json_pack("{s:o}", "job", ckd_job_summary(j));
+}
+
+static void m_pause(ckd_client *c, json_t *params, reply *r)
+{
+    control(c, params, r, ckd_job_pause, "pause");
+}
+
+static void m_resume(ckd_client *c, json_t *params, reply *r)
+{
+    control(c, params, r, ckd_job_resume, "resume");
+}
+
+static void m_cancel(ckd_client *c, json_t *params, reply *r)
+{
+    control(c, params, r, ckd_job_cancel, "cancel");
+}
+
+static void m_subscribe(ckd_client *c, json_t *params, reply *r)
+{
+    json_t *jobs = json_object_get(params, "jobs");
+    json_t *interval = json_object_get(params, "progress_interval_ms");
+    if (jobs && !json_is_array(jobs)) {
+        fail(r, CKP_RPC_INVALID_PARAMS, "invalid params: 'jobs' must be an array of job ids");
+        return;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(jobs, i, v) {
+        if (!json_is_integer(v)) {
+            fail(r, CKP_RPC_INVALID_PARAMS, "invalid params: 'jobs' must be an array of job ids");
+            return;
+        }
+    }
+    if (interval && (!json_is_integer(interval) || json_integer_value(interval) < 50 ||
+                     json_integer_value(interval) > 3600000)) {
+        fail(r, CKP_RPC_INVALID_PARAMS,
+             "invalid params: 'progress_interval_ms' must be an integer from 50 to 3600000");
+        return;
+    }
+    json_decref(c->sub_jobs);
+    c->sub_jobs = jobs ? json_incref(jobs) : NULL;
+    c->progress_ms = interval ? (uint64_t)json_integer_value(interval) : 250;
+    c->subscribed = 1;
+    c->last_progress = 0;
+    r->result = json_pack("{s:b}", "subscribed", 1);
+}
+
+static void m_unsubscribe(ckd_client *c, json_t *params, reply *r)
+{
+    c->subscribed = 0;
+    json_decref(c->sub_jobs);
+    c->sub_jobs = NULL;
+    r->result = json_pack("{s:b}", "subscribed", 0);
+}
+
+static void m_config_get(ckd_client *c, json_t *params, reply *r)
+{
+    r->result = json_pack("{s:o}", "config", ckd_config_to_json(&c->server->d->cfg));
+}
+
+static void m_config_set(ckd_client *c, json_t *params, reply *r)
+{
+    ckd_daemon *d = c->server->d;
+    if (!params) {
+        fail(r, CKP_RPC_INVALID_PARAMS, "invalid params: give at least one config key");
+        return;
+    }
+    char why[256];
+    if (ckd_config_set_json(&d->cfg, params, why, sizeof(why)) < 0) {
+        fail(r, CKP_RPC_INVALID_PARAMS, "invalid params: %s", why);
+        return;
+    }
+    ckd_xfer_engine_apply_config(d);
+    ckd_sched_kick(d);
+    r->result = json_pack("{s:o}", "config", ckd_config_to_json(&d->cfg));
+}
+
+static const struct method {
+    const char *name;
+    void (*fn)(ckd_client *, json_t *, reply *);
+} methods[] = {
+    {"daemon.hello", m_hello},        {"daemon.status", m_status},
+    {"job.submit", m_submit},         {"job.list", m_list},
+    {"job.get", m_get},               {"job.pause", m_pause},
+    {"job.resume", m_resume},         {"job.cancel", m_cancel},
+    {"events.subscribe", m_subscribe}, {"events.unsubscribe", m_unsubscribe},
+    {"config.get", m_config_get},     {"config.set", m_config_set},
+};
+
+char *ckd_rpc_handle(ckd_client *c, ckp_msg *m, size_t *len)
+{
+    reply r = {0};
+    const struct method *fn = NULL;
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        if (strcmp(methods[i].name, m->method) == 0) fn = &methods[i];
+    if (!fn) {
+        char name[80];
+        snprintf(name, sizeof(name), "%.64s", m->method);
+        fail(&r, CKP_RPC_METHOD_NOT_FOUND, "method not found: '%s'", name);
+    } else {
+        fn->fn(c, m->params, &r);
+    }
+    if (r.code != 0 || !r.result) {
+        json_decref(r.result);
+        return ckp_msg_error(m->id, r.code ? r.code : CKP_RPC_INTERNAL_ERROR,
+                             r.msg[0] ? r.msg : NULL, r.data, len);
+    }
+    return ckp_msg_result(m->id, r.result, len);
+}

@@ -1,0 +1,305 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "log.h"
+#include "server.h"
+
+/* A subscriber further behind than this is disconnected. */
+#define CLIENT_MAX_BACKLOG (8 << 20)
+/* Progress is skipped for a subscriber with this much unsent. */
+#define CLIENT_PROGRESS_BACKLOG (256 << 10)
+
+typedef struct write_req {
+    uv_write_t req;
+    char *line;
+} write_req;
+
+static void on_client_closed(uv_handle_t *h)
+{
+    ckd_client *c = h->data;
+    ckp_framer_release(&c->framer);
+    json_decref(c->sub_jobs);
+    free(c);
+}
+
+static void client_close(ckd_client *c)
+{
+    if (c->closing) return;
+    c->closing = 1;
+    for (ckd_client **pp = &c->server->clients; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    }
+    uv_close((uv_handle_t *)&c->pipe, on_client_closed);
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+    write_req *w = (write_req *)req;
+    uv_stream_t *stream = req->handle;
+    ckd_client *c = stream->data;
+    free(w->line);
+    free(w);
+    if (c->closing) return;
+    if (status < 0 || (c->close_after_write && uv_stream_get_write_queue_size(stream) == 0))
+        client_close(c);
+}
+
+void ckd_client_send(ckd_client *c, char *line, size_t len)
+{
+    if (!line) return;
+    if (c->closing) {
+        free(line);
+        return;
+    }
+    write_req *w = malloc(sizeof(*w));
+    if (!w) {
+        free(line);
+        client_close(c);
+        return;
+    }
+    w->line = line;
+    uv_buf_t buf = uv_buf_init(line, (unsigned)len);
+    if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1, on_written) < 0) {
+        free(line);
+        free(w);
+        client_close(c);
+        return;
+    }
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) > CLIENT_MAX_BACKLOG) {
+        ckd_warn("dropping a subscriber that is more than %d bytes behind", CLIENT_MAX_BACKLOG);
+        client_close(c);
+    }
+}
+
+/* A sample of bad input for the log: printable ASCII only, bounded. */
+static void sanitize(char *out, size_t outlen, const char *in, size_t len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + 1 < outlen && i < 80; i++)
+        out[o++] = (in[i] >= 0x20 && in[i] < 0x7f) ? in[i] : '?';
+    out[o] = '\0';
+}
+
+static void handle_line(ckd_client *c, const char *line, size_t len)
+{
+    ckp_msg m;
+    char why[256] = "";
+    size_t outlen = 0;
+    char *out = NULL;
+    if (len == 0) return; /* blank lines are ignored */
+    int rc = ckp_msg_parse(line, len, &m, why, sizeof(why));
+    if (rc != 0) {
+        char sample[96];
+        sanitize(sample, sizeof(sample), line, len);
+        ckd_info("protocol error from a client: %s (input '%s')", why, sample);
+        char msg[300];
+        snprintf(msg, sizeof(msg), "%s: %s", ckp_rpc_message(rc), why);
+        out = ckp_msg_error(m.id, rc, msg, NULL, &outlen);
+    } else if (m.kind == CKP_MSG_REQUEST) {
+        out = ckd_rpc_handle(c, &m, &outlen);
+    } else if (m.kind == CKP_MSG_NOTIFICATION) {
+        /* JSON-RPC: notifications get no reply, not even errors. */
+    } else {
+        out = ckp_msg_error(m.id, CKP_RPC_INVALID_REQUEST,
+                            "invalid request: the daemon takes requests, not responses", NULL,
+                            &outlen);
+    }
+    ckp_msg_release(&m);
+    if (out) ckd_client_send(c, out, outlen);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    ckd_client *c = h->data;
+    *buf = uv_buf_init(c->readbuf, sizeof(c->readbuf));
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    ckd_client *c = stream->data;
+    if (nread < 0) {
+        client_close(c);
+        return;
+    }
+    if (nread == 0 || c->close_after_write) return;
+    int rc = ckp_framer_feed(&c->framer, buf->base, (size_t)nread);
+    const char *line;
+    size_t len;
+    /* Complete lines before an oversized one still count. */
+    while (ckp_framer_next(&c->framer, &line, &len) == 1 && !c->closing) handle_line(c, line, len);
+    if (rc < 0 && !c->closing) {
+        size_t outlen;
+        char *out = ckp_msg_error(NULL, CKP_RPC_LINE_TOO_LONG,
+                                  rc == -E2BIG ? "line too long: the limit is 1048576 bytes"
+                                               : "out of memory",
+                                  NULL, &outlen);
+        ckd_info("closing a client that sent a line over the limit");
+        uv_read_stop(stream);
+        c->close_after_write = 1;
+        ckd_client_send(c, out, outlen);
+    }
+}
+
+static int peer_is_us(uv_pipe_t *p)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)p, &fd) != 0) return 0;
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return 0;
+    return cred.uid == getuid();
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    ckd_server *s = listener->data;
+    if (status < 0) {
+        ckd_warn("accept failed: %s", uv_strerror(status));
+        return;
+    }
+    ckd_client *c = calloc(1, sizeof(*c));
+    if (!c) return;
+    c->server = s;
+    c->pipe.data = c;
+    ckp_framer_init(&c->framer, CKP_MAX_LINE);
+    uv_pipe_init(s->d->loop, &c->pipe, 0);
+    if (uv_accept(listener, (uv_stream_t *)&c->pipe) != 0) {
+        c->closing = 1;
+        uv_close((uv_handle_t *)&c->pipe, on_client_closed);
+        return;
+    }
+    c->next = s->clients;
+    s->clients = c;
+    if (!peer_is_us(&c->pipe)) {
+        ckd_warn("refused a client of another user");
+        client_close(c);
+        return;
+    }
+    uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+}
+
+/* Is a daemon answering on path? */
+static int socket_alive(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 0;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    int alive = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    close(fd);
+    return alive;
+}
+
+int ckd_server_start(ckd_server *s, ckd_daemon *d, const char *path)
+{
+    memset(s, 0, sizeof(*s));
+    s->d = d;
+    if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+        ckd_error("socket path '%s' is too long", path);
+        return -ENAMETOOLONG;
+    }
+    s->path = strdup(path);
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            ckd_error("'%s' exists and is not a socket", path);
+            return -EEXIST;
+        }
+        if (socket_alive(path)) {
+            ckd_error("another ckptd is already listening on '%s'", path);
+            return -EADDRINUSE;
+        }
+        ckd_info("replacing the stale socket '%s'", path);
+        unlink(path);
+    }
+    uv_pipe_init(d->loop, &s->listener, 0);
+    s->listener.data = s;
+    /* Created private: no window in which another user could connect. */
+    mode_t old = umask(0177);
+    int rc = uv_pipe_bind(&s->listener, path);
+    umask(old);
+    if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, 128, on_connection);
+    if (rc != 0) {
+        ckd_error("cannot listen on '%s': %s", path, uv_strerror(rc));
+        uv_close((uv_handle_t *)&s->listener, NULL);
+        return rc;
+    }
+    chmod(path, 0600);
+    s->listening = 1;
+    ckd_info("listening on '%s'", path);
+    return 0;
+}
+
+void ckd_server_stop(ckd_server *s)
+{
+    if (s->listening) {
+        s->listening = 0;
+        uv_close((uv_handle_t *)&s->listener, NULL);
+        unlink(s->path);
+    }
+    while (s->clients) client_close(s->clients);
+    free(s->path);
+    s->path = NULL;
+}
+
+int ckd_client_matches(const ckd_client *c, int64_t job_id)
+{
+    if (!c->subscribed) return 0;
+    if (!c->sub_jobs) return 1;
+    size_t i;
+    json_t *v;
+    json_array_foreach(c->sub_jobs, i, v) if (json_integer_value(v) == job_id) return 1;
+    return 0;
+}
+
+void ckd_events_job(ckd_daemon *d, ckd_job *j)
+{
+    if (!d->server) return;
+    ckd_client *next;
+    for (ckd_client *c = d->server->clients; c; c = next) {
+        next = c->next; /* sending may drop a slow client */
+        if (!ckd_client_matches(c, j->id)) continue;
+        size_t len;
+        char *line = ckp_msg_notification("event.job", json_pack("{s:o}", "job", ckd_job_summary(j)), &len);
+        ckd_client_send(c, line, len);
+    }
+}
+
+void ckd_events_tick(ckd_daemon *d)
+{
+    if (!d->server) return;
+    uint64_t now = ckd_now_ms();
+    ckd_client *next;
+    for (ckd_client *c = d->server->clients; c; c = next) {
+        next = c->next;
+        if (!c->subscribed || now - c->last_progress < c->progress_ms) continue;
+        /* A slow reader gets fewer updates, never a growing queue. */
+        if (uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) > CLIENT_PROGRESS_BACKLOG)
+            continue;
+        c->last_progress = now;
+        for (ckd_job *j = d->jobs; j; j = j->next) {
+            if (j->state != CKD_JOB_RUNNING || !ckd_client_matches(c, j->id)) continue;
+            json_t *sum = ckd_job_summary(j);
+            json_t *p = json_pack("{s:I, s:O, s:O, s:O, s:O, s:O, s:O}", "id", (json_int_t)j->id,
+                                  "bytes_done", json_object_get(sum, "bytes_done"), "bytes_total",
+                                  json_object_get(sum, "bytes_total"), "files_done",
+                                  json_object_get(sum, "files_done"), "files_total",
+                                  json_object_get(sum, "files_total"), "rate",
+                                  json_object_get(sum, "rate"), "eta", json_object_get(sum, "eta"));
+            json_decref(sum);
+            size_t len;
+            char *line = ckp_msg_notification("event.progress", p, &len);
+            ckd_client_send(c, line, len);
+            if (c->closing) break;
+        }
+    }
+}

@@ -1,0 +1,44 @@
+/* The Unix socket server: private socket, peer checks, line framing, replies
+ * and event subscriptions. Methods themselves live in rpc.c. */
+#ifndef CKD_SERVER_H
+#define CKD_SERVER_H
+
+#include "ckp.h"
+#include "daemon.h"
+
+typedef struct ckd_client {
+    uv_pipe_t pipe;
+    struct ckd_server *server;
+    ckp_framer framer;
+    char readbuf[65536];
+    int closing;
+    int close_after_write; /* a protocol error was answered: close once sent */
+    /* events */
+    int subscribed;
+    json_t *sub_jobs; /* array of ids, NULL = every job */
+    uint64_t progress_ms;
+    uint64_t last_progress;
+    struct ckd_client *next;
+} ckd_client;
+
+typedef struct ckd_server {
+    ckd_daemon *d;
+    uv_pipe_t listener;
+    int listening;
+    ckd_client *clients;
+    char *path;
+} ckd_server;
+
+/* Binds path (mode 0600), replacing a stale socket; -EADDRINUSE when a live
+ * daemon answers there. */
+int ckd_server_start(ckd_server *s, ckd_daemon *d, const char *path);
+/* Stops accepting and closes every client. */
+void ckd_server_stop(ckd_server *s);
+
+/* rpc.c: handles one parsed request; returns the reply line (malloc'd). */
+char *ckd_rpc_handle(ckd_client *c, ckp_msg *m, size_t *len);
+/* Sends a line to a client; drops the client when it is too far behind. */
+void ckd_client_send(ckd_client *c, char *line, size_t len);
+int ckd_client_matches(const ckd_client *c, int64_t job_id);
+
+#endif

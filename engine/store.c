@@ -1,0 +1,355 @@
+#include <errno.h>
+#include <string.h>
+
+#include "log.h"
+#include "store.h"
+
+static const char *schema =
+    "CREATE TABLE IF NOT EXISTS jobs("
+    "  id INTEGER PRIMARY KEY, state TEXT NOT NULL, kind TEXT NOT NULL, source TEXT NOT NULL,"
+    "  output TEXT NOT NULL, options TEXT NOT NULL, priority INTEGER NOT NULL,"
+    "  error TEXT, created INTEGER NOT NULL, updated INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS files("
+    "  job_id INTEGER NOT NULL, idx INTEGER NOT NULL, url TEXT NOT NULL, path TEXT NOT NULL,"
+    "  size INTEGER NOT NULL, size_given INTEGER NOT NULL, expect TEXT, hash TEXT,"
+    "  state TEXT NOT NULL, validator TEXT, error TEXT, PRIMARY KEY(job_id, idx));"
+    "CREATE TABLE IF NOT EXISTS segments("
+    "  job_id INTEGER NOT NULL, idx INTEGER NOT NULL, start INTEGER NOT NULL,"
+    "  end INTEGER NOT NULL, done INTEGER NOT NULL, hash TEXT,"
+    "  PRIMARY KEY(job_id, idx, start));"
+    "CREATE TABLE IF NOT EXISTS job_log("
+    "  seq INTEGER PRIMARY KEY, job_id INTEGER NOT NULL, time INTEGER NOT NULL,"
+    "  level TEXT NOT NULL, message TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS job_log_job ON job_log(job_id, seq);";
+
+static const char *sql[CKD_ST_COUNT] = {
+    [CKD_ST_JOB_INSERT] = "INSERT INTO jobs(state, kind, source, output, options, priority,"
+                          " error, created, updated) VALUES(?,?,?,?,?,?,?,?,?)",
+    [CKD_ST_JOB_UPDATE] = "UPDATE jobs SET state=?, error=?, updated=? WHERE id=?",
+    [CKD_ST_FILE_INSERT] = "INSERT INTO files(job_id, idx, url, path, size, size_given, expect,"
+                           " hash, state, validator, error) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+    [CKD_ST_FILE_UPDATE] = "UPDATE files SET state=?, size=?, hash=?, validator=?, error=?"
+                           " WHERE job_id=? AND idx=?",
+    [CKD_ST_SEG_DELETE] = "DELETE FROM segments WHERE job_id=? AND idx=?",
+    [CKD_ST_SEG_INSERT] = "INSERT OR REPLACE INTO segments(job_id, idx, start, end, done, hash)"
+                          " VALUES(?,?,?,?,?,?)",
+    [CKD_ST_SEG_PROGRESS] = "UPDATE segments SET done=?, hash=? WHERE job_id=? AND idx=? AND start=?",
+    [CKD_ST_LOG_INSERT] = "INSERT INTO job_log(job_id, time, level, message) VALUES(?,?,?,?)",
+    [CKD_ST_LOG_TRIM] = "DELETE FROM job_log WHERE job_id=?1 AND seq <= (SELECT seq FROM job_log"
+                        " WHERE job_id=?1 ORDER BY seq DESC LIMIT 1 OFFSET 200)",
+};
+
+const char *ckd_store_errmsg(ckd_store *s)
+{
+    return s->db ? sqlite3_errmsg(s->db) : "no database";
+}
+
+static int fail(ckd_store *s, const char *what)
+{
+    ckd_error("store: %s: %s", what, ckd_store_errmsg(s));
+    return -EIO;
+}
+
+int ckd_store_open(ckd_store *s, const char *path)
+{
+    memset(s, 0, sizeof(*s));
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        int rc = fail(s, "cannot open database");
+        ckd_store_close(s);
+        return rc;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    char *err = NULL;
+    if (sqlite3_exec(s->db,
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;",
+                     NULL, NULL, &err) != SQLITE_OK ||
+        sqlite3_exec(s->db, schema, NULL, NULL, &err) != SQLITE_OK) {
+        ckd_error("store: cannot prepare '%s': %s", path, err ? err : "?");
+        sqlite3_free(err);
+        ckd_store_close(s);
+        return -EIO;
+    }
+    for (int i = 0; i < CKD_ST_COUNT; i++) {
+        if (sqlite3_prepare_v2(s->db, sql[i], -1, &s->st[i], NULL) != SQLITE_OK) {
+            int rc = fail(s, "cannot prepare statement");
+            ckd_store_close(s);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+void ckd_store_close(ckd_store *s)
+{
+    if (!s->db) return;
+    if (s->in_tx) ckd_store_commit(s);
+    for (int i = 0; i < CKD_ST_COUNT; i++) sqlite3_finalize(s->st[i]);
+    sqlite3_close(s->db);
+    memset(s, 0, sizeof(*s));
+}
+
+static int begin(ckd_store *s)
+{
+    if (s->in_tx) return 0;
+    if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) return fail(s, "begin");
+    s->in_tx = 1;
+    return 0;
+}
+
+int ckd_store_commit(ckd_store *s)
+{
+    if (!s->in_tx) return 0;
+    s->in_tx = 0;
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) return fail(s, "commit");
+    return 0;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* Steps a prepared write statement inside the batch transaction. */
+static int run(ckd_store *s, sqlite3_stmt *st, const char *what)
+{
+    int rc = begin(s);
+    if (rc == 0 && sqlite3_step(st) != SQLITE_DONE) rc = fail(s, what);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+int ckd_store_job_insert(ckd_store *s, const ckd_job_row *r, int64_t *id)
+{
+    sqlite3_stmt *st = s->st[CKD_ST_JOB_INSERT];
+    bind_text(st, 1, r->state);
+    bind_text(st, 2, r->kind);
+    bind_text(st, 3, r->source);
+    bind_text(st, 4, r->output);
+    bind_text(st, 5, r->options);
+    sqlite3_bind_int(st, 6, r->priority);
+    bind_text(st, 7, r->error);
+    sqlite3_bind_int64(st, 8, r->created);
+    sqlite3_bind_int64(st, 9, r->updated);
+    int rc = run(s, st, "insert job");
+    if (rc == 0) *id = sqlite3_last_insert_rowid(s->db);
+    return rc;
+}
+
+int ckd_store_job_update(ckd_store *s, int64_t id, const char *state, const char *error,
+                         int64_t updated)
+{
+    sqlite3_stmt *st = s->st[CKD_ST_JOB_UPDATE];
+    bind_text(st, 1, state);
+    bind_text(st, 2, error);
+    sqlite3_bind_int64(st, 3, updated);
+    sqlite3_bind_int64(st, 4, id);
+    return run(s, st, "update job");
+}
+
+int ckd_store_file_insert(ckd_store *s, const ckd_file_row *r)
+{
+    sqlite3_stmt *st = s->st[CKD_ST_FILE_INSERT];
+    sqlite3_bind_int64(st, 1, r->job_id);
+    sqlite3_bind_int(st, 2, r->idx);
+    bind_text(st, 3, r->url);
+    bind_text(st, 4, r->path);
+    sqlite3_bind_int64(st, 5, r->size);
+    sqlite3_bind_int(st, 6, r->size_given);
+    bind_text(st, 7, r->expect);
+    bind_text(st, 8, r->hash);
+    bind_text(st, 9, r->state);
+    bind_text(st, 10, r->validator);
+    bind_text(st, 11, r->error);
+    return run(s, st, "insert file");
+}
+
+int ckd_store_file_update(ckd_store *s, int64_t job_id, int idx, const char *state, int64_t size,
+                          const char *hash, const char *validator, const char *error)
+{
+    sqlite3_stmt *st = s->st[CKD_ST_FILE_UPDATE];
+    bind_text(st, 1, state);
+    sqlite3_bind_int64(st, 2, size);
+    bind_text(st, 3, hash);
+    bind_text(st, 4, validator);
+    bind_text(st, 5, error);
+    sqlite3_bind_int64(st, 6, job_id);
+    sqlite3_bind_int(st, 7, idx);
+    return run(s, st, "update file");
+}
+
+int ckd_store_seg_delete(ckd_store *s, int64_t job_id, int idx)
+{
+    sqlite3_stmt *st = s->st[CKD_ST_SEG_DELETE];
+    sqlite3_bind_int64(st, 1, job_id);
+    sqlite3_bind_int(st, 2, idx);
+    return run(s, st, "delete segments");
+}
+
+int ckd_store_seg_insert(ckd_store *s, const ckd_seg_row *r)
+{
+    sqlite3_stmt *st = s->st[CKD_ST_SEG_INSERT];
+    sqlite3_bind_int64(st, 1, r->job_id);
+    sqlite3_bind_int(st, 2, r->idx);
+    sqlite3_bind_int64(st, 3, r->start);
+    sqlite3_bind_int64(st, 4, r->end);
+    sqlite3_bind_int64(st, 5, r->done);
+    bind_text(st, 6, r->hash);
+    return run(s, st, "insert segment");
+}
+
+int ckd_store_seg_progress(ckd_store *s, int64_t job_id, int idx, int64_t start, int64_t done,
+                           const char *hash)
+{
+    sqlite3_stmt *st = s->st[CKD_ST_SEG_PROGRESS];
+    sqlite3_bind_int64(st, 1, done);
+    bind_text(st, 2, hash);
+    sqlite3_bind_int64(st, 3, job_id);
+    sqlite3_bind_int(st, 4, idx);
+    sqlite3_bind_int64(st, 5, start);
+    return run(s, st, "journal segment");
+}
+
+int ckd_store_log(ckd_store *s, int64_t job_id, int64_t time, const char *level,
+                  const char *message)
+{
+    sqlite3_stmt *st = s->st[CKD_ST_LOG_INSERT];
+    sqlite3_bind_int64(st, 1, job_id);
+    sqlite3_bind_int64(st, 2, time);
+    bind_text(st, 3, level);
+    bind_text(st, 4, message);
+    int rc = run(s, st, "insert log");
+    if (rc == 0) {
+        st = s->st[CKD_ST_LOG_TRIM];
+        sqlite3_bind_int64(st, 1, job_id);
+        rc = run(s, st, "trim log");
+    }
+    return rc;
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+/* Runs a query with one int64 parameter (unless < 0 means none) and maps rows. */
+static int query(ckd_store *s, const char *q, int64_t p1, int64_t p2, int (*row)(void *, sqlite3_stmt *),
+                 void *ud)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, q, -1, &st, NULL) != SQLITE_OK) return fail(s, "query");
+    if (p1 >= 0) sqlite3_bind_int64(st, 1, p1);
+    if (p2 >= 0) sqlite3_bind_int64(st, 2, p2);
+    int rc, stop = 0;
+    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) stop = row(ud, st);
+    int err = (!stop && rc != SQLITE_DONE) ? fail(s, "query step") : 0;
+    sqlite3_finalize(st);
+    return err;
+}
+
+struct cbctx {
+    void *cb;
+    void *ud;
+};
+
+static int job_row(void *p, sqlite3_stmt *st)
+{
+    struct cbctx *c = p;
+    ckd_job_row r = {
+        .id = sqlite3_column_int64(st, 0),
+        .state = col_text(st, 1),
+        .kind = col_text(st, 2),
+        .source = col_text(st, 3),
+        .output = col_text(st, 4),
+        .options = col_text(st, 5),
+        .priority = sqlite3_column_int(st, 6),
+        .error = col_text(st, 7),
+        .created = sqlite3_column_int64(st, 8),
+        .updated = sqlite3_column_int64(st, 9),
+    };
+    return ((int (*)(void *, const ckd_job_row *))c->cb)(c->ud, &r);
+}
+
+int ckd_store_each_job(ckd_store *s, int (*cb)(void *ud, const ckd_job_row *r), void *ud)
+{
+    struct cbctx c = {(void *)cb, ud};
+    return query(s,
+                 "SELECT id, state, kind, source, output, options, priority, error, created,"
+                 " updated FROM jobs ORDER BY id",
+                 -1, -1, job_row, &c);
+}
+
+static int file_row(void *p, sqlite3_stmt *st)
+{
+    struct cbctx *c = p;
+    ckd_file_row r = {
+        .job_id = sqlite3_column_int64(st, 0),
+        .idx = sqlite3_column_int(st, 1),
+        .url = col_text(st, 2),
+        .path = col_text(st, 3),
+        .size = sqlite3_column_int64(st, 4),
+        .size_given = sqlite3_column_int(st, 5),
+        .expect = col_text(st, 6),
+        .hash = col_text(st, 7),
+        .state = col_text(st, 8),
+        .validator = col_text(st, 9),
+        .error = col_text(st, 10),
+    };
+    return ((int (*)(void *, const ckd_file_row *))c->cb)(c->ud, &r);
+}
+
+int ckd_store_each_file(ckd_store *s, int64_t job_id,
+                        int (*cb)(void *ud, const ckd_file_row *r), void *ud)
+{
+    struct cbctx c = {(void *)cb, ud};
+    return query(s,
+                 "SELECT job_id, idx, url, path, size, size_given, expect, hash, state, validator,"
+                 " error FROM files WHERE job_id=? ORDER BY idx",
+                 job_id, -1, file_row, &c);
+}
+
+static int seg_row(void *p, sqlite3_stmt *st)
+{
+    struct cbctx *c = p;
+    ckd_seg_row r = {
+        .job_id = sqlite3_column_int64(st, 0),
+        .idx = sqlite3_column_int(st, 1),
+        .start = sqlite3_column_int64(st, 2),
+        .end = sqlite3_column_int64(st, 3),
+        .done = sqlite3_column_int64(st, 4),
+        .hash = col_text(st, 5),
+    };
+    return ((int (*)(void *, const ckd_seg_row *))c->cb)(c->ud, &r);
+}
+
+int ckd_store_each_seg(ckd_store *s, int64_t job_id, int (*cb)(void *ud, const ckd_seg_row *r),
+                       void *ud)
+{
+    struct cbctx c = {(void *)cb, ud};
+    return query(s,
+                 "SELECT job_id, idx, start, end, done, hash FROM segments WHERE job_id=?"
+                 " ORDER BY idx, start",
+                 job_id, -1, seg_row, &c);
+}
+
+static int log_row(void *p, sqlite3_stmt *st)
+{
+    struct cbctx *c = p;
+    return ((int (*)(void *, int64_t, const char *, const char *))c->cb)(
+        c->ud, sqlite3_column_int64(st, 0), col_text(st, 1), col_text(st, 2));
+}
+
+int ckd_store_each_log(ckd_store *s, int64_t job_id, int n,
+                       int (*cb)(void *ud, int64_t time, const char *level, const char *msg),
+                       void *ud)
+{
+    struct cbctx c = {(void *)cb, ud};
+    return query(s,
+                 "SELECT time, level, message FROM (SELECT seq, time, level, message FROM job_log"
+                 " WHERE job_id=?1 ORDER BY seq DESC LIMIT ?2) ORDER BY seq",
+                 job_id, n, log_row, &c);
+}

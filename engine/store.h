@@ -1,0 +1,85 @@
+/* The durable job store: SQLite in WAL mode under the state directory.
+ *
+ * Writes from the loop are batched: every mutating call joins one open
+ * transaction, committed by ckd_store_commit() (the daemon commits once per
+ * loop iteration, and at once where a reply promises durability). WAL with
+ * synchronous=NORMAL survives kill -9 without an fsync per commit; callers
+ * flush file data *before* writing the row that claims it. */
+#ifndef CKD_STORE_H
+#define CKD_STORE_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+enum {
+    CKD_ST_JOB_INSERT,
+    CKD_ST_JOB_UPDATE,
+    CKD_ST_FILE_INSERT,
+    CKD_ST_FILE_UPDATE,
+    CKD_ST_SEG_DELETE,
+    CKD_ST_SEG_INSERT,
+    CKD_ST_SEG_PROGRESS,
+    CKD_ST_LOG_INSERT,
+    CKD_ST_LOG_TRIM,
+    CKD_ST_COUNT
+};
+
+typedef struct ckd_store {
+    sqlite3 *db;
+    int in_tx;
+    sqlite3_stmt *st[CKD_ST_COUNT];
+} ckd_store;
+
+typedef struct ckd_job_row {
+    int64_t id;
+    const char *state, *kind, *source, *output, *options, *error;
+    int priority;
+    int64_t created, updated;
+} ckd_job_row;
+
+typedef struct ckd_file_row {
+    int64_t job_id;
+    int idx;
+    const char *url, *path, *expect, *hash, *state, *validator, *error;
+    int64_t size; /* -1 unknown */
+    int size_given;
+} ckd_file_row;
+
+typedef struct ckd_seg_row {
+    int64_t job_id;
+    int idx;
+    int64_t start, end, done;
+    const char *hash; /* NULL when nothing is journaled */
+} ckd_seg_row;
+
+int ckd_store_open(ckd_store *s, const char *path);
+void ckd_store_close(ckd_store *s);
+int ckd_store_commit(ckd_store *s);
+const char *ckd_store_errmsg(ckd_store *s);
+
+int ckd_store_job_insert(ckd_store *s, const ckd_job_row *r, int64_t *id);
+int ckd_store_job_update(ckd_store *s, int64_t id, const char *state, const char *error,
+                         int64_t updated);
+int ckd_store_file_insert(ckd_store *s, const ckd_file_row *r);
+int ckd_store_file_update(ckd_store *s, int64_t job_id, int idx, const char *state, int64_t size,
+                          const char *hash, const char *validator, const char *error);
+/* Replaces the segment rows of a file. */
+int ckd_store_seg_delete(ckd_store *s, int64_t job_id, int idx);
+int ckd_store_seg_insert(ckd_store *s, const ckd_seg_row *r);
+int ckd_store_seg_progress(ckd_store *s, int64_t job_id, int idx, int64_t start, int64_t done,
+                           const char *hash);
+int ckd_store_log(ckd_store *s, int64_t job_id, int64_t time, const char *level,
+                  const char *message);
+
+/* Loading, in id / idx / start order. A callback returning non-zero stops. */
+int ckd_store_each_job(ckd_store *s, int (*cb)(void *ud, const ckd_job_row *r), void *ud);
+int ckd_store_each_file(ckd_store *s, int64_t job_id,
+                        int (*cb)(void *ud, const ckd_file_row *r), void *ud);
+int ckd_store_each_seg(ckd_store *s, int64_t job_id, int (*cb)(void *ud, const ckd_seg_row *r),
+                       void *ud);
+/* The job's last n log lines, oldest first. */
+int ckd_store_each_log(ckd_store *s, int64_t job_id, int n,
+                       int (*cb)(void *ud, int64_t time, const char *level, const char *msg),
+                       void *ud);
+
+#endif

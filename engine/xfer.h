@@ -1,0 +1,56 @@
+/* One HTTP(S) transfer: a ranged GET that fills one segment of one file.
+ *
+ * libcurl's small write callbacks are coalesced into large buffers that a pool
+ * thread writes at their offset and hashes; a transfer owns two buffers (one
+ * filling, one being written) so memory stays bounded: when both are busy,
+ * or the global buffer cap is reached, the transfer is paused. */
+#ifndef CKD_XFER_H
+#define CKD_XFER_H
+
+#include "daemon.h"
+
+typedef struct ckd_xfer {
+    uint32_t magic;
+    ckd_daemon *d;
+    ckd_seg *seg;
+    ckd_job *job;
+    CURL *easy;
+    struct curl_slist *headers;
+    char *buf[2];
+    size_t cap;  /* size of each buffer */
+    size_t fill; /* bytes in buf[cur] */
+    int cur;     /* the buffer being filled */
+    int in_multi;
+    int detached; /* aborted: no longer the segment's transfer */
+    int paused;   /* returned CURL_WRITEFUNC_PAUSE and waits for a write */
+    int mem_wait; /* waits in the engine's list for buffer memory */
+    int curl_done;
+    CURLcode result;
+    int64_t req_off; /* first byte asked for */
+    int64_t received; /* body bytes accepted from curl */
+    int reached_end;  /* stopped on purpose at the segment's end */
+    int restart;      /* the server ignored our range or the file changed */
+    int fatal;        /* a permanent problem found in the headers */
+    char errbuf[CURL_ERROR_SIZE];
+    char why[256];
+    /* response headers of the final response */
+    long status;
+    int headers_done;
+    char etag[256];
+    char lastmod[64];
+    double retry_after;
+    int64_t cr_start, cr_total; /* Content-Range, -1 when absent */
+    /* the pool write in flight */
+    uv_work_t work;
+    int wbusy;
+    int wbuf;
+    size_t wlen;
+    int64_t woff;
+    int werr;
+    int wjournal;                /* fdatasync and digest after this write */
+    int wclose;                  /* close the file after this write */
+    unsigned char wdigest[16];
+    struct ckd_xfer *next_wait;
+} ckd_xfer;
+
+#endif
