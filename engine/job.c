@@ -439,6 +439,7 @@ static int load_seg(void *ud, const ckd_seg_row *r)
     f->segs = ns;
     ckd_seg *s = &f->segs[f->nsegs++];
     memset(s, 0, sizeof(*s));
+    s->file = f;
     s->start = r->start;
     s->end = r->end;
     /* What the row claims is only a claim until the prepare pass re-reads it. */
