@@ -1,0 +1,460 @@
+/* ckpt fetch: submit a job of URLs and follow it to its end. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "follow.h"
+#include "input.h"
+#include "render.h"
+
+/* Largest input list read; a job must fit in one 1 MiB request anyway. */
+#define FETCH_MAX_LIST (64 * 1024 * 1024)
+
+static const char usage[] =
+    "usage: ckpt fetch [OPTIONS] URL...\n"
+    "       ckpt fetch [OPTIONS] -i LIST\n"
+    "\n"
+    "Downloads files through ckptd into a directory. They appear there only once\n"
+    "every file of the job is complete and verified. Shows progress until the job\n"
+    "ends; Ctrl-C leaves the job running.\n"
+    "\n"
+    "options:\n"
+    "  -o, --output DIR    directory to write into (default: the current directory)\n"
+    "  -i, --input LIST    read URLs from an aria2-style list ('-': standard input):\n"
+    "                      one URL per line, each followed by indented options:\n"
+    "                        out=PATH     path inside DIR (default: the URL's file name)\n"
+    "                        xxh128=HEX   expected XXH3-128 of the file (32 hex digits)\n"
+    "                        size=N       expected size in bytes\n"
+    "                      blank lines and '#' comments are ignored\n"
+    "  -O, --out PATH      path inside DIR (a single URL only)\n"
+    "      --xxh128 HEX    expected XXH3-128 of the file (a single URL only)\n"
+    "      --size N        expected size in bytes (a single URL only)\n"
+    "  -p, --priority N    higher runs first (default 0)\n"
+    "  -d, --detach        print the job id and return at once\n"
+    "      --json          print each event, then the final job, as JSON lines\n"
+    "\n"
+    "exit status: 0 when the job is done, 1 when it failed or was canceled,\n"
+    "130 when interrupted (the job keeps running).\n";
+
+enum { OPT_XXH128 = 0x2000, OPT_SIZE };
+
+static const struct option longopts[] = {
+    {"output", required_argument, NULL, 'o'},    {"input", required_argument, NULL, 'i'},
+    {"out", required_argument, NULL, 'O'},       {"xxh128", required_argument, NULL, OPT_XXH128},
+    {"size", required_argument, NULL, OPT_SIZE}, {"priority", required_argument, NULL, 'p'},
+    {"detach", no_argument, NULL, 'd'},          {NULL, 0, NULL, 0},
+};
+
+struct fetch_args {
+    const char *outdir;
+    const char **lists; /* -i arguments */
+    size_t nlists;
+    const char *one_out, *one_xxh128, *one_size;
+    long long priority;
+    bool has_priority;
+    bool detach;
+};
+
+/* Reads a whole file ("-": standard input). Returns 0 with a malloc'd *text,
+ * or a negative errno (-EFBIG past FETCH_MAX_LIST). */
+static int read_list(const char *name, char **text, size_t *len)
+{
+    bool is_stdin = strcmp(name, "-") == 0;
+    int fd = is_stdin ? STDIN_FILENO : open(name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    size_t cap = 64 * 1024, n = 0;
+    char *buf = malloc(cap);
+    int rc = buf ? 0 : -ENOMEM;
+    while (rc == 0) {
+        if (n == cap) {
+            if (cap >= FETCH_MAX_LIST) {
+                rc = -EFBIG;
+                break;
+            }
+            char *nbuf = realloc(buf, cap * 2);
+            if (!nbuf) {
+                rc = -ENOMEM;
+                break;
+            }
+            buf = nbuf;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) rc = -errno;
+        if (r <= 0) break;
+        n += (size_t)r;
+    }
+    if (!is_stdin) close(fd);
+    if (rc < 0) {
+        free(buf);
+        return rc;
+    }
+    *text = buf;
+    *len = n;
+    return 0;
+}
+
+/* Turns the command line into entries; returns 0 or an exit status. */
+static int gather(const struct fetch_args *a, char **urls, size_t nurls, ckc_input *in)
+{
+    char err[8192];
+    for (size_t i = 0; i < nurls; i++) {
+        ckc_entry *e;
+        int rc = ckc_input_add_url(in, urls[i], &e, err, sizeof err);
+        if (rc < 0) {
+            ckc_errorf("%s", rc == -ENOMEM ? "out of memory" : err);
+            return rc == -ENOMEM ? CKC_EXIT_FAIL : CKC_EXIT_USAGE;
+        }
+        const char *keys[] = {"out", "xxh128", "size"};
+        const char *vals[] = {a->one_out, a->one_xxh128, a->one_size};
+        for (size_t k = 0; k < 3; k++) {
+            if (!vals[k]) continue;
+            rc = ckc_entry_set(e, keys[k], vals[k], err, sizeof err);
+            if (rc < 0) {
+                ckc_errorf("%s", rc == -ENOMEM ? "out of memory" : err);
+                return rc == -ENOMEM ? CKC_EXIT_FAIL : CKC_EXIT_USAGE;
+            }
+        }
+    }
+    for (size_t i = 0; i < a->nlists; i++) {
+        const char *name = a->lists[i];
+        const char *shown = strcmp(name, "-") == 0 ? "<stdin>" : name;
+        char *text = NULL;
+        size_t len = 0;
+        int rc = read_list(name, &text, &len);
+        if (rc == -EFBIG) {
+            ckc_errorf("'%s' is larger than %d MiB", shown, FETCH_MAX_LIST >> 20);
+            return CKC_EXIT_FAIL;
+        }
+        if (rc < 0) {
+            ckc_errorf("cannot read '%s': %s", shown, ckc_strerror(-rc));
+            return CKC_EXIT_FAIL;
+        }
+        size_t before = in->n;
+        rc = ckc_input_parse_list(in, shown, text, len, err, sizeof err);
+        free(text);
+        if (rc < 0) {
+            ckc_errorf("%s", rc == -ENOMEM ? "out of memory" : err);
+            return rc == -ENOMEM ? CKC_EXIT_FAIL : CKC_EXIT_USAGE;
+        }
+        if (in->n == before) {
+            ckc_errorf("'%s' names no urls", shown);
+            return CKC_EXIT_USAGE;
+        }
+    }
+    int rc = ckc_input_finish(in, err, sizeof err);
+    if (rc < 0) {
+        ckc_errorf("%s", rc == -ENOMEM ? "out of memory" : err);
+        return rc == -ENOMEM ? CKC_EXIT_FAIL : CKC_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* The absolute output directory; NULL after printing why not. */
+static char *output_dir(const char *outdir)
+{
+    char *cwd = NULL, *out = NULL;
+    if (!outdir) outdir = ".";
+    if (outdir[0] != '/') {
+        cwd = getcwd(NULL, 0);
+        if (!cwd) {
+            ckc_errorf("cannot determine the current directory: %s", ckc_strerror(errno));
+            return NULL;
+        }
+    }
+    int rc = ckc_resolve_dir(cwd, outdir, &out);
+    free(cwd);
+    if (rc == -EINVAL) ckc_errorf("invalid output directory '%s'", outdir);
+    if (rc == -ENOMEM) ckc_errorf("out of memory");
+    return out;
+}
+
+static json_t *submit_params(const ckc_input *in, const char *output, const struct fetch_args *a)
+{
+    json_t *files = json_array();
+    json_t *params = files ? json_pack("{s:{s:s,s:o},s:s}", "source", "kind", "urls", "files",
+                                       files, "output", output)
+                           : NULL;
+    if (!params) return NULL;
+    for (size_t i = 0; i < in->n; i++) {
+        const ckc_entry *e = &in->v[i];
+        json_t *f = json_pack("{s:s,s:s}", "url", e->url, "path", e->path);
+        if (!f) goto fail;
+        if (e->size >= 0) json_object_set_new(f, "size", json_integer(e->size));
+        if (e->xxh128[0]) json_object_set_new(f, "xxh128", json_string(e->xxh128));
+        if (json_array_append_new(files, f) < 0) goto fail;
+    }
+    if (a->has_priority &&
+        json_object_set_new(params, "options",
+                            json_pack("{s:I}", "priority", (json_int_t)a->priority)) < 0)
+        goto fail;
+    return params;
+fail:
+    json_decref(params);
+    return NULL;
+}
+
+/* word quoted for a POSIX shell when it needs to be. */
+static void shell_word(char *out, size_t outlen, const char *word)
+{
+    if (word[0] && strspn(word, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                "0123456789_./-+=:,@%") == strlen(word)) {
+        snprintf(out, outlen, "%s", word);
+        return;
+    }
+    size_t o = 0;
+    out[o++] = '\'';
+    for (const char *p = word; *p && o + 6 < outlen; p++) {
+        if (*p == '\'') {
+            memcpy(out + o, "'\\''", 4);
+            o += 4;
+        } else {
+            out[o++] = *p;
+        }
+    }
+    out[o++] = '\'';
+    out[o] = '\0';
+}
+
+/* After Ctrl-C: the job goes on; say how to get back to it. */
+static void hint(const ckc_opts *o, json_int_t id)
+{
+    char cmd[4200] = "ckpt";
+    if (o->socket_explicit) {
+        char sock[4100];
+        shell_word(sock, sizeof sock, o->socket);
+        snprintf(cmd, sizeof cmd, "ckpt --socket %s", sock);
+    }
+    ckc_errorf("interrupted; job %" JSON_INTEGER_FORMAT
+               " keeps running (follow it: %s watch %" JSON_INTEGER_FORMAT
+               ", stop it: %s cancel %" JSON_INTEGER_FORMAT ")",
+               id, cmd, id, cmd, id);
+}
+
+/* Submits; returns 0 with the job summary (a new reference) or an exit
+ * status after printing why. */
+static int submit(ckc_conn *c, json_t *params, size_t nfiles, json_t **job)
+{
+    json_t *res;
+    int rc = ckc_conn_call(c, "job.submit", params, &res);
+    if (rc == -EMSGSIZE) {
+        ckc_errorf("a job of %zu files is too large for one request (%s); split the list", nfiles,
+                   ckc_conn_strerror(c, rc));
+        return CKC_EXIT_FAIL;
+    }
+    if (rc < 0) {
+        ckc_errorf("%s", ckc_conn_strerror(c, rc));
+        return CKC_EXIT_FAIL;
+    }
+    json_t *j = json_object_get(res, "job");
+    if (ckc_jint(j, "id", -1) <= 0) {
+        json_decref(res);
+        ckc_errorf("ckptd's reply to job.submit names no job");
+        return CKC_EXIT_FAIL;
+    }
+    *job = json_incref(j);
+    json_decref(res);
+    return 0;
+}
+
+/* Prints the outcome of the followed job and picks the exit status. */
+static int finish(ckc_conn *c, const ckc_opts *o, const json_t *end, double elapsed)
+{
+    json_int_t id = ckc_jint(end, "id", 0);
+    const char *state = ckc_jstr(end, "state", "?");
+    if (o->json) {
+        json_t *res;
+        json_t *params = json_pack("{s:I}", "id", id);
+        if (ckc_call(c, "job.get", params, &res) != 0) return CKC_EXIT_FAIL;
+        ckc_print_json(res);
+        json_decref(res);
+    }
+    char line[4200];
+    ckc_fmt_job_end(line, sizeof line, end, elapsed);
+    if (strcmp(state, "done") == 0) {
+        if (!o->json) {
+            puts(line);
+            fflush(stdout);
+        }
+        return CKC_EXIT_OK;
+    }
+    ckc_errorf("%s", line);
+    return CKC_EXIT_FAIL;
+}
+
+static int follow(ckc_conn *c, const ckc_opts *o, json_t *job, double since)
+{
+    json_int_t id = ckc_jint(job, "id", 0);
+    ckc_follow f;
+    ckc_follow_init(&f, c, o->json, ckc_stdout_is_terminal(), id);
+    f.since = since;
+    int rc = ckc_follow_seed(&f, job);
+    if (rc == 0)
+        rc = ckc_follow_run(&f);
+    else if (rc == 1)
+        rc = 0;
+
+    int status;
+    if (rc == -EINTR) {
+        hint(o, id);
+        status = CKC_EXIT_INTERRUPTED;
+    } else if (rc == -ENOMEM) {
+        ckc_errorf("out of memory");
+        status = CKC_EXIT_FAIL;
+    } else if (rc < 0) {
+        ckc_errorf("%s", ckc_conn_strerror(c, rc));
+        status = CKC_EXIT_FAIL;
+    } else {
+        status = finish(c, o, f.end, ckc_follow_now() - since);
+    }
+    ckc_follow_release(&f);
+    return status;
+}
+
+/* --detach: submit, print the job id, return. */
+static int run_detached(ckc_conn *c, const ckc_opts *o, json_t *params, size_t nfiles)
+{
+    json_t *job;
+    int status = submit(c, params, nfiles, &job);
+    if (status != 0) return status;
+    if (o->json) {
+        json_t *res = json_pack("{s:O}", "job", job);
+        ckc_print_json(res);
+        json_decref(res);
+    } else {
+        printf("%" JSON_INTEGER_FORMAT "\n", ckc_jint(job, "id", 0));
+    }
+    json_decref(job);
+    return CKC_EXIT_OK;
+}
+
+/* Subscribe to every job, then submit, so no event of the new job can slip
+ * by between the two; then follow the job to its end. */
+static int run_attached(ckc_conn *c, const ckc_opts *o, json_t *params, size_t nfiles)
+{
+    ckc_catch_sigint();
+    json_t *sub = json_object();
+    if (sub && !o->json)
+        json_object_set_new(sub, "progress_interval_ms",
+                            json_integer(ckc_stdout_is_terminal() ? 100 : 1000));
+    json_t *res;
+    if (ckc_call(c, "events.subscribe", sub, &res) != 0) {
+        json_decref(params);
+        return CKC_EXIT_FAIL;
+    }
+    json_decref(res);
+    if (ckc_interrupted()) { /* nothing submitted yet */
+        json_decref(params);
+        return CKC_EXIT_INTERRUPTED;
+    }
+
+    double since = ckc_follow_now();
+    json_t *job;
+    int status = submit(c, params, nfiles, &job);
+    if (status != 0) return status;
+    if (ckc_interrupted()) {
+        hint(o, ckc_jint(job, "id", 0));
+        status = CKC_EXIT_INTERRUPTED;
+    } else {
+        status = follow(c, o, job, since);
+    }
+    json_decref(job);
+    return status;
+}
+
+static int run(const struct fetch_args *a, const ckc_input *in, const char *output,
+               const ckc_opts *o)
+{
+    json_t *params = submit_params(in, output, a);
+    if (!params) {
+        ckc_errorf("cannot build the request: out of memory");
+        return CKC_EXIT_FAIL;
+    }
+    ckc_conn c;
+    if (ckc_connect(o, &c) != 0) {
+        json_decref(params);
+        return CKC_EXIT_FAIL;
+    }
+    int status =
+        a->detach ? run_detached(&c, o, params, in->n) : run_attached(&c, o, params, in->n);
+    ckc_conn_close(&c);
+    return status;
+}
+
+int ckc_cmd_fetch(int argc, char **argv, ckc_opts *o)
+{
+    struct fetch_args a;
+    memset(&a, 0, sizeof a);
+    a.lists = calloc((size_t)argc + 1, sizeof *a.lists);
+    if (!a.lists) {
+        ckc_errorf("out of memory");
+        return CKC_EXIT_FAIL;
+    }
+
+    int c, status = CKC_EXIT_OK;
+    while ((c = ckc_getopt(argc, argv, "o:i:O:p:d", longopts, o, usage)) != -1) {
+        switch (c) {
+        case 'o':
+            a.outdir = optarg;
+            break;
+        case 'i':
+            a.lists[a.nlists++] = optarg;
+            break;
+        case 'O':
+            a.one_out = optarg;
+            break;
+        case OPT_XXH128:
+            a.one_xxh128 = optarg;
+            break;
+        case OPT_SIZE:
+            a.one_size = optarg;
+            break;
+        case 'p':
+            if (ckc_parse_int(optarg, &a.priority) < 0) {
+                status = ckc_usage_errorf("fetch", "priority '%s' is not an integer", optarg);
+                goto out;
+            }
+            a.has_priority = true;
+            break;
+        case 'd':
+            a.detach = true;
+            break;
+        case 'h':
+            goto out;
+        default:
+            status = CKC_EXIT_USAGE;
+            goto out;
+        }
+    }
+
+    size_t nurls = (size_t)(argc - optind);
+    if (nurls == 0 && a.nlists == 0) {
+        status = ckc_usage_errorf("fetch", "nothing to fetch: give URLs or -i LIST");
+        goto out;
+    }
+    if ((a.one_out || a.one_xxh128 || a.one_size) && (nurls != 1 || a.nlists > 0)) {
+        status = ckc_usage_errorf("fetch", "--out, --xxh128 and --size need exactly one URL "
+                                           "(in a list, use out=, xxh128= and size= lines)");
+        goto out;
+    }
+    if (a.outdir && !*a.outdir) {
+        status = ckc_usage_errorf("fetch", "empty output directory");
+        goto out;
+    }
+
+    ckc_input in = CKC_INPUT_INIT;
+    status = gather(&a, argv + optind, nurls, &in);
+    if (status == 0) {
+        char *output = output_dir(a.outdir);
+        status = output ? run(&a, &in, output, o) : CKC_EXIT_FAIL;
+        free(output);
+    }
+    ckc_input_release(&in);
+out:
+    free(a.lists);
+    return status;
+}

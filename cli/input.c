@@ -1,0 +1,449 @@
+/* ckc input: URLs and aria2-style lists into a checked list of files. */
+#include "input.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckp.h"
+
+/* Longest URL accepted; a submit line must fit in CKP_MAX_LINE anyway. */
+#define INPUT_MAX_URL (64 * 1024)
+
+void ckc_input_init(ckc_input *in)
+{
+    in->v = NULL;
+    in->n = 0;
+    in->cap = 0;
+}
+
+void ckc_input_release(ckc_input *in)
+{
+    for (size_t i = 0; i < in->n; i++) {
+        free(in->v[i].url);
+        free(in->v[i].path);
+    }
+    free(in->v);
+    ckc_input_init(in);
+}
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (!err || errlen == 0) return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* "'list.txt' line 3: " or "" for an entry from the command line. */
+static void where(char *out, size_t outlen, const char *origin, unsigned line)
+{
+    if (origin)
+        snprintf(out, outlen, "'%s' line %u: ", origin, line);
+    else
+        out[0] = '\0';
+}
+
+/* Whether s[0..len) is well-formed UTF-8 (no overlongs, surrogates or
+ * code points past U+10FFFF). */
+static bool utf8_valid(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t n;
+        uint32_t cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (len - i - 1 < n) return false;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) return false;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+/* Why url cannot be a URL, or NULL when it looks like one: a scheme, "://",
+ * no whitespace or control characters. The daemon judges the rest. */
+static const char *url_problem(const char *url)
+{
+    size_t len = strlen(url);
+    if (len == 0) return "empty url";
+    if (len > INPUT_MAX_URL) return "url longer than 64 KiB";
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)url[i];
+        if (ch <= 0x20 || ch == 0x7f) return "url contains whitespace or a control character";
+    }
+    if (!utf8_valid((const unsigned char *)url, len)) return "url is not valid UTF-8";
+    const char *sep = strstr(url, "://");
+    if (!sep || sep == url) return "not a url (expected scheme://host/path)";
+    for (const char *p = url; p < sep; p++) {
+        bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                  (p > url && ((*p >= '0' && *p <= '9') || *p == '+' || *p == '-' || *p == '.'));
+        if (!ok) return "not a url (bad scheme)";
+    }
+    return NULL;
+}
+
+static int append(ckc_input *in, const char *url, size_t urllen, ckc_entry **e)
+{
+    if (in->n == in->cap) {
+        size_t cap = in->cap ? in->cap * 2 : 16;
+        ckc_entry *v = realloc(in->v, cap * sizeof *v);
+        if (!v) return -ENOMEM;
+        in->v = v;
+        in->cap = cap;
+    }
+    char *copy = strndup(url, urllen);
+    if (!copy) return -ENOMEM;
+    ckc_entry *x = &in->v[in->n++];
+    memset(x, 0, sizeof *x);
+    x->url = copy;
+    x->size = -1;
+    *e = x;
+    return 0;
+}
+
+int ckc_input_add_url(ckc_input *in, const char *url, ckc_entry **e, char *err, size_t errlen)
+{
+    const char *why = url_problem(url);
+    if (why) {
+        set_err(err, errlen, "'%s': %s", url, why);
+        return -EINVAL;
+    }
+    int rc = append(in, url, strlen(url), e);
+    if (rc < 0) set_err(err, errlen, "out of memory");
+    return rc;
+}
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Applies one "key=value" option line to e. Returns 0 or -EINVAL with the
+ * reason (without location) in err, or -ENOMEM. */
+static int apply_option(ckc_entry *e, const char *key, size_t keylen, const char *val,
+                        size_t vallen, char *err, size_t errlen)
+{
+    if (keylen == 3 && memcmp(key, "out", 3) == 0) {
+        if (e->path) {
+            set_err(err, errlen, "'out' given twice for one url");
+            return -EINVAL;
+        }
+        if (vallen == 0) {
+            set_err(err, errlen, "empty 'out'");
+            return -EINVAL;
+        }
+        e->path = strndup(val, vallen);
+        if (!e->path) return -ENOMEM;
+        return 0;
+    }
+    if (keylen == 6 && memcmp(key, "xxh128", 6) == 0) {
+        if (e->xxh128[0]) {
+            set_err(err, errlen, "'xxh128' given twice for one url");
+            return -EINVAL;
+        }
+        if (vallen != CKC_XXH128_HEX) {
+            set_err(err, errlen, "xxh128 '%.*s' is not %d hex digits", (int)vallen, val,
+                    CKC_XXH128_HEX);
+            return -EINVAL;
+        }
+        for (size_t i = 0; i < vallen; i++) {
+            int h = hexval(val[i]);
+            if (h < 0) {
+                set_err(err, errlen, "xxh128 '%.*s' is not %d hex digits", (int)vallen, val,
+                        CKC_XXH128_HEX);
+                return -EINVAL;
+            }
+            e->xxh128[i] = "0123456789abcdef"[h];
+        }
+        e->xxh128[vallen] = '\0';
+        return 0;
+    }
+    if (keylen == 4 && memcmp(key, "size", 4) == 0) {
+        if (e->size >= 0) {
+            set_err(err, errlen, "'size' given twice for one url");
+            return -EINVAL;
+        }
+        int64_t n = 0;
+        bool ok = vallen > 0;
+        for (size_t i = 0; ok && i < vallen; i++) {
+            if (val[i] < '0' || val[i] > '9' || n > (INT64_MAX - (val[i] - '0')) / 10)
+                ok = false;
+            else
+                n = n * 10 + (val[i] - '0');
+        }
+        if (!ok) {
+            set_err(err, errlen, "size '%.*s' is not a byte count", (int)vallen, val);
+            return -EINVAL;
+        }
+        e->size = n;
+        return 0;
+    }
+    set_err(err, errlen, "unsupported option '%.*s' (known: out, xxh128, size)", (int)keylen, key);
+    return -EINVAL;
+}
+
+int ckc_entry_set(ckc_entry *e, const char *key, const char *value, char *err, size_t errlen)
+{
+    return apply_option(e, key, strlen(key), value, strlen(value), err, errlen);
+}
+
+int ckc_input_parse_list(ckc_input *in, const char *origin, const char *text, size_t len, char *err,
+                         size_t errlen)
+{
+    char reason[512];
+    size_t pos = 0;
+    unsigned lineno = 0;
+    size_t current = SIZE_MAX; /* index of the entry option lines apply to */
+
+    while (pos < len) {
+        const char *line = text + pos;
+        const char *nl = memchr(line, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - line) : len - pos;
+        pos += n + (nl ? 1 : 0);
+        lineno++;
+        if (memchr(line, '\0', n)) {
+            set_err(err, errlen, "'%s' line %u: contains a NUL byte", origin, lineno);
+            return -EINVAL;
+        }
+        while (n > 0 && (line[n - 1] == '\r' || is_blank(line[n - 1]))) n--;
+
+        size_t lead = 0;
+        while (lead < n && is_blank(line[lead])) lead++;
+        if (lead == n || line[lead] == '#') continue; /* blank or comment */
+
+        if (lead == 0) { /* a URL line */
+            if (memchr(line, '\t', n)) {
+                set_err(err, errlen,
+                        "'%s' line %u: several urls on one line (mirrors) are not supported",
+                        origin, lineno);
+                return -EINVAL;
+            }
+            char *url = strndup(line, n);
+            if (!url) return -ENOMEM;
+            const char *why = url_problem(url);
+            if (why) {
+                set_err(err, errlen, "'%s' line %u: '%s': %s", origin, lineno, url, why);
+                free(url);
+                return -EINVAL;
+            }
+            ckc_entry *e;
+            int rc = append(in, url, n, &e);
+            free(url);
+            if (rc < 0) return rc;
+            e->origin = origin;
+            e->line = lineno;
+            current = in->n - 1;
+            continue;
+        }
+
+        /* An option line of the URL above. */
+        const char *opt = line + lead;
+        size_t optlen = n - lead;
+        if (current == SIZE_MAX) {
+            set_err(err, errlen, "'%s' line %u: option line before any url", origin, lineno);
+            return -EINVAL;
+        }
+        const char *eq = memchr(opt, '=', optlen);
+        if (!eq || eq == opt) {
+            set_err(err, errlen, "'%s' line %u: expected KEY=VALUE, got '%.*s'", origin, lineno,
+                    (int)optlen, opt);
+            return -EINVAL;
+        }
+        size_t keylen = (size_t)(eq - opt);
+        int rc = apply_option(&in->v[current], opt, keylen, eq + 1, optlen - keylen - 1, reason,
+                              sizeof reason);
+        if (rc == -EINVAL) set_err(err, errlen, "'%s' line %u: %s", origin, lineno, reason);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+int ckc_url_filename(const char *url, char **name, const char **why)
+{
+    *name = NULL;
+    const char *sep = strstr(url, "://");
+    if (!sep || sep == url) {
+        *why = "not a url";
+        return -EINVAL;
+    }
+    const char *path = sep + 3;
+    path += strcspn(path, "/?#"); /* skip the authority */
+    size_t plen = strcspn(path, "?#");
+    const char *end = path + plen;
+    const char *seg = end;
+    while (seg > path && seg[-1] != '/') seg--;
+    if (seg == end) {
+        *why = plen ? "the url ends with '/'" : "the url has no path";
+        return -EINVAL;
+    }
+
+    size_t seglen = (size_t)(end - seg);
+    char *out = malloc(seglen + 1);
+    if (!out) return -ENOMEM;
+    size_t o = 0;
+    bool nul = false;
+    for (size_t i = 0; i < seglen; i++) {
+        int hi, lo;
+        if (seg[i] == '%' && i + 2 < seglen && (hi = hexval(seg[i + 1])) >= 0 &&
+            (lo = hexval(seg[i + 2])) >= 0) {
+            char ch = (char)(hi * 16 + lo);
+            if (ch == '\0') nul = true;
+            out[o++] = ch;
+            i += 2;
+        } else {
+            out[o++] = seg[i];
+        }
+    }
+    out[o] = '\0';
+
+    if (nul)
+        *why = "the name contains a NUL byte";
+    else if (memchr(out, '/', o))
+        *why = "the name contains '/' once decoded";
+    else if (strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
+        *why = "the name is '.' or '..'";
+    else {
+        *name = out;
+        return 0;
+    }
+    free(out);
+    return -EINVAL;
+}
+
+struct path_ref {
+    const char *path;
+    size_t idx;
+};
+
+static int path_ref_cmp(const void *a, const void *b)
+{
+    const struct path_ref *x = a, *y = b;
+    int c = strcmp(x->path, y->path);
+    if (c) return c;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+int ckc_input_finish(ckc_input *in, char *err, size_t errlen)
+{
+    char loc[4200];
+    for (size_t i = 0; i < in->n; i++) {
+        ckc_entry *e = &in->v[i];
+        const char *why;
+        where(loc, sizeof loc, e->origin, e->line);
+        if (!e->path) {
+            int rc = ckc_url_filename(e->url, &e->path, &why);
+            if (rc == -EINVAL) {
+                set_err(err, errlen, "%scannot name the file of '%s': %s; %s", loc, e->url, why,
+                        e->origin ? "give it an 'out=' line" : "name it with --out");
+            }
+            if (rc < 0) return rc;
+        }
+        if (ckp_path_check(e->path, strlen(e->path), &why) < 0) {
+            set_err(err, errlen, "%sunsafe path '%s' for '%s': %s", loc, e->path, e->url, why);
+            return -EINVAL;
+        }
+    }
+
+    if (in->n < 2) return 0;
+    struct path_ref *refs = malloc(in->n * sizeof *refs);
+    if (!refs) return -ENOMEM;
+    for (size_t i = 0; i < in->n; i++) {
+        refs[i].path = in->v[i].path;
+        refs[i].idx = i;
+    }
+    qsort(refs, in->n, sizeof *refs, path_ref_cmp);
+    int rc = 0;
+    for (size_t i = 1; i < in->n; i++) {
+        if (strcmp(refs[i - 1].path, refs[i].path) == 0) {
+            const ckc_entry *a = &in->v[refs[i - 1].idx], *b = &in->v[refs[i].idx];
+            set_err(err, errlen, "'%s' and '%s' would both be written to '%s'", a->url, b->url,
+                    a->path);
+            rc = -EINVAL;
+            break;
+        }
+    }
+    free(refs);
+    return rc;
+}
+
+int ckc_resolve_dir(const char *cwd, const char *dir, char **out)
+{
+    *out = NULL;
+    if (!dir || !*dir) return -EINVAL;
+    bool absolute = dir[0] == '/';
+    if (!absolute && (!cwd || cwd[0] != '/')) return -EINVAL;
+
+    size_t cap = strlen(dir) + (absolute ? 0 : strlen(cwd)) + 2;
+    char *o = malloc(cap);
+    if (!o) return -ENOMEM;
+    size_t ol = 0;         /* o holds "/seg/seg..." without a trailing slash */
+    size_t climbable = 0;  /* trailing segments of o that came from cwd */
+    bool user_seg = false; /* the user's dir has put a segment into o */
+
+    for (int pass = absolute ? 1 : 0; pass < 2; pass++) {
+        const char *p = pass == 0 ? cwd : dir;
+        while (*p) {
+            size_t n = strcspn(p, "/");
+            const char *seg = p;
+            p += n;
+            if (*p == '/') p++;
+            if (n == 0 || (n == 1 && seg[0] == '.')) continue;
+            if (n == 2 && seg[0] == '.' && seg[1] == '.') {
+                if (!user_seg && climbable > 0) {
+                    while (ol > 0 && o[ol - 1] != '/') ol--;
+                    if (ol > 0) ol--;
+                    climbable--;
+                    continue;
+                }
+                if (!user_seg && ol == 0) continue; /* the parent of "/" is "/" */
+            }
+            o[ol++] = '/';
+            memcpy(o + ol, seg, n);
+            ol += n;
+            if (pass == 0)
+                climbable++;
+            else
+                user_seg = true;
+        }
+    }
+    if (ol == 0) o[ol++] = '/';
+    o[ol] = '\0';
+    *out = o;
+    return 0;
+}

@@ -1,0 +1,121 @@
+/* ckpt: the thin client of ckptd. Global options, then dispatch to a
+ * command; everything goes through the daemon's socket. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+
+static const char usage[] =
+    "usage: ckpt [--socket PATH] [--json] COMMAND [ARGS...]\n"
+    "\n"
+    "Drives ckptd, the checkpoint download daemon.\n"
+    "\n"
+    "commands:\n"
+    "  status                    the daemon's version, jobs, transfers, throughput\n"
+    "  fetch [-o DIR] URL...     download URLs into DIR and show progress\n"
+    "  fetch -i LIST             download the files an aria2-style list names\n"
+    "  jobs                      list jobs\n"
+    "  job ID                    one job: its files, hashes and log\n"
+    "  pause ID                  stop a job, keeping what it fetched\n"
+    "  resume ID                 continue a paused or failed job\n"
+    "  cancel ID                 stop a job and remove what it fetched\n"
+    "  watch [ID]                follow one job until it ends, or every job\n"
+    "  config                    show the daemon's settings\n"
+    "  config set KEY=VALUE...   change settings\n"
+    "\n"
+    "options:\n"
+    "  --socket PATH   the daemon's socket (default: $CKPTD_SOCKET, else\n"
+    "                  $XDG_RUNTIME_DIR/ckptd.sock, else /tmp/ckptd-$UID/ckptd.sock)\n"
+    "  --json          print results and events as JSON, one object per line\n"
+    "  -h, --help      show this help ('ckpt COMMAND --help' for a command's)\n"
+    "  --version       show the version\n";
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv, ckc_opts *o);
+};
+
+static const struct command commands[] = {
+    {"status", ckc_cmd_status},  {"fetch", ckc_cmd_fetch},   {"jobs", ckc_cmd_jobs},
+    {"job", ckc_cmd_job},        {"pause", ckc_cmd_control}, {"resume", ckc_cmd_control},
+    {"cancel", ckc_cmd_control}, {"watch", ckc_cmd_watch},   {"config", ckc_cmd_config},
+};
+
+/* The socket path when --socket is not given. */
+static const char *default_socket(char *buf, size_t buflen)
+{
+    const char *env = getenv("CKPTD_SOCKET");
+    if (env && *env) return env;
+    const char *run = getenv("XDG_RUNTIME_DIR");
+    if (run && *run)
+        snprintf(buf, buflen, "%s/ckptd.sock", run);
+    else
+        snprintf(buf, buflen, "/tmp/ckptd-%u/ckptd.sock", (unsigned)getuid());
+    return buf;
+}
+
+/* Flushes stdout and reports a failed write (a full disk, a closed pipe). */
+static int finish_output(int status)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        ckc_errorf("cannot write to standard output");
+        return status ? status : CKC_EXIT_FAIL;
+    }
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    static char sockbuf[4200];
+    ckc_opts o = {.socket = NULL, .socket_explicit = false, .json = false};
+
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--") == 0) {
+            i++;
+            break;
+        }
+        if (arg[0] != '-' || arg[1] == '\0') break;
+        if (strcmp(arg, "--socket") == 0) {
+            if (i + 1 >= argc) return ckc_usage_errorf(NULL, "option '--socket' needs a value");
+            o.socket = argv[++i];
+            o.socket_explicit = true;
+        } else if (strncmp(arg, "--socket=", 9) == 0) {
+            o.socket = arg + 9;
+            o.socket_explicit = true;
+        } else if (strcmp(arg, "--json") == 0) {
+            o.json = true;
+        } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            fputs(usage, stdout);
+            return finish_output(CKC_EXIT_OK);
+        } else if (strcmp(arg, "--version") == 0) {
+            printf("ckpt %s\n", CKPTD_VERSION);
+            return finish_output(CKC_EXIT_OK);
+        } else {
+            return ckc_usage_errorf(NULL, "unknown option '%s'", arg);
+        }
+    }
+    if (o.socket_explicit && !*o.socket) return ckc_usage_errorf(NULL, "empty socket path");
+    if (!o.socket) o.socket = default_socket(sockbuf, sizeof sockbuf);
+
+    if (i >= argc) {
+        fputs(usage, stderr);
+        return CKC_EXIT_USAGE;
+    }
+    const char *name = argv[i];
+    if (strcmp(name, "help") == 0) {
+        fputs(usage, stdout);
+        return finish_output(CKC_EXIT_OK);
+    }
+    for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++) {
+        if (strcmp(name, commands[k].name) == 0) {
+            optind = 0; /* let getopt_long start over on the command's words */
+            return finish_output(commands[k].run(argc - i, argv + i, &o));
+        }
+    }
+    return ckc_usage_errorf(NULL, "unknown command '%s'", name);
+}
