@@ -8,6 +8,8 @@
 #include "ckp.h"
 
 static void set_why(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_why(char *why, size_t whylen, const char *fmt, ...)
 {
     if (!why || whylen == 0) return;
     va_list ap;

@@ -120,4 +120,4 @@ ckt_gen_file() {
     chmod 644 "$1"
 }
 
-ckt_xxh128() { xxhsum -H2 "$1" | awk '{print $1}'; }
+ckt_xxh128() { xxhsum -H2 "$1" 2>/dev/null | awk '{print $1}'; }

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs what building, testing and the demo need on a fresh Debian machine.
+# Run as root (or through sudo). Pass --bench to add the benchmark peers.
+set -euo pipefail
+pkgs=(cmake ninja-build pkg-config gcc make
+      libuv1-dev libcurl4-openssl-dev libzstd-dev libxxhash-dev libjansson-dev
+      libsqlite3-dev libarchive-dev
+      nginx curl xxhash zstd sqlite3 python3 clang libclang-rt-14-dev)
+if [ "${1:-}" = --bench ]; then pkgs+=(aria2 rclone hyperfine time); fi
+SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
