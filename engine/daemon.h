@@ -73,9 +73,34 @@ typedef struct ckd_seg {
     uint64_t not_before_ms; /* retry back-off: do not start before */
 } ckd_seg;
 
+/* A publish unit: files that appear together. A URL set is one unit whose
+ * files are renamed into the output one by one; a checkpoint is one unit
+ * whose staging directory is renamed to its target in one step. */
+enum ckd_unit_kind { CKD_UNIT_FILES = 0, CKD_UNIT_CHECKPOINT = 1 };
+enum ckd_unit_status {
+    CKD_UNIT_PENDING = 0, /* not published yet */
+    CKD_UNIT_FETCHED = 1, /* published by this job */
+    CKD_UNIT_PRESENT = 2, /* an identical verified copy was already there */
+};
+
+typedef struct ckd_unit {
+    enum ckd_unit_kind kind;
+    enum ckd_unit_status status;
+    char *uuid;         /* checkpoint uuid, NULL for a URL set */
+    char *target;       /* the directory the files end up in */
+    char *staging;      /* where they are written until verified */
+    char *storage;      /* storage type the checkpoint came from, or NULL */
+    json_t *checkpoint; /* the master's checkpoint object, or NULL */
+    json_t *dirs;       /* directories to create (checkpoint resources ending in '/') */
+    int write_metadata; /* the storage has no metadata.json: write the master's */
+    int found_present;  /* set by the prepare pass, reported on the loop */
+    size_t nfiles, verified;
+} ckd_unit;
+
 typedef struct ckd_file {
     struct ckd_job *job;
     int idx;
+    int unit;        /* index into job->units */
     char *url;
     char *path;      /* relative to the job's output */
     int64_t size;    /* -1 while unknown */
@@ -105,12 +130,15 @@ typedef struct ckd_job {
     json_t *source;
     json_t *options;
     char *output;
-    char *staging; /* <output>/.ckptd-<id>.partial */
     int priority;
     char *error;
     int64_t created, updated;
     ckd_file *files;
     size_t nfiles;
+    ckd_unit *units;
+    size_t nunits; /* 0 until a checkpoint job is resolved */
+    int resolve_attempts;
+    uint64_t not_before_ms; /* waiting: retry resolution after this */
     size_t files_verified;
     size_t files_failed;
     int prepared;   /* staging exists and earlier bytes were re-proven */
@@ -145,6 +173,8 @@ typedef struct ckd_xfer_engine {
 } ckd_xfer_engine;
 
 struct ckd_server;
+struct ckd_http;
+struct ckd_master;
 
 typedef struct ckd_daemon {
     uv_loop_t *loop;
@@ -152,6 +182,11 @@ typedef struct ckd_daemon {
     ckd_store store;
     ckd_xfer_engine xe;
     struct ckd_server *server;
+    struct ckd_master *master;
+    struct ckd_http *http_reqs; /* in-memory requests in flight */
+    char *master_ca_file;
+    int copies;     /* local copies in the pool */
+    int stop_journaled;
     ckd_job *jobs; /* by id */
     uv_signal_t sigint, sigterm;
     uv_timer_t tick;    /* rates, progress events, retry wake-ups */
@@ -170,6 +205,39 @@ typedef struct ckd_daemon {
 
 /* job.c */
 int ckd_jobs_load(ckd_daemon *d);
+/* <unit staging>/<path>, malloc'd. */
+char *ckd_file_staging_path(const ckd_file *f);
+/* Moves a job to another state: logs, persists, notifies subscribers. */
+void ckd_job_set_state(ckd_job *j, enum ckd_job_state to, const char *error);
+/* A resolved checkpoint job got its units and files (resolve.c). */
+int ckd_job_add_unit(ckd_job *j, const ckd_unit *u);
+/* Adds a file before any transfer started (the files array may move). */
+int ckd_job_add_file(ckd_job *j, int unit, const char *url, const char *path, int64_t size,
+                     const char *expect);
+void ckd_job_resolved(ckd_job *j);
+/* Drops what a failed resolution added, so a resume resolves again. */
+void ckd_job_forget_resolution(ckd_job *j);
+
+/* resolve.c: asks the master which checkpoints and files a job means. */
+void ckd_resolve_start(ckd_job *j);
+/* Validates a checkpoint source spec at submit; 0 or -EINVAL with why. */
+int ckd_resolve_check_source(const json_t *source, char *why, size_t whylen);
+
+/* copy.c: a file whose source is mounted locally (file://). */
+int ckd_copy_start(ckd_daemon *d, ckd_file *f);
+/* job.c: a local copy of size bytes landed and f->hash holds its XXH3-128. */
+void ckd_file_copied(ckd_file *f, int64_t size);
+
+/* manifest.c: the .ckptd.xxh128 file (xxhsum -H2 format) in a published
+ * checkpoint. Pool threads only. */
+#define CKD_MANIFEST_NAME ".ckptd.xxh128"
+/* 0 when unit u's target holds every file of u with the size and hash its
+ * manifest records (then sets each file's hash); -ENOENT/-EINVAL otherwise. */
+int ckd_manifest_check(ckd_job *j, size_t u);
+/* Writes dir/.ckptd.xxh128 for unit u's files (plus extra, a path with its
+ * hash, when not NULL), durably. */
+int ckd_manifest_write(ckd_job *j, size_t u, const char *dir, const char *extra_path,
+                       const char *extra_hash);
 /* Validates and creates a job from job.submit params; on error returns a
  * ckp_rpc_code and fills why (and *bad_path for unsafe paths). */
 int ckd_job_submit(ckd_daemon *d, json_t *params, ckd_job **out, char *why, size_t whylen,

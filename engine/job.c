@@ -2,6 +2,7 @@
  * flushing and publication. All of it runs on the loop thread; disk work
  * goes to the pool through the work items at the end of this file. */
 #include <assert.h>
+#include <dirent.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,10 +23,9 @@
 /* How far past the bytes already received a running stream is cut. */
 #define SPLIT_SLACK (1 << 20)
 
-static void job_set_state(ckd_job *j, enum ckd_job_state to, const char *error);
 static void job_prepare(ckd_job *j);
 static void job_flush(ckd_job *j);
-static void job_publish(ckd_job *j);
+static void unit_publish(ckd_job *j, size_t u);
 static void job_cleanup(ckd_job *j);
 static void file_finish(ckd_file *f);
 static void file_reset(ckd_file *f);
@@ -93,7 +93,7 @@ void ckd_job_log(ckd_job *j, const char *level, const char *fmt, ...)
 }
 
 /* The one place a job changes state: logs, persists, tells subscribers. */
-static void job_set_state(ckd_job *j, enum ckd_job_state to, const char *error)
+void ckd_job_set_state(ckd_job *j, enum ckd_job_state to, const char *error)
 {
     enum ckd_job_state from = j->state;
     if (error != j->error) {
@@ -178,6 +178,16 @@ static void file_release(ckd_file *f)
     free(f->error);
 }
 
+static void unit_release(ckd_unit *u)
+{
+    free(u->uuid);
+    free(u->target);
+    free(u->staging);
+    free(u->storage);
+    json_decref(u->checkpoint);
+    json_decref(u->dirs);
+}
+
 static void job_free(ckd_job *j)
 {
     for (size_t i = 0; i < j->nfiles; i++) file_release(&j->files[i]);
@@ -186,10 +196,22 @@ static void job_free(ckd_job *j)
     json_decref(j->source);
     json_decref(j->options);
     free(j->output);
-    free(j->staging);
+    for (size_t i = 0; i < j->nunits; i++) unit_release(&j->units[i]);
+    free(j->units);
     free(j->error);
     j->magic = 0;
     free(j);
+}
+
+/* The directory a file is written to until its unit is published. */
+static const char *file_staging_dir(const ckd_file *f)
+{
+    return f->job->units[f->unit].staging;
+}
+
+char *ckd_file_staging_path(const ckd_file *f)
+{
+    return ckd_path_join(file_staging_dir(f), f->path);
 }
 
 static void job_link(ckd_daemon *d, ckd_job *j)
@@ -216,13 +238,60 @@ static ckd_job *job_new(ckd_daemon *d)
     return j;
 }
 
-static int job_set_paths(ckd_job *j, const char *output)
+int ckd_job_add_unit(ckd_job *j, const ckd_unit *u)
 {
-    char name[64];
-    snprintf(name, sizeof(name), ".ckptd-%lld.partial", (long long)j->id);
-    j->output = strdup(output);
-    j->staging = ckd_path_join(output, name);
-    return j->output && j->staging ? 0 : -ENOMEM;
+    ckd_unit *nu = realloc(j->units, (j->nunits + 1) * sizeof(*nu));
+    if (!nu) return -ENOMEM;
+    j->units = nu;
+    ckd_unit *x = &j->units[j->nunits];
+    *x = *u;
+    x->uuid = u->uuid ? strdup(u->uuid) : NULL;
+    x->target = strdup(u->target);
+    x->staging = strdup(u->staging);
+    x->storage = u->storage ? strdup(u->storage) : NULL;
+    x->checkpoint = u->checkpoint ? json_incref(u->checkpoint) : NULL;
+    x->dirs = u->dirs ? json_incref(u->dirs) : json_array();
+    x->nfiles = x->verified = 0;
+    j->nunits++;
+    if (!x->target || !x->staging) return -ENOMEM;
+    char *cp = x->checkpoint ? json_dumps(x->checkpoint, JSON_COMPACT) : NULL;
+    char *dirs = json_dumps(x->dirs, JSON_COMPACT);
+    ckd_unit_row r = {.job_id = j->id, .idx = (int)j->nunits - 1, .kind = x->kind,
+                      .status = x->status, .uuid = x->uuid, .target = x->target,
+                      .staging = x->staging, .storage = x->storage, .checkpoint = cp,
+                      .dirs = dirs, .write_metadata = x->write_metadata};
+    int rc = ckd_store_unit_insert(&j->d->store, &r);
+    free(cp);
+    free(dirs);
+    return rc;
+}
+
+int ckd_job_add_file(ckd_job *j, int unit, const char *url, const char *path, int64_t size,
+                     const char *expect)
+{
+    ckd_file *nf = realloc(j->files, (j->nfiles + 1) * sizeof(*nf));
+    if (!nf) return -ENOMEM;
+    j->files = nf;
+    ckd_file *f = &j->files[j->nfiles];
+    memset(f, 0, sizeof(*f));
+    f->job = j;
+    f->idx = (int)j->nfiles;
+    f->unit = unit;
+    f->fd = -1;
+    f->url = strdup(url);
+    f->path = strdup(path);
+    f->size = size;
+    f->size_given = size >= 0;
+    f->state = CKD_FILE_PENDING;
+    if (expect)
+        for (int k = 0; k < 33; k++) f->expect[k] = (char)tolower((unsigned char)expect[k]);
+    j->nfiles++;
+    j->units[unit].nfiles++;
+    if (!f->url || !f->path) return -ENOMEM;
+    ckd_file_row fr = {.job_id = j->id, .idx = f->idx, .unit = unit, .url = f->url,
+                       .path = f->path, .size = f->size, .size_given = f->size_given,
+                       .expect = f->expect[0] ? f->expect : NULL, .state = "pending"};
+    return ckd_store_file_insert(&j->d->store, &fr);
 }
 
 /* ---- submission -------------------------------------------------------- */
@@ -230,6 +299,86 @@ static int job_set_paths(ckd_job *j, const char *output)
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Validates a URL set; fills why and err_data on the first problem. */
+static int check_url_files(json_t *files, char *why, size_t whylen, json_t **err_data)
+{
+    size_t n = json_array_size(files);
+    if (!json_is_array(files) || n == 0 || n > MAX_FILES_PER_JOB) {
+        snprintf(why, whylen, "'source.files' must be an array of 1 to %d files", MAX_FILES_PER_JOB);
+        return CKP_RPC_INVALID_PARAMS;
+    }
+    const char **paths = calloc(n, sizeof(*paths));
+    if (!paths) return CKP_RPC_INTERNAL_ERROR;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        json_t *fo = json_array_get(files, i);
+        const char *url = json_string_value(json_object_get(fo, "url"));
+        json_t *path = json_object_get(fo, "path");
+        json_t *size = json_object_get(fo, "size");
+        json_t *hash = json_object_get(fo, "xxh128");
+        const char *bad = NULL;
+        if (!json_is_object(fo) || !url || !json_is_string(path)) {
+            snprintf(why, whylen, "file %zu needs string 'url' and 'path'", i);
+            rc = CKP_RPC_INVALID_PARAMS;
+        } else if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+            snprintf(why, whylen, "file %zu: only http and https URLs are supported", i);
+            rc = CKP_RPC_INVALID_PARAMS;
+        } else if (ckp_path_check(json_string_value(path), json_string_length(path), &bad) < 0) {
+            snprintf(why, whylen, "unsafe path '%s': %s", json_string_value(path), bad);
+            *err_data = json_pack("{s:s}", "path", json_string_value(path));
+            rc = CKP_RPC_UNSAFE_PATH;
+        } else if (size && !json_is_null(size) &&
+                   (!json_is_integer(size) || json_integer_value(size) < 0)) {
+            snprintf(why, whylen, "file %zu: 'size' must be a non-negative integer", i);
+            rc = CKP_RPC_INVALID_PARAMS;
+        } else if (hash && !json_is_null(hash) &&
+                   (!json_is_string(hash) || !ckd_hash_hex_valid(json_string_value(hash)))) {
+            snprintf(why, whylen, "file %zu: 'xxh128' must be 32 hex digits", i);
+            rc = CKP_RPC_INVALID_PARAMS;
+        }
+        paths[i] = json_string_value(path);
+    }
+    if (rc == 0) {
+        qsort(paths, n, sizeof(*paths), cmp_str);
+        for (size_t i = 1; i < n && rc == 0; i++) {
+            size_t l = strlen(paths[i - 1]);
+            if (strcmp(paths[i - 1], paths[i]) == 0) {
+                snprintf(why, whylen, "two files share the path '%s'", paths[i]);
+                rc = CKP_RPC_INVALID_PARAMS;
+            } else if (strncmp(paths[i - 1], paths[i], l) == 0 && paths[i][l] == '/') {
+                /* "a" and "a/b" cannot both be files. */
+                snprintf(why, whylen, "'%s' is both a file and a directory", paths[i - 1]);
+                rc = CKP_RPC_INVALID_PARAMS;
+            }
+        }
+    }
+    free(paths);
+    return rc;
+}
+
+/* A URL set is one unit: files renamed one by one into the output. */
+static int add_url_files(ckd_job *j, json_t *files)
+{
+    char name[64];
+    snprintf(name, sizeof(name), ".ckptd-%lld.partial", (long long)j->id);
+    char *staging = ckd_path_join(j->output, name);
+    if (!staging) return -ENOMEM;
+    ckd_unit u = {.kind = CKD_UNIT_FILES, .target = j->output, .staging = staging};
+    int rc = ckd_job_add_unit(j, &u);
+    free(staging);
+    size_t i;
+    json_t *fo;
+    json_array_foreach(files, i, fo) {
+        if (rc < 0) break;
+        json_t *size = json_object_get(fo, "size");
+        rc = ckd_job_add_file(j, 0, json_string_value(json_object_get(fo, "url")),
+                              json_string_value(json_object_get(fo, "path")),
+                              json_is_integer(size) ? json_integer_value(size) : -1,
+                              json_string_value(json_object_get(fo, "xxh128")));
+    }
+    return rc;
 }
 
 int ckd_job_submit(ckd_daemon *d, json_t *params, ckd_job **out, char *why, size_t whylen,
@@ -265,68 +414,29 @@ int ckd_job_submit(ckd_daemon *d, json_t *params, ckd_job **out, char *why, size
         snprintf(why, whylen, "'options.priority' must be an integer from -1000 to 1000");
         return CKP_RPC_INVALID_PARAMS;
     }
+    const char *layout = options ? json_string_value(json_object_get(options, "layout")) : NULL;
+    if (layout && strcmp(layout, "by_uuid") != 0 && strcmp(layout, "direct") != 0) {
+        snprintf(why, whylen, "'options.layout' must be \"by_uuid\" or \"direct\"");
+        return CKP_RPC_INVALID_PARAMS;
+    }
     const char *kind = json_string_value(json_object_get(source, "kind"));
-    if (!kind || strcmp(kind, "urls") != 0) {
+    int urls = kind && strcmp(kind, "urls") == 0;
+    int rc;
+    if (urls) {
+        if ((rc = check_url_files(json_object_get(source, "files"), why, whylen, err_data)) != 0)
+            return rc;
+    } else if (kind && (strcmp(kind, "checkpoint") == 0 || strcmp(kind, "trial") == 0 ||
+                        strcmp(kind, "experiment") == 0)) {
+        if (ckd_resolve_check_source(source, why, whylen) < 0) return CKP_RPC_INVALID_PARAMS;
+        if (!d->master) {
+            snprintf(why, whylen, "no Determined master is configured: start ckptd with "
+                                  "--master URL or DET_MASTER");
+            return CKP_RPC_INVALID_PARAMS;
+        }
+    } else {
         snprintf(why, whylen, "unknown source kind '%s'", kind ? kind : "(none)");
         return CKP_RPC_INVALID_PARAMS;
     }
-    json_t *files = json_object_get(source, "files");
-    size_t n = json_array_size(files);
-    if (!json_is_array(files) || n == 0 || n > MAX_FILES_PER_JOB) {
-        snprintf(why, whylen, "'source.files' must be an array of 1 to %d files", MAX_FILES_PER_JOB);
-        return CKP_RPC_INVALID_PARAMS;
-    }
-    /* Validate everything before creating anything. */
-    const char **paths = calloc(n, sizeof(*paths));
-    if (!paths) return CKP_RPC_INTERNAL_ERROR;
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        json_t *fo = json_array_get(files, i);
-        const char *url = json_string_value(json_object_get(fo, "url"));
-        json_t *path = json_object_get(fo, "path");
-        json_t *size = json_object_get(fo, "size");
-        json_t *hash = json_object_get(fo, "xxh128");
-        const char *bad = NULL;
-        if (!json_is_object(fo) || !url || !json_is_string(path)) {
-            snprintf(why, whylen, "file %zu needs string 'url' and 'path'", i);
-            rc = CKP_RPC_INVALID_PARAMS;
-        } else if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
-            snprintf(why, whylen, "file %zu: only http and https URLs are supported", i);
-            rc = CKP_RPC_INVALID_PARAMS;
-        } else if (ckp_path_check(json_string_value(path), json_string_length(path), &bad) < 0) {
-            snprintf(why, whylen, "unsafe path '%s': %s", json_string_value(path), bad);
-            *err_data = json_pack("{s:s}", "path", json_string_value(path));
-            rc = CKP_RPC_UNSAFE_PATH;
-        } else if (size && !json_is_null(size) &&
-                   (!json_is_integer(size) || json_integer_value(size) < 0)) {
-            snprintf(why, whylen, "file %zu: 'size' must be a non-negative integer", i);
-            rc = CKP_RPC_INVALID_PARAMS;
-        } else if (hash && !json_is_null(hash) &&
-                   (!json_is_string(hash) || !ckd_hash_hex_valid(json_string_value(hash)))) {
-            snprintf(why, whylen, "file %zu: 'xxh128' must be 32 hex digits", i);
-            rc = CKP_RPC_INVALID_PARAMS;
-        }
-        paths[i] = json_string_value(path);
-    }
-    if (rc == 0) {
-        qsort(paths, n, sizeof(*paths), cmp_str);
-        for (size_t i = 1; i < n && rc == 0; i++) {
-            if (strcmp(paths[i - 1], paths[i]) == 0) {
-                snprintf(why, whylen, "two files share the path '%s'", paths[i]);
-                rc = CKP_RPC_INVALID_PARAMS;
-            }
-        }
-        /* "a" and "a/b" cannot both be files. */
-        for (size_t i = 1; i < n && rc == 0; i++) {
-            size_t l = strlen(paths[i - 1]);
-            if (strncmp(paths[i - 1], paths[i], l) == 0 && paths[i][l] == '/') {
-                snprintf(why, whylen, "'%s' is both a file and a directory", paths[i - 1]);
-                rc = CKP_RPC_INVALID_PARAMS;
-            }
-        }
-    }
-    free(paths);
-    if (rc != 0) return rc;
 
     ckd_job *j = job_new(d);
     if (!j) return CKP_RPC_INTERNAL_ERROR;
@@ -336,7 +446,7 @@ int ckd_job_submit(ckd_daemon *d, json_t *params, ckd_job **out, char *why, size
     j->options = options ? json_incref(options) : json_object();
     j->priority = prio ? (int)json_integer_value(prio) : 0;
     j->created = j->updated = ckd_wall_s();
-    j->prepared = 0;
+    j->output = strdup(output);
     char *src = json_dumps(source, JSON_COMPACT);
     char *opt = json_dumps(j->options, JSON_COMPACT);
     ckd_job_row row = {.state = "queued", .kind = kind, .source = src, .output = output,
@@ -345,33 +455,8 @@ int ckd_job_submit(ckd_daemon *d, json_t *params, ckd_job **out, char *why, size
     rc = ckd_store_job_insert(&d->store, &row, &j->id);
     free(src);
     free(opt);
-    j->files = calloc(n, sizeof(ckd_file));
-    if (rc < 0 || !j->files || job_set_paths(j, output) < 0) {
-        job_free(j);
-        snprintf(why, whylen, "cannot record the job: %s", ckd_store_errmsg(&d->store));
-        return CKP_RPC_INTERNAL_ERROR;
-    }
-    j->nfiles = n;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        json_t *fo = json_array_get(files, i);
-        ckd_file *f = &j->files[i];
-        json_t *size = json_object_get(fo, "size");
-        const char *hash = json_string_value(json_object_get(fo, "xxh128"));
-        f->job = j;
-        f->idx = (int)i;
-        f->fd = -1;
-        f->url = strdup(json_string_value(json_object_get(fo, "url")));
-        f->path = strdup(json_string_value(json_object_get(fo, "path")));
-        f->size = json_is_integer(size) ? json_integer_value(size) : -1;
-        f->size_given = json_is_integer(size);
-        if (hash)
-            for (int k = 0; k < 33; k++) f->expect[k] = (char)tolower((unsigned char)hash[k]);
-        f->state = CKD_FILE_PENDING;
-        ckd_file_row fr = {.job_id = j->id, .idx = f->idx, .url = f->url, .path = f->path,
-                           .size = f->size, .size_given = f->size_given,
-                           .expect = f->expect[0] ? f->expect : NULL, .state = "pending"};
-        if (!f->url || !f->path || ckd_store_file_insert(&d->store, &fr) < 0) rc = -EIO;
-    }
+    if (rc == 0 && !j->output) rc = -ENOMEM;
+    if (rc == 0 && urls) rc = add_url_files(j, json_object_get(source, "files"));
     /* The reply promises the job exists: make it durable first. */
     if (rc < 0 || ckd_store_commit(&d->store) < 0) {
         job_free(j);
@@ -379,7 +464,10 @@ int ckd_job_submit(ckd_daemon *d, json_t *params, ckd_job **out, char *why, size
         return CKP_RPC_INTERNAL_ERROR;
     }
     job_link(d, j);
-    ckd_job_log(j, "info", "submitted: %zu files to '%s'", n, output);
+    if (urls)
+        ckd_job_log(j, "info", "submitted: %zu files to '%s'", j->nfiles, output);
+    else
+        ckd_job_log(j, "info", "submitted: %s to '%s'", kind, output);
     ckd_events_job(d, j);
     ckd_sched_kick(d);
     *out = j;
@@ -394,6 +482,34 @@ struct load_ctx {
     int rc;
 };
 
+static int load_unit(void *ud, const ckd_unit_row *r)
+{
+    struct load_ctx *c = ud;
+    json_t *cp = r->checkpoint ? json_loads(r->checkpoint, 0, NULL) : NULL;
+    json_t *dirs = r->dirs ? json_loads(r->dirs, 0, NULL) : NULL;
+    ckd_unit u = {.kind = (enum ckd_unit_kind)r->kind, .status = (enum ckd_unit_status)r->status,
+                  .uuid = (char *)r->uuid, .target = (char *)r->target,
+                  .staging = (char *)r->staging, .storage = (char *)r->storage,
+                  .checkpoint = cp, .dirs = dirs, .write_metadata = r->write_metadata};
+    /* Loading must not write the row again: add it by hand. */
+    ckd_job *j = c->j;
+    ckd_unit *nu = realloc(j->units, (j->nunits + 1) * sizeof(*nu));
+    if (!nu) {
+        json_decref(cp);
+        json_decref(dirs);
+        return c->rc = -ENOMEM;
+    }
+    j->units = nu;
+    ckd_unit *x = &j->units[j->nunits++];
+    *x = u;
+    x->uuid = u.uuid ? strdup(u.uuid) : NULL;
+    x->target = strdup(u.target);
+    x->staging = strdup(u.staging);
+    x->storage = u.storage ? strdup(u.storage) : NULL;
+    if (!x->dirs) x->dirs = json_array();
+    return 0;
+}
+
 static int load_file(void *ud, const ckd_file_row *r)
 {
     struct load_ctx *c = ud;
@@ -407,8 +523,10 @@ static int load_file(void *ud, const ckd_file_row *r)
         j->nfiles = n;
     }
     ckd_file *f = &j->files[r->idx];
+    if (r->unit < 0 || (size_t)r->unit >= j->nunits) return c->rc = -EINVAL;
     f->job = j;
     f->idx = r->idx;
+    f->unit = r->unit;
     f->fd = -1;
     f->url = strdup(r->url);
     f->path = strdup(r->path);
@@ -498,19 +616,23 @@ static int load_job(void *ud, const ckd_job_row *r)
     j->error = r->error ? strdup(r->error) : NULL;
     j->created = r->created;
     j->updated = r->updated;
-    if (!j->kind || !j->source || !j->options || job_set_paths(j, r->output) < 0) {
+    j->output = strdup(r->output);
+    if (!j->kind || !j->source || !j->options || !j->output) {
         job_free(j);
         return c->rc = -ENOMEM;
     }
     c->j = j;
-    if (ckd_store_each_file(&c->d->store, j->id, load_file, c) < 0 || c->rc < 0 ||
+    if (ckd_store_each_unit(&c->d->store, j->id, load_unit, c) < 0 || c->rc < 0 ||
+        ckd_store_each_file(&c->d->store, j->id, load_file, c) < 0 || c->rc < 0 ||
         ckd_store_each_seg(&c->d->store, j->id, load_seg, c) < 0 || c->rc < 0) {
         job_free(j);
         return c->rc ? c->rc : (c->rc = -EIO);
     }
     for (size_t i = 0; i < j->nfiles; i++) {
-        if (j->files[i].state == CKD_FILE_VERIFIED) j->files_verified++;
-        if (j->files[i].state == CKD_FILE_FAILED) j->files_failed++;
+        ckd_file *f = &j->files[i];
+        j->units[f->unit].nfiles++;
+        if (f->state == CKD_FILE_VERIFIED) j->files_verified++, j->units[f->unit].verified++;
+        if (f->state == CKD_FILE_FAILED) j->files_failed++;
     }
     j->recheck = 1;
     j->cleaned = j->state == CKD_JOB_DONE;
@@ -529,7 +651,7 @@ int ckd_jobs_load(ckd_daemon *d)
         case CKD_JOB_RUNNING:
         case CKD_JOB_WAITING:
             ckd_job_log(j, "info", "continuing after a daemon restart");
-            job_set_state(j, CKD_JOB_QUEUED, NULL);
+            ckd_job_set_state(j, CKD_JOB_QUEUED, NULL);
             break;
         case CKD_JOB_CANCELED:
             job_cleanup(j); /* a crash may have left staging behind */
@@ -566,7 +688,7 @@ int ckd_job_pause(ckd_job *j)
     default:
         return CKP_RPC_BAD_TRANSITION;
     }
-    job_set_state(j, CKD_JOB_PAUSED, NULL);
+    ckd_job_set_state(j, CKD_JOB_PAUSED, NULL);
     job_abort_transfers(j);
     ckd_sched_kick(j->d);
     return 0;
@@ -586,7 +708,7 @@ int ckd_job_resume(ckd_job *j)
         j->files_failed--;
         file_persist(f);
     }
-    job_set_state(j, CKD_JOB_QUEUED, NULL);
+    ckd_job_set_state(j, CKD_JOB_QUEUED, NULL);
     ckd_sched_kick(j->d);
     return 0;
 }
@@ -595,7 +717,7 @@ int ckd_job_cancel(ckd_job *j)
 {
     if (j->state == CKD_JOB_DONE || j->state == CKD_JOB_CANCELED || j->publishing)
         return CKP_RPC_BAD_TRANSITION;
-    job_set_state(j, CKD_JOB_CANCELED, NULL);
+    ckd_job_set_state(j, CKD_JOB_CANCELED, NULL);
     job_abort_transfers(j);
     job_cleanup(j);
     return 0;
@@ -606,7 +728,7 @@ void ckd_job_disk_error(ckd_job *j, const char *path, int err)
     if (job_terminal(j) || j->state == CKD_JOB_PAUSED) return;
     char msg[1200];
     snprintf(msg, sizeof(msg), "cannot write '%s': %s", path, strerror(-err));
-    job_set_state(j, CKD_JOB_FAILED, msg);
+    ckd_job_set_state(j, CKD_JOB_FAILED, msg);
     job_abort_transfers(j);
     ckd_sched_kick(j->d);
 }
@@ -694,6 +816,40 @@ void ckd_seg_finished(ckd_seg *s, int ok)
     }
     if (file_all_written(f)) file_finish(f);
     ckd_sched_kick(f->job->d);
+}
+
+static void file_verify(ckd_file *f);
+
+void ckd_job_forget_resolution(ckd_job *j)
+{
+    for (size_t i = 0; i < j->nfiles; i++) file_release(&j->files[i]);
+    free(j->files);
+    j->files = NULL;
+    j->nfiles = j->files_verified = j->files_failed = 0;
+    for (size_t i = 0; i < j->nunits; i++) unit_release(&j->units[i]);
+    free(j->units);
+    j->units = NULL;
+    j->nunits = 0;
+    ckd_store_job_forget_files(&j->d->store, j->id);
+}
+
+void ckd_job_resolved(ckd_job *j)
+{
+    j->resolve_attempts = 0;
+    ckd_store_commit(&j->d->store);
+    ckd_job_set_state(j, CKD_JOB_RUNNING, NULL);
+    job_prepare(j);
+}
+
+void ckd_file_copied(ckd_file *f, int64_t size)
+{
+    if (segs_alloc(f, 1) < 0) {
+        ckd_file_fail(f, "out of memory");
+        return;
+    }
+    f->segs[0].end = f->segs[0].written = size;
+    if (!f->size_given) f->size = size;
+    file_verify(f);
 }
 
 /* Size and hash are known: accept, refetch once, or fail. */
@@ -825,6 +981,11 @@ static int sched_file(ckd_daemon *d, ckd_file *f, int slots, uint64_t now)
         file_reset(f);
     }
     if (f->state != CKD_FILE_PENDING && f->state != CKD_FILE_ACTIVE) return 0;
+    if (strncmp(f->url, "file://", 7) == 0) {
+        /* Mounted storage: one local copy, no ranges. */
+        if (f->state != CKD_FILE_PENDING || !file_idle(f)) return 0;
+        return ckd_copy_start(d, f) == 0 ? 1 : 0;
+    }
     if (f->nsegs == 0 && file_layout(f) < 0) return 0;
     if (f->state == CKD_FILE_PENDING && file_all_written(f) && file_idle(f)) {
         /* Empty files, and files whose ranges were all re-proven. */
@@ -865,12 +1026,23 @@ static int cmp_priority(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* Whether every file reached an end state; then the job can finish. */
+/* Publishes units whose files are all verified, one at a time; ends the
+ * job when every unit is out or nothing more can happen. */
 static void job_check_end(ckd_job *j)
 {
-    if (j->state != CKD_JOB_RUNNING || !j->prepared) return;
-    if (j->files_verified == j->nfiles) {
-        job_publish(j);
+    if (j->state != CKD_JOB_RUNNING || !j->prepared || j->publishing) return;
+    size_t out = 0;
+    for (size_t u = 0; u < j->nunits; u++) {
+        ckd_unit *un = &j->units[u];
+        if (un->status != CKD_UNIT_PENDING) {
+            out++;
+        } else if (un->verified == un->nfiles) {
+            unit_publish(j, u);
+            return;
+        }
+    }
+    if (out == j->nunits) {
+        ckd_job_set_state(j, CKD_JOB_DONE, NULL);
         return;
     }
     if (j->files_verified + j->files_failed < j->nfiles || !job_quiet(j)) return;
@@ -880,7 +1052,7 @@ static void job_check_end(ckd_job *j)
     char msg[1400];
     snprintf(msg, sizeof(msg), "%zu of %zu files failed; first: %s", j->files_failed, j->nfiles,
              first && first->error ? first->error : "?");
-    job_set_state(j, CKD_JOB_FAILED, msg);
+    ckd_job_set_state(j, CKD_JOB_FAILED, msg);
 }
 
 void ckd_sched_run(ckd_daemon *d)
@@ -891,20 +1063,32 @@ void ckd_sched_run(ckd_daemon *d)
     ckd_job **order = malloc((n ? n : 1) * sizeof(*order));
     if (!order) return;
     n = 0;
-    for (ckd_job *j = d->jobs; j; j = j->next)
+    uint64_t now0 = ckd_now_ms();
+    for (ckd_job *j = d->jobs; j; j = j->next) {
+        if (j->state == CKD_JOB_WAITING && j->nunits == 0 && now0 >= j->not_before_ms) {
+            ckd_job_set_state(j, CKD_JOB_RESOLVING, j->error);
+            ckd_resolve_start(j);
+        }
         if (j->state == CKD_JOB_QUEUED || j->state == CKD_JOB_RUNNING) order[n++] = j;
+    }
     qsort(order, n, sizeof(*order), cmp_priority);
     uint64_t now = ckd_now_ms();
-    int slots = (int)d->cfg.max_connections - d->xe.active;
+    int slots = (int)d->cfg.max_connections - d->xe.active - d->copies;
     for (size_t k = 0; k < n; k++) {
         ckd_job *j = order[k];
+        if (j->state == CKD_JOB_QUEUED && j->nunits == 0) {
+            /* A checkpoint job: ask the master what it means first. */
+            ckd_job_set_state(j, CKD_JOB_RESOLVING, NULL);
+            ckd_resolve_start(j);
+            continue;
+        }
         if (j->state == CKD_JOB_QUEUED) {
             if (slots <= 0) continue;
-            job_set_state(j, CKD_JOB_RUNNING, NULL);
+            ckd_job_set_state(j, CKD_JOB_RUNNING, NULL);
             job_prepare(j);
             continue;
         }
-        if (!j->prepared || j->publishing) continue;
+        if (!j->prepared) continue;
         for (size_t i = 0; i < j->nfiles && slots > 0; i++) {
             ckd_file *f = &j->files[i];
             if (f->state == CKD_FILE_PENDING || f->state == CKD_FILE_ACTIVE || f->reset_pending)
@@ -941,9 +1125,9 @@ void ckd_sched_run(ckd_daemon *d)
 static void file_open_work(uv_work_t *req)
 {
     ckd_file *f = req->data;
-    char *path = ckd_path_join(f->job->staging, f->path);
+    char *path = ckd_file_staging_path(f);
     if (!path) return;
-    if (ckd_mkdir_parents(f->job->staging, f->path) == 0) {
+    if (ckd_mkdir_parents(file_staging_dir(f), f->path) == 0) {
         int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (fd >= 0 && f->size > 0) {
             /* Preallocate: fewer extents, and ENOSPC now rather than midway. */
@@ -970,7 +1154,7 @@ static void file_open_done(uv_work_t *req, int status)
     if (f->fd < 0) {
         int err = f->io < 0 ? f->io : -EIO;
         f->io = 0;
-        char *path = ckd_path_join(f->job->staging, f->path);
+        char *path = ckd_file_staging_path(f);
         ckd_job_disk_error(f->job, path ? path : f->path, err);
         free(path);
     }
@@ -992,8 +1176,8 @@ static void file_finish_work(uv_work_t *req)
     ckd_file *f = r->file;
     int fd = f->fd;
     if (fd < 0) {
-        char *path = ckd_path_join(f->job->staging, f->path);
-        if (!path || ckd_mkdir_parents(f->job->staging, f->path) < 0 ||
+        char *path = ckd_file_staging_path(f);
+        if (!path || ckd_mkdir_parents(file_staging_dir(f), f->path) < 0 ||
             (fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
             r->err = -errno ? -errno : -ENOMEM;
             free(path);
@@ -1047,7 +1231,7 @@ static void file_finish_done(uv_work_t *req, int status)
         return;
     }
     if (err < 0) {
-        char *path = ckd_path_join(j->staging, f->path);
+        char *path = ckd_file_staging_path(f);
         ckd_job_disk_error(j, path ? path : f->path, err);
         free(path);
         return;
@@ -1085,7 +1269,7 @@ static void file_reset(ckd_file *f)
     }
     /* A later open must not find old bytes: remove the staging file now. A
      * single unlink of a small path is cheap enough for the loop. */
-    char *path = ckd_path_join(f->job->staging, f->path);
+    char *path = ckd_file_staging_path(f);
     if (path) unlink(path);
     free(path);
     f->hash[0] = '\0';
@@ -1102,6 +1286,7 @@ static void file_reset(ckd_file *f)
 typedef struct prep_req {
     uv_work_t work;
     ckd_job *job;
+    char where[1024];
     seg_claim *claims;
     size_t nclaims;
     int err;
@@ -1133,20 +1318,38 @@ static void prepare_work(uv_work_t *req)
 {
     prep_req *r = req->data;
     ckd_job *j = r->job;
-    if ((r->err = ckd_mkdir_p(j->output)) < 0 || (r->err = ckd_mkdir_p(j->staging)) < 0) return;
+    if ((r->err = ckd_mkdir_p(j->output)) < 0) {
+        snprintf(r->where, sizeof(r->where), "%s", j->output);
+        return;
+    }
+    for (size_t u = 0; u < j->nunits; u++) {
+        ckd_unit *un = &j->units[u];
+        if (un->status != CKD_UNIT_PENDING) continue;
+        if (un->kind == CKD_UNIT_CHECKPOINT && ckd_manifest_check(j, u) == 0) {
+            un->status = CKD_UNIT_PRESENT; /* logged, counted and persisted on the loop */
+            un->found_present = 1;
+            continue;
+        }
+        if ((r->err = ckd_mkdir_p(un->staging)) < 0) {
+            snprintf(r->where, sizeof(r->where), "%s", un->staging);
+            return;
+        }
+    }
     if (!j->recheck) return; /* a new job has nothing to re-prove */
     for (size_t i = 0; i < j->nfiles; i++) {
         ckd_file *f = &j->files[i];
-        char *path = ckd_path_join(j->staging, f->path);
+        char *path = ckd_file_staging_path(f);
         if (!path) {
             r->err = -ENOMEM;
             return;
         }
-        if (f->state == CKD_FILE_VERIFIED) {
+        if (j->units[f->unit].status != CKD_UNIT_PENDING) {
+            /* published or present: nothing to re-prove here */
+        } else if (f->state == CKD_FILE_VERIFIED) {
             /* Verified bytes may already be published (a crash mid-publish). */
             int fd = open(path, O_RDONLY | O_CLOEXEC);
             if (fd < 0) {
-                char *pub = ckd_path_join(j->output, f->path);
+                char *pub = ckd_path_join(j->units[f->unit].target, f->path);
                 fd = pub ? open(pub, O_RDONLY | O_CLOEXEC) : -1;
                 free(pub);
             }
@@ -1208,19 +1411,34 @@ static void prepare_done(uv_work_t *req, int status)
     if (r->reproven || r->rejected)
         ckd_job_log(j, "info", "re-proved %zu journaled ranges/files; %zu did not match and will be fetched again",
                     r->reproven, r->rejected);
+    for (size_t u = 0; u < j->nunits; u++) {
+        ckd_unit *un = &j->units[u];
+        un->verified = 0;
+        if (!un->found_present) continue;
+        un->found_present = 0;
+        ckd_store_unit_status(&j->d->store, j->id, (int)u, un->status);
+        ckd_job_log(j, "info", "checkpoint %s is already present and verified at '%s'",
+                    un->uuid, un->target);
+    }
     size_t verified = 0;
-    for (size_t i = 0; i < j->nfiles; i++)
-        if (j->files[i].state == CKD_FILE_VERIFIED) verified++;
+    for (size_t i = 0; i < j->nfiles; i++) {
+        ckd_file *f = &j->files[i];
+        if (j->units[f->unit].status == CKD_UNIT_PRESENT && f->state != CKD_FILE_VERIFIED) {
+            f->state = CKD_FILE_VERIFIED; /* the manifest's hash, re-proven */
+            file_persist(f);
+        }
+        if (f->state == CKD_FILE_VERIFIED) verified++, j->units[f->unit].verified++;
+    }
     j->files_verified = verified;
     for (size_t i = 0; i < j->nfiles; i++)
         if (j->files[i].state == CKD_FILE_PENDING) file_persist(&j->files[i]);
     int err = r->err;
+    char msg[1200];
+    snprintf(msg, sizeof(msg), "cannot create '%s': %s", r->where, strerror(err < 0 ? -err : 0));
     free(r->claims);
     free(r);
     if (err < 0) {
-        char msg[1200];
-        snprintf(msg, sizeof(msg), "cannot create '%s': %s", j->staging, strerror(-err));
-        if (j->state == CKD_JOB_RUNNING) job_set_state(j, CKD_JOB_FAILED, msg);
+        if (j->state == CKD_JOB_RUNNING) ckd_job_set_state(j, CKD_JOB_FAILED, msg);
     } else {
         j->prepared = 1;
         j->recheck = 0;
@@ -1248,6 +1466,7 @@ static void job_prepare(ckd_job *j)
 typedef struct flush_req {
     uv_work_t work;
     ckd_job *job;
+    char *dir; /* any directory on the staging filesystem */
     int *idx;
     size_t n;
     int err;
@@ -1256,7 +1475,7 @@ typedef struct flush_req {
 static void flush_work(uv_work_t *req)
 {
     flush_req *r = req->data;
-    int fd = open(r->job->staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = open(r->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0 || syncfs(fd) != 0) r->err = -errno;
     if (fd >= 0) close(fd);
 }
@@ -1276,9 +1495,11 @@ static void flush_done(uv_work_t *req, int status)
         }
         f->state = CKD_FILE_VERIFIED;
         j->files_verified++;
+        j->units[f->unit].verified++;
         file_persist(f);
     }
     free(r->idx);
+    free(r->dir);
     free(r);
     job_flush(j); /* files that were fetched meanwhile */
     ckd_sched_kick(j->d);
@@ -1298,6 +1519,7 @@ static void job_flush(ckd_job *j)
     }
     for (size_t i = 0; i < j->nfiles; i++)
         if (j->files[i].state == CKD_FILE_FETCHED) r->idx[r->n++] = (int)i;
+    r->dir = strdup(file_staging_dir(&j->files[r->idx[0]]));
     r->job = j;
     r->work.data = r;
     j->busy++;
@@ -1305,55 +1527,155 @@ static void job_flush(ckd_job *j)
     uv_queue_work(j->d->loop, &r->work, flush_work, flush_done);
 }
 
-/* Publish: every file is verified and durable. Move each into place, make
- * the renames durable, drop the staging directory. */
+/* Publish: every file of a unit is verified and durable. A checkpoint's
+ * staging directory becomes its target in one rename; a URL set's files
+ * are renamed into the output one by one. */
 typedef struct publish_req {
     uv_work_t work;
     ckd_job *job;
+    size_t unit;
+    char *metadata; /* metadata.json to write, or NULL */
     int err;
     char where[1024];
 } publish_req;
 
+static int write_file_durably(const char *path, const char *text, char hex[33])
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return -errno;
+    size_t len = strlen(text);
+    int rc = ckd_pwrite_all(fd, text, len, 0);
+    if (rc == 0 && fsync(fd) != 0) rc = -errno;
+    close(fd);
+    if (hex) {
+        XXH128_canonical_t c;
+        XXH128_canonicalFromHash(&c, XXH3_128bits(text, len));
+        ckd_hash_hex(c.digest, hex);
+    }
+    return rc;
+}
+
+/* Renames the unit's files from its staging into dir, one by one. */
+static int publish_files_into(publish_req *r, const char *dir)
+{
+    ckd_job *j = r->job;
+    ckd_unit *un = &j->units[r->unit];
+    for (size_t i = 0; i < j->nfiles; i++) {
+        ckd_file *f = &j->files[i];
+        if ((size_t)f->unit != r->unit) continue;
+        char *from = ckd_path_join(un->staging, f->path);
+        char *to = ckd_path_join(dir, f->path);
+        int rc = 0;
+        if (!from || !to) {
+            rc = -ENOMEM;
+        } else if ((rc = ckd_mkdir_parents(dir, f->path)) == 0 && rename(from, to) != 0) {
+            /* Already moved by an interrupted earlier publish? */
+            struct stat st;
+            if (!(errno == ENOENT && stat(to, &st) == 0 && st.st_size == f->size)) rc = -errno;
+        }
+        if (rc < 0) snprintf(r->where, sizeof(r->where), "%s", to ? to : f->path);
+        free(from);
+        free(to);
+        if (rc < 0) return rc;
+        /* Parent directories of nested files, so the renames are durable. */
+        const char *slash = strrchr(f->path, '/');
+        if (slash) {
+            char parent[8192];
+            snprintf(parent, sizeof(parent), "%s/%.*s", dir, (int)(slash - f->path), f->path);
+            ckd_fsync_dir(parent);
+        }
+    }
+    return ckd_fsync_dir(dir);
+}
+
+static int is_empty_dir(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    struct dirent *de;
+    int empty = 1;
+    while (empty && (de = readdir(d)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) empty = 0;
+    closedir(d);
+    return empty;
+}
+
+static int publish_checkpoint(publish_req *r)
+{
+    ckd_job *j = r->job;
+    ckd_unit *un = &j->units[r->unit];
+    const char *S = un->staging, *T = un->target;
+    int rc = 0;
+    /* Directories the checkpoint lists, and metadata.json when the storage
+     * had none, then the manifest that proves the copy later. */
+    size_t i;
+    json_t *v;
+    json_array_foreach(un->dirs, i, v) {
+        char *p = ckd_path_join(S, json_string_value(v));
+        rc = p ? ckd_mkdir_p(p) : -ENOMEM;
+        free(p);
+        if (rc < 0) return rc;
+    }
+    char mhex[33] = "";
+    if (r->metadata) {
+        char *p = ckd_path_join(S, "metadata.json");
+        rc = p ? write_file_durably(p, r->metadata, mhex) : -ENOMEM;
+        free(p);
+        if (rc < 0) return rc;
+    }
+    if ((rc = ckd_manifest_write(j, r->unit, S, r->metadata ? "metadata.json" : NULL, mhex)) < 0)
+        return rc;
+    snprintf(r->where, sizeof(r->where), "%s", T);
+    struct stat st;
+    char *parent = strdup(T);
+    if (!parent) return -ENOMEM;
+    char *slash = strrchr(parent, '/');
+    if (slash && slash != parent) *slash = '\0';
+    if (lstat(T, &st) != 0) {
+        if (errno != ENOENT) rc = -errno;
+        else if (rename(S, T) != 0) rc = -errno;
+    } else if (!S_ISDIR(st.st_mode)) {
+        rc = -ENOTDIR;
+    } else if (is_empty_dir(T)) {
+        if (rmdir(T) != 0 || rename(S, T) != 0) rc = -errno;
+    } else {
+        char *mf = ckd_path_join(T, CKD_MANIFEST_NAME);
+        int ours = mf && access(mf, F_OK) == 0;
+        free(mf);
+        if (ours) {
+            /* An older copy of ours: swap it out in two renames. */
+            char old[1200];
+            snprintf(old, sizeof(old), "%s.ckptd-old-%lld", T, (long long)j->id);
+            if (rename(T, old) != 0 || rename(S, T) != 0) rc = -errno;
+            else ckd_rm_rf(old);
+        } else {
+            /* Someone else's directory (det's -o into an existing folder):
+             * never replace it; move our files in one by one. */
+            rc = publish_files_into(r, T);
+            if (rc == 0 && r->metadata) {
+                char *from = ckd_path_join(S, "metadata.json"), *to = ckd_path_join(T, "metadata.json");
+                if (!from || !to || rename(from, to) != 0) rc = from && to ? -errno : -ENOMEM;
+                free(from);
+                free(to);
+            }
+            if (rc == 0) rc = ckd_manifest_write(j, r->unit, T, r->metadata ? "metadata.json" : NULL, mhex);
+            if (rc == 0) ckd_rm_rf(S);
+        }
+    }
+    if (rc == 0) rc = ckd_fsync_dir(parent);
+    free(parent);
+    return rc;
+}
+
 static void publish_work(uv_work_t *req)
 {
     publish_req *r = req->data;
-    ckd_job *j = r->job;
-    for (size_t i = 0; i < j->nfiles && r->err == 0; i++) {
-        ckd_file *f = &j->files[i];
-        char *from = ckd_path_join(j->staging, f->path);
-        char *to = ckd_path_join(j->output, f->path);
-        if (!from || !to) {
-            r->err = -ENOMEM;
-        } else if ((r->err = ckd_mkdir_parents(j->output, f->path)) == 0 && rename(from, to) != 0) {
-            /* Already moved by an interrupted earlier publish? */
-            struct stat st;
-            if (!(errno == ENOENT && stat(to, &st) == 0 && st.st_size == f->size)) {
-                r->err = -errno;
-                snprintf(r->where, sizeof(r->where), "%s", to);
-            }
-        }
-        free(from);
-        free(to);
-    }
-    if (r->err == 0) {
-        /* Parent directories of published files, then the output itself. */
-        for (size_t i = 0; i < j->nfiles; i++) {
-            const char *slash = strrchr(j->files[i].path, '/');
-            if (!slash) continue;
-            if (i > 0) {
-                const char *prev = j->files[i - 1].path;
-                const char *ps = strrchr(prev, '/');
-                if (ps && ps - prev == slash - j->files[i].path &&
-                    strncmp(prev, j->files[i].path, (size_t)(slash - j->files[i].path)) == 0)
-                    continue;
-            }
-            char dir[8192];
-            snprintf(dir, sizeof(dir), "%s/%.*s", j->output, (int)(slash - j->files[i].path),
-                     j->files[i].path);
-            ckd_fsync_dir(dir);
-        }
-        ckd_fsync_dir(j->output);
-        ckd_rm_rf(j->staging);
+    ckd_unit *un = &r->job->units[r->unit];
+    if (un->kind == CKD_UNIT_CHECKPOINT) {
+        r->err = publish_checkpoint(r);
+    } else {
+        r->err = publish_files_into(r, un->target);
+        if (r->err == 0) ckd_rm_rf(un->staging);
     }
 }
 
@@ -1361,26 +1683,38 @@ static void publish_done(uv_work_t *req, int status)
 {
     publish_req *r = req->data;
     ckd_job *j = r->job;
+    ckd_unit *un = &j->units[r->unit];
     j->busy--;
     j->publishing = 0;
     if (r->err < 0) {
         char msg[1200];
         snprintf(msg, sizeof(msg), "cannot publish '%s': %s", r->where, strerror(-r->err));
-        job_set_state(j, CKD_JOB_FAILED, msg);
+        ckd_job_set_state(j, CKD_JOB_FAILED, msg);
     } else {
-        ckd_job_log(j, "info", "published %zu files to '%s'", j->nfiles, j->output);
-        job_set_state(j, CKD_JOB_DONE, NULL);
+        un->status = CKD_UNIT_FETCHED;
+        ckd_store_unit_status(&j->d->store, j->id, (int)r->unit, un->status);
+        if (un->uuid)
+            ckd_job_log(j, "info", "published checkpoint %s (%zu files) to '%s'", un->uuid,
+                        un->nfiles, un->target);
+        else
+            ckd_job_log(j, "info", "published %zu files to '%s'", un->nfiles, un->target);
     }
+    free(r->metadata);
     free(r);
     ckd_sched_kick(j->d);
 }
 
-static void job_publish(ckd_job *j)
+static void unit_publish(ckd_job *j, size_t u)
 {
-    if (!job_quiet(j) || j->publishing) return; /* publish once the job is quiet */
+    ckd_unit *un = &j->units[u];
     publish_req *r = calloc(1, sizeof(*r));
     if (!r) return;
     r->job = j;
+    r->unit = u;
+    if (un->write_metadata) {
+        json_t *md = json_object_get(un->checkpoint, "metadata");
+        r->metadata = json_dumps(json_is_object(md) ? md : json_object(), JSON_INDENT(2) | JSON_SORT_KEYS);
+    }
     r->work.data = r;
     j->busy++;
     j->publishing = 1;
@@ -1395,7 +1729,7 @@ typedef struct cleanup_req {
 static void cleanup_work(uv_work_t *req)
 {
     cleanup_req *r = req->data;
-    ckd_rm_rf(r->job->staging);
+    for (size_t u = 0; u < r->job->nunits; u++) ckd_rm_rf(r->job->units[u].staging);
 }
 
 static void cleanup_done(uv_work_t *req, int status)
@@ -1463,7 +1797,7 @@ static void stop_work(uv_work_t *req)
             if (!dirty) continue;
             int fd = f->fd;
             if (fd < 0) {
-                char *path = ckd_path_join(j->staging, f->path);
+                char *path = ckd_file_staging_path(f);
                 fd = path ? open(path, O_RDWR | O_CLOEXEC) : -1;
                 free(path);
             }

@@ -57,6 +57,18 @@ json_t *ckd_job_detail(ckd_job *j)
     }
     json_t *log = json_array();
     ckd_store_each_log(&j->d->store, j->id, 100, add_log, log);
+    if (j->nunits > 0 && j->units[0].kind == CKD_UNIT_CHECKPOINT) {
+        static const char *status[] = {"pending", "fetched", "present"};
+        json_t *cps = json_array();
+        for (size_t u = 0; u < j->nunits; u++) {
+            const ckd_unit *un = &j->units[u];
+            json_array_append_new(cps, json_pack("{s:s?, s:s, s:s, s:s?, s:O?}", "uuid", un->uuid,
+                                                 "path", un->target, "status", status[un->status],
+                                                 "storage", un->storage, "checkpoint",
+                                                 un->checkpoint));
+        }
+        json_object_set_new(o, "checkpoints", cps);
+    }
     json_object_set(o, "source", j->source);
     json_object_set(o, "options", j->options);
     json_object_set_new(o, "files", files);

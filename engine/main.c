@@ -11,6 +11,7 @@
 
 #include "fsutil.h"
 #include "log.h"
+#include "master.h"
 #include "server.h"
 
 static void usage(FILE *out)
@@ -25,6 +26,9 @@ static void usage(FILE *out)
             "  --state-dir DIR   job database (default $XDG_STATE_HOME/ckptd,\n"
             "                    else ~/.local/state/ckptd)\n"
             "  --log-level L     error, warn, info (default) or debug\n"
+            "  --master URL      the Determined master (default $DET_MASTER); auth from\n"
+            "                    $DET_USER_TOKEN, or $DET_USER / $DET_PASS\n"
+            "  --master-ca FILE  CA bundle for an https master\n"
             "  --version         print the version and exit\n");
 }
 
@@ -109,6 +113,8 @@ static void on_signal(uv_signal_t *s, int signum)
     ckd_info("%s: stopping", signum == SIGINT ? "SIGINT" : "SIGTERM");
     d->stopping = 1;
     uv_timer_stop(&d->kick);
+    if (d->master) ckd_master_cancel_all(d->master);
+    ckd_http_cancel_all(d);
     ckd_server_stop(d->server);
     ckd_jobs_stop_all(d);
     /* The tick now polls for quiet; make it quick. */
@@ -126,9 +132,10 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         {"socket", required_argument, NULL, 's'},   {"state-dir", required_argument, NULL, 'd'},
         {"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0},
+        {"version", no_argument, NULL, 'V'},         {"master", required_argument, NULL, 'm'},
+        {"master-ca", required_argument, NULL, 'c'}, {NULL, 0, NULL, 0},
     };
-    char *socket_path = NULL, *state_dir = NULL;
+    char *socket_path = NULL, *state_dir = NULL, *master_url = NULL, *master_ca = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -149,6 +156,14 @@ int main(int argc, char **argv)
             ckd_log_set_level(lvl);
             break;
         }
+        case 'm':
+            free(master_url);
+            master_url = strdup(optarg);
+            break;
+        case 'c':
+            free(master_ca);
+            master_ca = strdup(optarg);
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -213,6 +228,14 @@ int main(int argc, char **argv)
         ckd_error("cannot initialise the transfer engine");
         return 1;
     }
+    ckd_master master;
+    if (!master_url && getenv("DET_MASTER") && getenv("DET_MASTER")[0])
+        master_url = strdup(getenv("DET_MASTER"));
+    d.master_ca_file = master_ca;
+    if (master_url) {
+        ckd_master_init(&master, &d, master_url);
+        d.master = &master;
+    }
     uv_timer_init(d.loop, &d.tick);
     uv_timer_init(d.loop, &d.kick);
     d.tick.data = d.kick.data = &d;
@@ -235,12 +258,15 @@ int main(int argc, char **argv)
     uv_run(d.loop, UV_RUN_DEFAULT);
 
     ckd_jobs_free(&d);
+    if (d.master) ckd_master_release(d.master);
     ckd_store_close(&d.store);
     rc = uv_loop_close(d.loop);
     if (rc != 0) ckd_error("event loop closed with handles still open: %s", uv_strerror(rc));
     curl_global_cleanup();
     free(socket_path);
     free(state_dir);
+    free(master_url);
+    free(master_ca);
     ckd_info("stopped");
     return rc != 0 ? 1 : d.exit_code;
 }

@@ -20,12 +20,54 @@ typedef struct write_req {
     char *line;
 } write_req;
 
-static void on_client_closed(uv_handle_t *h)
+static void client_free(ckd_client *c)
 {
-    ckd_client *c = h->data;
     ckp_framer_release(&c->framer);
     json_decref(c->sub_jobs);
     free(c);
+}
+
+static void on_client_closed(uv_handle_t *h)
+{
+    ckd_client *c = h->data;
+    c->closed = 1;
+    if (c->deferred == 0) client_free(c);
+}
+
+ckd_deferred *ckd_client_defer(ckd_client *c, json_t *id)
+{
+    ckd_deferred *d = calloc(1, sizeof(*d));
+    if (!d) return NULL;
+    d->client = c;
+    d->id = id ? json_incref(id) : json_null();
+    c->deferred++;
+    return d;
+}
+
+static void deferred_send(ckd_deferred *d, char *line, size_t len)
+{
+    ckd_client *c = d->client;
+    if (!c->closing)
+        ckd_client_send(c, line, len);
+    else
+        free(line);
+    json_decref(d->id);
+    free(d);
+    if (--c->deferred == 0 && c->closed) client_free(c);
+}
+
+void ckd_deferred_result(ckd_deferred *d, json_t *result)
+{
+    size_t len;
+    char *line = ckp_msg_result(d->id, result, &len);
+    deferred_send(d, line, len);
+}
+
+void ckd_deferred_error(ckd_deferred *d, int code, const char *msg)
+{
+    size_t len;
+    char *line = ckp_msg_error(d->id, code, msg, NULL, &len);
+    deferred_send(d, line, len);
 }
 
 static void client_close(ckd_client *c)

@@ -18,8 +18,17 @@ typedef struct ckd_client {
     json_t *sub_jobs; /* array of ids, NULL = every job */
     uint64_t progress_ms;
     uint64_t last_progress;
+    int deferred; /* replies still owed (see ckd_client_defer) */
+    int closed;   /* the handle is closed; freed when deferred reaches 0 */
     struct ckd_client *next;
 } ckd_client;
+
+/* A reply owed for a request that waits on the master. The client stays in
+ * memory until it is answered (even if it hung up meanwhile). */
+typedef struct ckd_deferred {
+    ckd_client *client;
+    json_t *id;
+} ckd_deferred;
 
 typedef struct ckd_server {
     ckd_daemon *d;
@@ -40,5 +49,15 @@ char *ckd_rpc_handle(ckd_client *c, ckp_msg *m, size_t *len);
 /* Sends a line to a client; drops the client when it is too far behind. */
 void ckd_client_send(ckd_client *c, char *line, size_t len);
 int ckd_client_matches(const ckd_client *c, int64_t job_id);
+
+ckd_deferred *ckd_client_defer(ckd_client *c, json_t *id);
+/* Sends the reply (result stolen) and frees d. */
+void ckd_deferred_result(ckd_deferred *d, json_t *result);
+void ckd_deferred_error(ckd_deferred *d, int code, const char *msg);
+
+/* rpc_det.c: the checkpoint.* methods; return 0 when a reply was deferred,
+ * else an error code with why filled. */
+int ckd_rpc_det(ckd_client *c, const char *method, json_t *id, json_t *params, char *why,
+                size_t whylen);
 
 #endif

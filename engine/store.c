@@ -9,8 +9,14 @@ static const char *schema =
     "  id INTEGER PRIMARY KEY, state TEXT NOT NULL, kind TEXT NOT NULL, source TEXT NOT NULL,"
     "  output TEXT NOT NULL, options TEXT NOT NULL, priority INTEGER NOT NULL,"
     "  error TEXT, created INTEGER NOT NULL, updated INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS units("
+    "  job_id INTEGER NOT NULL, idx INTEGER NOT NULL, kind INTEGER NOT NULL,"
+    "  status INTEGER NOT NULL, uuid TEXT, target TEXT NOT NULL, staging TEXT NOT NULL,"
+    "  storage TEXT, checkpoint TEXT, dirs TEXT, write_metadata INTEGER NOT NULL,"
+    "  PRIMARY KEY(job_id, idx));"
     "CREATE TABLE IF NOT EXISTS files("
-    "  job_id INTEGER NOT NULL, idx INTEGER NOT NULL, url TEXT NOT NULL, path TEXT NOT NULL,"
+    "  job_id INTEGER NOT NULL, idx INTEGER NOT NULL, unit INTEGER NOT NULL,"
+    "  url TEXT NOT NULL, path TEXT NOT NULL,"
     "  size INTEGER NOT NULL, size_given INTEGER NOT NULL, expect TEXT, hash TEXT,"
     "  state TEXT NOT NULL, validator TEXT, error TEXT, PRIMARY KEY(job_id, idx));"
     "CREATE TABLE IF NOT EXISTS segments("
@@ -27,7 +33,7 @@ static const char *sql[CKD_ST_COUNT] = {
                           " error, created, updated) VALUES(?,?,?,?,?,?,?,?,?)",
     [CKD_ST_JOB_UPDATE] = "UPDATE jobs SET state=?, error=?, updated=? WHERE id=?",
     [CKD_ST_FILE_INSERT] = "INSERT INTO files(job_id, idx, url, path, size, size_given, expect,"
-                           " hash, state, validator, error) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+                           " hash, state, validator, error, unit) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
     [CKD_ST_FILE_UPDATE] = "UPDATE files SET state=?, size=?, hash=?, validator=?, error=?"
                            " WHERE job_id=? AND idx=?",
     [CKD_ST_SEG_DELETE] = "DELETE FROM segments WHERE job_id=? AND idx=?",
@@ -37,6 +43,10 @@ static const char *sql[CKD_ST_COUNT] = {
     [CKD_ST_LOG_INSERT] = "INSERT INTO job_log(job_id, time, level, message) VALUES(?,?,?,?)",
     [CKD_ST_LOG_TRIM] = "DELETE FROM job_log WHERE job_id=?1 AND seq <= (SELECT seq FROM job_log"
                         " WHERE job_id=?1 ORDER BY seq DESC LIMIT 1 OFFSET 200)",
+    [CKD_ST_UNIT_INSERT] = "INSERT OR REPLACE INTO units(job_id, idx, kind, status, uuid, target,"
+                           " staging, storage, checkpoint, dirs, write_metadata)"
+                           " VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+    [CKD_ST_UNIT_STATUS] = "UPDATE units SET status=? WHERE job_id=? AND idx=?",
 };
 
 const char *ckd_store_errmsg(ckd_store *s)
@@ -165,6 +175,7 @@ int ckd_store_file_insert(ckd_store *s, const ckd_file_row *r)
     bind_text(st, 9, r->state);
     bind_text(st, 10, r->validator);
     bind_text(st, 11, r->error);
+    sqlite3_bind_int(st, 12, r->unit);
     return run(s, st, "insert file");
 }
 
@@ -298,6 +309,7 @@ static int file_row(void *p, sqlite3_stmt *st)
         .state = col_text(st, 8),
         .validator = col_text(st, 9),
         .error = col_text(st, 10),
+        .unit = sqlite3_column_int(st, 11),
     };
     return ((int (*)(void *, const ckd_file_row *))c->cb)(c->ud, &r);
 }
@@ -308,7 +320,7 @@ int ckd_store_each_file(ckd_store *s, int64_t job_id,
     struct cbctx c = {(void *)cb, ud};
     return query(s,
                  "SELECT job_id, idx, url, path, size, size_given, expect, hash, state, validator,"
-                 " error FROM files WHERE job_id=? ORDER BY idx",
+                 " error, unit FROM files WHERE job_id=? ORDER BY idx",
                  job_id, -1, file_row, &c);
 }
 
@@ -352,4 +364,75 @@ int ckd_store_each_log(ckd_store *s, int64_t job_id, int n,
                  "SELECT time, level, message FROM (SELECT seq, time, level, message FROM job_log"
                  " WHERE job_id=?1 ORDER BY seq DESC LIMIT ?2) ORDER BY seq",
                  job_id, n, log_row, &c);
+}
+
+int ckd_store_unit_insert(ckd_store *s, const ckd_unit_row *r)
+{
+    sqlite3_stmt *st = s->st[CKD_ST_UNIT_INSERT];
+    sqlite3_bind_int64(st, 1, r->job_id);
+    sqlite3_bind_int(st, 2, r->idx);
+    sqlite3_bind_int(st, 3, r->kind);
+    sqlite3_bind_int(st, 4, r->status);
+    bind_text(st, 5, r->uuid);
+    bind_text(st, 6, r->target);
+    bind_text(st, 7, r->staging);
+    bind_text(st, 8, r->storage);
+    bind_text(st, 9, r->checkpoint);
+    bind_text(st, 10, r->dirs);
+    sqlite3_bind_int(st, 11, r->write_metadata);
+    return run(s, st, "insert unit");
+}
+
+int ckd_store_unit_status(ckd_store *s, int64_t job_id, int idx, int status)
+{
+    sqlite3_stmt *st = s->st[CKD_ST_UNIT_STATUS];
+    sqlite3_bind_int(st, 1, status);
+    sqlite3_bind_int64(st, 2, job_id);
+    sqlite3_bind_int(st, 3, idx);
+    return run(s, st, "update unit");
+}
+
+static int unit_row(void *p, sqlite3_stmt *st)
+{
+    struct cbctx *c = p;
+    ckd_unit_row r = {
+        .job_id = sqlite3_column_int64(st, 0),
+        .idx = sqlite3_column_int(st, 1),
+        .kind = sqlite3_column_int(st, 2),
+        .status = sqlite3_column_int(st, 3),
+        .uuid = col_text(st, 4),
+        .target = col_text(st, 5),
+        .staging = col_text(st, 6),
+        .storage = col_text(st, 7),
+        .checkpoint = col_text(st, 8),
+        .dirs = col_text(st, 9),
+        .write_metadata = sqlite3_column_int(st, 10),
+    };
+    return ((int (*)(void *, const ckd_unit_row *))c->cb)(c->ud, &r);
+}
+
+int ckd_store_each_unit(ckd_store *s, int64_t job_id, int (*cb)(void *ud, const ckd_unit_row *r),
+                        void *ud)
+{
+    struct cbctx c = {(void *)cb, ud};
+    return query(s,
+                 "SELECT job_id, idx, kind, status, uuid, target, staging, storage, checkpoint,"
+                 " dirs, write_metadata FROM units WHERE job_id=? ORDER BY idx",
+                 job_id, -1, unit_row, &c);
+}
+
+int ckd_store_job_forget_files(ckd_store *s, int64_t job_id)
+{
+    static const char *const q[] = {"DELETE FROM units WHERE job_id=?",
+                                     "DELETE FROM files WHERE job_id=?",
+                                     "DELETE FROM segments WHERE job_id=?"};
+    for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(s->db, q[i], -1, &st, NULL) != SQLITE_OK) return fail(s, "prepare");
+        sqlite3_bind_int64(st, 1, job_id);
+        int rc = run(s, st, "forget files");
+        sqlite3_finalize(st);
+        if (rc < 0) return rc;
+    }
+    return 0;
 }

@@ -21,6 +21,8 @@ enum {
     CKD_ST_SEG_PROGRESS,
     CKD_ST_LOG_INSERT,
     CKD_ST_LOG_TRIM,
+    CKD_ST_UNIT_INSERT,
+    CKD_ST_UNIT_STATUS,
     CKD_ST_COUNT
 };
 
@@ -37,9 +39,17 @@ typedef struct ckd_job_row {
     int64_t created, updated;
 } ckd_job_row;
 
+typedef struct ckd_unit_row {
+    int64_t job_id;
+    int idx;
+    int kind, status, write_metadata;
+    const char *uuid, *target, *staging, *storage, *checkpoint, *dirs; /* JSON texts */
+} ckd_unit_row;
+
 typedef struct ckd_file_row {
     int64_t job_id;
     int idx;
+    int unit;
     const char *url, *path, *expect, *hash, *state, *validator, *error;
     int64_t size; /* -1 unknown */
     int size_given;
@@ -68,6 +78,12 @@ int ckd_store_seg_delete(ckd_store *s, int64_t job_id, int idx);
 int ckd_store_seg_insert(ckd_store *s, const ckd_seg_row *r);
 int ckd_store_seg_progress(ckd_store *s, int64_t job_id, int idx, int64_t start, int64_t done,
                            const char *hash);
+/* Drops a job's units, files and segments (a resolution that failed). */
+int ckd_store_job_forget_files(ckd_store *s, int64_t job_id);
+int ckd_store_unit_insert(ckd_store *s, const ckd_unit_row *r);
+int ckd_store_unit_status(ckd_store *s, int64_t job_id, int idx, int status);
+int ckd_store_each_unit(ckd_store *s, int64_t job_id, int (*cb)(void *ud, const ckd_unit_row *r),
+                        void *ud);
 int ckd_store_log(ckd_store *s, int64_t job_id, int64_t time, const char *level,
                   const char *message);
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "http.h"
 #include "log.h"
 #include "xfer.h"
 
@@ -35,8 +36,13 @@ static void drain_messages(ckd_daemon *d)
     int left;
     while ((msg = curl_multi_info_read(d->xe.multi, &left))) {
         if (msg->msg != CURLMSG_DONE) continue;
-        ckd_xfer *x = NULL;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        void *owner = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&owner);
+        if (owner && *(uint32_t *)owner == CKD_HTTP_MAGIC) {
+            ckd_http_done(owner, msg->data.result);
+            continue;
+        }
+        ckd_xfer *x = owner;
         assert(x && x->magic == CKD_XFER_MAGIC);
         x->result = msg->data.result;
         curl_multi_remove_handle(d->xe.multi, x->easy);
@@ -204,11 +210,6 @@ static void mem_wake(ckd_daemon *d)
 
 /* ---- the pool write ----------------------------------------------------- */
 
-static char *staging_path(const ckd_file *f)
-{
-    return ckd_path_join(f->job->staging, f->path);
-}
-
 /* Runs on a pool thread. Touches the staging file, the segment's hash state
  * and the file's fd (only one writer per file may open it: single-segment
  * files open here, segmented ones are opened before their transfers start). */
@@ -219,12 +220,12 @@ static void work_write(uv_work_t *req)
     ckd_file *f = s->file;
     x->werr = 0;
     if (f->fd < 0) {
-        char *path = staging_path(f);
+        char *path = ckd_file_staging_path(f);
         if (!path) {
             x->werr = -ENOMEM;
             return;
         }
-        int rc = ckd_mkdir_parents(f->job->staging, f->path);
+        int rc = ckd_mkdir_parents(f->job->units[f->unit].staging, f->path);
         int fd = rc == 0 ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
         if (fd < 0 && rc == 0) rc = -errno;
         free(path);
@@ -264,7 +265,6 @@ static void after_write(uv_work_t *req, int status)
     ckd_xfer *x = req->data;
     ckd_seg *s = x->seg;
     ckd_file *f = s->file;
-    x->wbusy = 0;
     s->inflight = 0;
     if (status == 0 && x->werr == 0) {
         s->written += (int64_t)x->wlen;
@@ -276,10 +276,13 @@ static void after_write(uv_work_t *req, int status)
         }
         if (x->wclose) ckd_hash_hex(x->wdigest, f->hash);
     } else if (!x->detached) {
-        char *path = staging_path(f);
+        char *path = ckd_file_staging_path(f);
+        /* x is still marked busy here, so the abort this causes cannot
+         * free it under us; it is finished below. */
         ckd_job_disk_error(f->job, path ? path : f->path, x->werr ? x->werr : status);
         free(path);
     }
+    x->wbusy = 0;
     /* A large stream of unknown size may now be cut into ranges. */
     if (f->nsegs == 1 && !f->no_ranges && f->size >= x->d->cfg.segment_threshold && !x->curl_done)
         ckd_sched_kick(x->d);
@@ -300,6 +303,7 @@ static void after_write(uv_work_t *req, int status)
  * this segment is in flight. */
 static void submit_write(ckd_xfer *x)
 {
+    assert(!x->wbusy); /* one uv_work_t per transfer: never queued twice */
     ckd_seg *s = x->seg;
     ckd_file *f = s->file;
     const ckd_config *cfg = &x->d->cfg;
@@ -475,10 +479,10 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *ud)
         mem_wait(x);
         return CURL_WRITEFUNC_PAUSE;
     }
-    if (x->fill + take > x->cap) {
-        /* The filling buffer would overflow: it must go to disk first, which
-         * needs the other buffer free. Decide before consuming anything, as a
-         * paused callback gets the same bytes again. */
+    if (x->fill + take >= x->cap) {
+        /* The filling buffer fills up: it must go to disk, which needs the
+         * previous write done and the other buffer free. Decide before
+         * consuming anything, as a paused callback gets the same bytes again. */
         if (x->wbusy) {
             x->paused = 1;
             return CURL_WRITEFUNC_PAUSE;
@@ -539,6 +543,7 @@ static void redact_url(char *out, size_t outlen, const char *url)
 
 static void xfer_free(ckd_xfer *x)
 {
+    assert(!x->wbusy);
     ckd_daemon *d = x->d;
     mem_unwait(x);
     if (x->in_multi) {

@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(cmake ninja-build pkg-config gcc make
       libuv1-dev libcurl4-openssl-dev libzstd-dev libxxhash-dev libjansson-dev
-      libsqlite3-dev libarchive-dev
+      libsqlite3-dev libarchive-dev libssl-dev
       nginx curl xxhash zstd sqlite3 python3 clang libclang-rt-14-dev)
 if [ "${1:-}" = --bench ]; then pkgs+=(aria2 rclone hyperfine time); fi
 SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo

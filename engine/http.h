@@ -1,0 +1,50 @@
+/* Small in-memory HTTP requests (the master's JSON API) on the same libcurl
+ * multi handle and loop as file transfers. The body is capped. */
+#ifndef CKD_HTTP_H
+#define CKD_HTTP_H
+
+#include "daemon.h"
+
+#define CKD_HTTP_MAGIC 0x68747470u
+
+typedef struct ckd_http_resp {
+    int err;            /* 0, or negative errno: transport failure, cap exceeded, canceled */
+    long status;        /* HTTP status, 0 when none arrived */
+    const char *body;   /* NUL-terminated */
+    size_t len;
+    const char *errmsg; /* for err != 0 */
+    double retry_after; /* seconds, -1 when absent */
+} ckd_http_resp;
+
+typedef void (*ckd_http_cb)(void *ud, const ckd_http_resp *r);
+
+typedef struct ckd_http {
+    uint32_t magic;
+    ckd_daemon *d;
+    CURL *easy;
+    struct curl_slist *headers;
+    char *body;
+    size_t len, cap, max;
+    char *post;
+    double retry_after;
+    int too_big;
+    ckd_http_cb cb;
+    void *ud;
+    char errbuf[CURL_ERROR_SIZE];
+    struct ckd_http *next, **prevp; /* the daemon's list, for cancel at stop */
+} ckd_http;
+
+/* Starts a request. headers is a NULL-terminated list of "Name: value"
+ * (may be NULL); post_body non-NULL makes it a POST with a JSON body. The
+ * callback fires exactly once, on the loop, unless this returns an error.
+ * The caller must not free *out; it is freed after the callback. */
+int ckd_http_start(ckd_daemon *d, const char *url, const char *const *headers,
+                   const char *post_body, size_t max_body, ckd_http_cb cb, void *ud,
+                   ckd_http **out);
+/* Stops a request; its callback fires with -ECANCELED. */
+void ckd_http_cancel(ckd_http *h);
+void ckd_http_cancel_all(ckd_daemon *d);
+/* Called by the transfer engine when libcurl finished h. */
+void ckd_http_done(ckd_http *h, CURLcode rc);
+
+#endif

@@ -1,0 +1,168 @@
+/* The manifest written into every published checkpoint: `xxhsum -H2`
+ * format ("<32 hex>  <path>"), so `xxhsum -c` can check a copy too. Names
+ * holding a newline or a backslash are escaped the way xxhsum does: the
+ * line starts with '\' and the name has "\\" and "\n". */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "fsutil.h"
+
+#define MANIFEST_MAX (256 << 20)
+
+static void put_line(FILE *out, const char *hash, const char *path)
+{
+    int esc = strpbrk(path, "\\\n") != NULL;
+    if (esc) fputc('\\', out);
+    fprintf(out, "%s  ", hash);
+    for (const char *p = path; *p; p++) {
+        if (esc && *p == '\\')
+            fputs("\\\\", out);
+        else if (esc && *p == '\n')
+            fputs("\\n", out);
+        else
+            fputc(*p, out);
+    }
+    fputc('\n', out);
+}
+
+int ckd_manifest_write(ckd_job *j, size_t u, const char *dir, const char *extra_path,
+                       const char *extra_hash)
+{
+    char *path = ckd_path_join(dir, CKD_MANIFEST_NAME);
+    if (!path) return -ENOMEM;
+    char *tmp = malloc(strlen(path) + 5);
+    if (!tmp) {
+        free(path);
+        return -ENOMEM;
+    }
+    sprintf(tmp, "%s.tmp", path);
+    FILE *out = fopen(tmp, "we");
+    int rc = out ? 0 : -errno;
+    if (out) {
+        for (size_t i = 0; i < j->nfiles; i++)
+            if ((size_t)j->files[i].unit == u) put_line(out, j->files[i].hash, j->files[i].path);
+        if (extra_path) put_line(out, extra_hash, extra_path);
+        if (fflush(out) != 0 || fsync(fileno(out)) != 0) rc = -errno;
+        if (fclose(out) != 0 && rc == 0) rc = -errno;
+        if (rc == 0 && rename(tmp, path) != 0) rc = -errno;
+        if (rc < 0) unlink(tmp);
+    }
+    free(tmp);
+    free(path);
+    return rc;
+}
+
+/* Parses one manifest line in place; returns the path or NULL. */
+static char *parse_line(char *line, char **hash)
+{
+    int esc = line[0] == '\\';
+    if (esc) line++;
+    if (strlen(line) < 34 || line[32] != ' ' || line[33] != ' ') return NULL;
+    line[32] = '\0';
+    *hash = line;
+    char *name = line + 34;
+    if (esc) {
+        char *w = name;
+        for (char *r = name; *r; r++) {
+            if (*r == '\\' && r[1] == 'n') *w++ = '\n', r++;
+            else if (*r == '\\' && r[1] == '\\') *w++ = '\\', r++;
+            else *w++ = *r;
+        }
+        *w = '\0';
+    }
+    return name;
+}
+
+static int hash_file(const char *path, int64_t size, char hex[33])
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return -errno;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != size) {
+        close(fd);
+        return -EINVAL;
+    }
+    XXH3_state_t *h = XXH3_createState();
+    char *buf = malloc(1 << 20);
+    int rc = h && buf ? 0 : -ENOMEM;
+    if (rc == 0) XXH3_128bits_reset(h);
+    for (int64_t off = 0; rc == 0 && off < size;) {
+        size_t n = size - off < (1 << 20) ? (size_t)(size - off) : (1 << 20);
+        rc = ckd_pread_all(fd, buf, n, off);
+        if (rc == 0) XXH3_128bits_update(h, buf, n);
+        off += (int64_t)n;
+    }
+    if (rc == 0) {
+        XXH128_canonical_t c;
+        XXH128_canonicalFromHash(&c, XXH3_128bits_digest(h));
+        ckd_hash_hex(c.digest, hex);
+    }
+    XXH3_freeState(h);
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+int ckd_manifest_check(ckd_job *j, size_t u)
+{
+    ckd_unit *un = &j->units[u];
+    char *path = ckd_path_join(un->target, CKD_MANIFEST_NAME);
+    if (!path) return -ENOMEM;
+    FILE *in = fopen(path, "re");
+    free(path);
+    if (!in) return -ENOENT;
+    /* Map path -> hash from the manifest, then demand every file. */
+    size_t cap = 0, n = 0;
+    char **names = NULL, **hashes = NULL;
+    char *line = NULL;
+    size_t linecap = 0;
+    ssize_t len;
+    int rc = 0;
+    size_t total = 0;
+    while (rc == 0 && (len = getline(&line, &linecap, in)) > 0) {
+        total += (size_t)len;
+        if (total > MANIFEST_MAX) rc = -E2BIG;
+        if (line[len - 1] == '\n') line[--len] = '\0';
+        char *hash, *name = parse_line(line, &hash);
+        if (!name) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **nn = realloc(names, cap * sizeof(*nn)), **nh = nn ? realloc(hashes, cap * sizeof(*nh)) : NULL;
+            if (nn) names = nn;
+            if (nh) hashes = nh;
+            if (!nn || !nh) {
+                rc = -ENOMEM;
+                break;
+            }
+        }
+        names[n] = strdup(name);
+        hashes[n] = strdup(hash);
+        n++;
+    }
+    free(line);
+    fclose(in);
+    for (size_t i = 0; rc == 0 && i < j->nfiles; i++) {
+        ckd_file *f = &j->files[i];
+        if ((size_t)f->unit != u) continue;
+        const char *want = NULL;
+        for (size_t k = 0; k < n && !want; k++)
+            if (names[k] && strcmp(names[k], f->path) == 0) want = hashes[k];
+        char hex[33] = "";
+        char *fp = ckd_path_join(un->target, f->path);
+        if (!want || !fp || hash_file(fp, f->size, hex) < 0 || strcmp(hex, want) != 0)
+            rc = -EINVAL;
+        else
+            memcpy(f->hash, hex, 33);
+        free(fp);
+    }
+    for (size_t k = 0; k < n; k++) free(names[k]), free(hashes[k]);
+    free(names);
+    free(hashes);
+    return rc;
+}

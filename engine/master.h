@@ -1,0 +1,44 @@
+/* The Determined master's REST API client: authentication (token, or login
+ * with the salted SHA-512 form, one re-login on 401), JSON calls, all pages of
+ * a checkpoint list. Asynchronous on the daemon's loop. Tokens and passwords
+ * never reach logs or job records. */
+#ifndef CKD_MASTER_H
+#define CKD_MASTER_H
+
+#include "daemon.h"
+#include "det_select.h"
+#include "http.h"
+
+typedef struct ckd_master_req ckd_master_req;
+
+typedef struct ckd_master {
+    ckd_daemon *d;
+    char *url;        /* base, without trailing '/'; NULL when not configured */
+    char *user;
+    char *password;   /* secret */
+    char *token;      /* secret */
+    char *token_file; /* cache in the state directory, mode 0600 */
+    int logging_in;
+    ckd_master_req *waiting; /* requests queued behind a login */
+    ckd_master_req *active;  /* requests in flight */
+} ckd_master;
+
+/* Outcome of a call. err: 0; -ENOENT (404); -EACCES (401/403 after re-login);
+ * -EINVAL (400); -EAGAIN (transient: unreachable, timeout, 5xx); -EPROTO (a
+ * reply that is not the JSON expected). msg says what happened. */
+typedef void (*ckd_master_cb)(void *ud, int err, json_t *body, const char *msg);
+
+int ckd_master_init(ckd_master *m, ckd_daemon *d, const char *url);
+void ckd_master_release(ckd_master *m);
+/* Calls cb with -ECANCELED for every outstanding request. */
+void ckd_master_cancel_all(ckd_master *m);
+/* GET (post == NULL) or POST of path (starting with '/'). */
+int ckd_master_call(ckd_master *m, const char *path, json_t *post, ckd_master_cb cb, void *ud);
+/* GETs every page of a checkpoint list route (path without query), asking
+ * the master for q's sort; calls cb with {"checkpoints":[...]} holding all. */
+int ckd_master_list_all(ckd_master *m, const char *path, const ckd_det_query *q,
+                        ckd_master_cb cb, void *ud);
+/* Lowercase hex SHA-512 of the master's fixed salt followed by password. */
+void ckd_master_hash_password(const char *password, char out[129]);
+
+#endif

@@ -1,0 +1,446 @@
+/* Resolution: which checkpoints a job means, and which files they hold.
+ * checkpoint (uuid) -> GET the checkpoint; trial best/latest -> every page of
+ * the trial's list; experiment top N -> the experiment (searcher settings,
+ * storage) then every page of its list. Selection is done here with the
+ * master's semantics (det_select.c), whatever order the master sent. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "det_model.h"
+#include "det_select.h"
+#include "fsutil.h"
+#include "log.h"
+#include "master.h"
+#include "resolve.h"
+
+typedef struct resolve_ctx {
+    ckd_job *job;
+    json_t *experiment; /* the experiment reply, for its storage and searcher */
+} resolve_ctx;
+
+static const char *src_str(const ckd_job *j, const char *key)
+{
+    return json_string_value(json_object_get(j->source, key));
+}
+
+int ckd_resolve_check_source(const json_t *source, char *why, size_t whylen)
+{
+    const char *kind = json_string_value(json_object_get(source, "kind"));
+    json_t *id = json_object_get(source, "id");
+    const char *uuid = json_string_value(json_object_get(source, "uuid"));
+    const char *select = json_string_value(json_object_get(source, "select"));
+    json_t *sib = json_object_get(source, "smaller_is_better");
+    json_t *sort = json_object_get(source, "sort_by");
+    json_t *topn = json_object_get(source, "top_n");
+    json_t *per_trial = json_object_get(source, "per_trial");
+    if (sib && !json_is_boolean(sib)) {
+        snprintf(why, whylen, "'smaller_is_better' must be true or false");
+        return -EINVAL;
+    }
+    if (sort && (!json_is_string(sort) || json_string_length(sort) == 0 ||
+                 json_string_length(sort) > 256)) {
+        snprintf(why, whylen, "'sort_by' must be a metric name or a preset");
+        return -EINVAL;
+    }
+    if (per_trial && !json_is_boolean(per_trial)) {
+        snprintf(why, whylen, "'per_trial' must be true or false");
+        return -EINVAL;
+    }
+    int needs_uuid = strcmp(kind, "checkpoint") == 0 ||
+                     (strcmp(kind, "trial") == 0 && select && strcmp(select, "uuid") == 0);
+    if (needs_uuid && (!uuid || ckd_det_uuid_check(uuid, strlen(uuid)) < 0)) {
+        snprintf(why, whylen, "'uuid' must be a checkpoint uuid");
+        return -EINVAL;
+    }
+    if (strcmp(kind, "checkpoint") == 0) return 0;
+    if (!json_is_integer(id) || json_integer_value(id) <= 0) {
+        snprintf(why, whylen, "'id' must be a positive integer");
+        return -EINVAL;
+    }
+    if (strcmp(kind, "trial") == 0 &&
+        (!select || (strcmp(select, "best") && strcmp(select, "latest") && strcmp(select, "uuid")))) {
+        snprintf(why, whylen, "'select' must be \"best\", \"latest\" or \"uuid\"");
+        return -EINVAL;
+    }
+    if (strcmp(kind, "experiment") == 0 && topn &&
+        (!json_is_integer(topn) || json_integer_value(topn) < 1 ||
+         json_integer_value(topn) > 100000)) {
+        snprintf(why, whylen, "'top_n' must be an integer from 1 to 100000");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* "batch_number" (or "SORT_BY_BATCH_NUMBER") -> a preset; anything else is
+ * a validation metric name. */
+void ckd_resolve_apply_sort(ckd_det_query *q, const char *sort_by)
+{
+    static const struct {
+        const char *name;
+        enum ckd_det_sort sort;
+    } presets[] = {
+        {"uuid", CKD_DET_SORT_UUID},
+        {"trial_id", CKD_DET_SORT_TRIAL_ID},
+        {"batch_number", CKD_DET_SORT_BATCH_NUMBER},
+        {"end_time", CKD_DET_SORT_END_TIME},
+        {"state", CKD_DET_SORT_STATE},
+        {"searcher_metric", CKD_DET_SORT_SEARCHER_METRIC},
+    };
+    if (!sort_by) return;
+    q->metric = NULL;
+    for (size_t i = 0; i < sizeof(presets) / sizeof(presets[0]); i++) {
+        if (strcmp(sort_by, presets[i].name) == 0) {
+            q->sort = presets[i].sort;
+            return;
+        }
+    }
+    enum ckd_det_sort s;
+    if (ckd_det_sort_parse(sort_by, &s) == 0 && s != CKD_DET_SORT_METRIC) {
+        q->sort = s;
+        return;
+    }
+    q->sort = CKD_DET_SORT_METRIC;
+    q->metric = sort_by;
+}
+
+/* ---- outcome ------------------------------------------------------------- */
+
+static void ctx_free(resolve_ctx *c)
+{
+    c->job->busy--;
+    json_decref(c->experiment);
+    free(c);
+}
+
+/* Master trouble that may pass: wait and try again (back-off, capped). */
+static void resolve_wait(resolve_ctx *c, const char *msg)
+{
+    ckd_job *j = c->job;
+    j->resolve_attempts++;
+    uint64_t delay = 1000ull << (j->resolve_attempts < 6 ? j->resolve_attempts : 6);
+    if (delay > 60000) delay = 60000;
+    delay = delay / 2 + (uint64_t)rand() % (delay / 2 + 1);
+    j->not_before_ms = ckd_now_ms() + delay;
+    char why[900];
+    snprintf(why, sizeof(why), "%s; retrying in %.0fs", msg, (double)delay / 1000.0);
+    ckd_job_set_state(j, CKD_JOB_WAITING, why);
+}
+
+static void resolve_fail(resolve_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void resolve_fail(resolve_ctx *c, const char *fmt, ...)
+{
+    char msg[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    ckd_job_set_state(c->job, CKD_JOB_FAILED, msg);
+}
+
+/* Routes a master error: 0 when there was none. */
+static int master_error(resolve_ctx *c, int err, const char *msg, const char *what)
+{
+    if (err == 0) return 0;
+    if (err == -EAGAIN)
+        resolve_wait(c, msg);
+    else if (err == -ENOENT)
+        resolve_fail(c, "%s not found on the master", what);
+    else
+        resolve_fail(c, "%s: %s", what, msg ? msg : "master error");
+    return -1;
+}
+
+/* Whether a callback's job still wants the answer. */
+static int still_resolving(resolve_ctx *c, int err)
+{
+    return err != -ECANCELED && c->job->state == CKD_JOB_RESOLVING && !c->job->d->stopping;
+}
+
+/* Turns chosen checkpoints into units and files, then starts the job. */
+static void make_units(resolve_ctx *c, json_t **raw, ckd_det_checkpoint *cps, size_t n)
+{
+    ckd_job *j = c->job;
+    const char *layout = json_string_value(json_object_get(j->options, "layout"));
+    int direct = layout && strcmp(layout, "direct") == 0 && n == 1;
+    ckd_det_storage exp_storage = {0};
+    char err[600] = "";
+    if (c->experiment)
+        ckd_det_storage_from_json(json_object_get(json_object_get(c->experiment, "config"),
+                                                  "checkpoint_storage"),
+                                  &exp_storage, err, sizeof(err));
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        ckd_det_checkpoint *cp = &cps[i];
+        if (!ckd_det_state_downloadable(cp->state)) {
+            resolve_fail(c, "checkpoint %s is %s: only STATE_COMPLETED and "
+                            "STATE_PARTIALLY_DELETED checkpoints can be downloaded",
+                         cp->uuid, ckd_det_state_name(cp->state));
+            rc = -1;
+            break;
+        }
+        const ckd_det_storage *st = cp->storage.type ? &cp->storage : &exp_storage;
+        if (!st->type) {
+            resolve_fail(c, "checkpoint %s has no checkpoint storage in its experiment config",
+                         cp->uuid);
+            rc = -1;
+            break;
+        }
+        char *target = direct ? strdup(j->output) : ckd_path_join(j->output, cp->uuid);
+        char *slash = target ? strrchr(target, '/') : NULL;
+        char *staging = NULL;
+        if (slash) {
+            /* .<name>.partial beside the target: same filesystem, one rename. */
+            size_t plen = (size_t)(slash - target);
+            staging = malloc(strlen(target) + 16);
+            if (staging)
+                sprintf(staging, "%.*s/.%s.partial", (int)(plen ? plen : 0), target, slash + 1);
+        }
+        int has_metadata = 0;
+        json_t *dirs = json_array();
+        for (size_t r = 0; r < cp->n_resources; r++) {
+            if (cp->resources[r].is_dir)
+                json_array_append_new(dirs, json_string(cp->resources[r].path));
+            else if (strcmp(cp->resources[r].path, "metadata.json") == 0)
+                has_metadata = 1;
+        }
+        ckd_unit u = {.kind = CKD_UNIT_CHECKPOINT, .uuid = cp->uuid, .target = target,
+                      .staging = staging, .storage = st->type, .checkpoint = raw[i],
+                      .dirs = dirs, .write_metadata = !has_metadata};
+        rc = target && staging ? ckd_job_add_unit(j, &u) : -ENOMEM;
+        json_decref(dirs);
+        free(target);
+        free(staging);
+        int unit = (int)j->nunits - 1;
+        for (size_t r = 0; r < cp->n_resources && rc == 0; r++) {
+            if (cp->resources[r].is_dir) continue;
+            char *local = NULL;
+            rc = ckd_det_storage_local_path(st, cp->uuid, cp->resources[r].path, &local, err,
+                                            sizeof(err));
+            if (rc == -ENOTSUP) {
+                resolve_fail(c, "checkpoint %s: %s", cp->uuid, err);
+                break;
+            }
+            if (rc < 0) {
+                resolve_fail(c, "checkpoint %s: %s", cp->uuid, err);
+                break;
+            }
+            char *url = malloc(strlen(local) + 8);
+            if (url) sprintf(url, "file://%s", local);
+            rc = url ? ckd_job_add_file(j, unit, url, cp->resources[r].path, cp->resources[r].size,
+                                        NULL)
+                     : -ENOMEM;
+            free(url);
+            free(local);
+        }
+    }
+    ckd_det_storage_release(&exp_storage);
+    if (rc < 0) {
+        if (j->state == CKD_JOB_RESOLVING) resolve_fail(c, "cannot record the checkpoints: out of memory");
+        ckd_job_forget_resolution(j);
+        return;
+    }
+    ckd_job_log(j, "info", "resolved to %zu checkpoint%s, %zu files", n, n == 1 ? "" : "s",
+                j->nfiles);
+    ckd_job_resolved(j);
+}
+
+/* ---- steps ------------------------------------------------------------- */
+
+static void on_checkpoint(void *ud, int err, json_t *body, const char *msg)
+{
+    resolve_ctx *c = ud;
+    if (still_resolving(c, err)) {
+        char what[200];
+        snprintf(what, sizeof(what), "checkpoint %s", src_str(c->job, "uuid"));
+        if (master_error(c, err, msg, what) == 0) {
+            json_t *raw = json_object_get(body, "checkpoint");
+            ckd_det_checkpoint cp;
+            char why[1200];
+            if (ckd_det_checkpoint_from_json(raw, &cp, why, sizeof(why)) < 0) {
+                resolve_fail(c, "%s", why);
+            } else {
+                make_units(c, &raw, &cp, 1);
+                ckd_det_checkpoint_release(&cp);
+            }
+        }
+    }
+    ctx_free(c);
+}
+
+static int has_sort_value(const ckd_det_query *q, const ckd_det_checkpoint *cp)
+{
+    double v;
+    if (q->sort == CKD_DET_SORT_SEARCHER_METRIC) return cp->has_searcher_metric && !isnan(cp->searcher_metric);
+    if (q->sort == CKD_DET_SORT_METRIC) return ckd_det_checkpoint_metric(cp, q->metric, &v) == 0 && !isnan(v);
+    if (q->sort == CKD_DET_SORT_BATCH_NUMBER) return cp->has_steps_completed;
+    return 1;
+}
+
+/* Every checkpoint of a trial or experiment is in: parse, choose, go. */
+static void on_list(void *ud, int err, json_t *body, const char *msg)
+{
+    resolve_ctx *c = ud;
+    ckd_job *j = c->job;
+    int experiment = strcmp(j->kind, "experiment") == 0;
+    json_int_t id = json_integer_value(json_object_get(j->source, "id"));
+    char what[64];
+    snprintf(what, sizeof(what), "%s %lld", experiment ? "experiment" : "trial", (long long)id);
+    if (!still_resolving(c, err) || master_error(c, err, msg, what) < 0) {
+        ctx_free(c);
+        return;
+    }
+    json_t *arr = json_object_get(body, "checkpoints");
+    size_t n = json_array_size(arr), ok = 0;
+    ckd_det_checkpoint *cps = calloc(n ? n : 1, sizeof(*cps));
+    json_t **raw = calloc(n ? n : 1, sizeof(*raw));
+    size_t *order = calloc(n ? n : 1, sizeof(*order));
+    if (!cps || !raw || !order) {
+        resolve_fail(c, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char why[1200];
+        json_t *o = json_array_get(arr, i);
+        if (ckd_det_checkpoint_from_json(o, &cps[ok], why, sizeof(why)) < 0) {
+            /* One bad checkpoint does not hide the others; it can never be chosen. */
+            ckd_job_log(j, "warn", "skipping a checkpoint the daemon refuses: %s", why);
+            continue;
+        }
+        raw[ok++] = o;
+    }
+    json_t *sib_o = json_object_get(j->source, "smaller_is_better");
+    int sib = 1;
+    if (json_is_boolean(sib_o))
+        sib = json_is_true(sib_o);
+    else if (c->experiment)
+        sib = json_object_get(json_object_get(json_object_get(c->experiment, "config"), "searcher"),
+                              "smaller_is_better") != json_false();
+    else if (ok > 0)
+        sib = cps[0].smaller_is_better;
+    const char *sort_by = src_str(j, "sort_by");
+    ckd_det_query q;
+    size_t want;
+    if (experiment) {
+        json_t *topn = json_object_get(j->source, "top_n");
+        want = topn ? (size_t)json_integer_value(topn) : 1;
+        ckd_det_query_top_n(&q, sib, 0, json_is_true(json_object_get(j->source, "per_trial")));
+    } else if (strcmp(src_str(j, "select"), "latest") == 0) {
+        want = 1;
+        ckd_det_query_trial_latest(&q);
+        q.max_results = 0;
+    } else {
+        want = 1;
+        ckd_det_query_trial_best(&q, sib);
+        q.max_results = 0;
+    }
+    if (sort_by) {
+        ckd_resolve_apply_sort(&q, sort_by);
+        q.order = sib ? CKD_DET_ORDER_ASC : CKD_DET_ORDER_DESC;
+    }
+    size_t nsel = 0;
+    if (ckd_det_select(&q, cps, ok, order, &nsel) < 0) {
+        resolve_fail(c, "cannot sort the checkpoints of %s", what);
+        goto out;
+    }
+    /* "Best" never means a checkpoint without the value it is ranked by:
+     * those go after every one that has it, in their order. */
+    size_t *ranked = calloc(nsel ? nsel : 1, sizeof(*ranked));
+    size_t nr = 0;
+    if (!ranked) {
+        resolve_fail(c, "out of memory");
+        goto out;
+    }
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < nsel; i++)
+            if (has_sort_value(&q, &cps[order[i]]) == (pass == 0)) ranked[nr++] = order[i];
+    if (nr > want) nr = want;
+    if (nr == 0) {
+        free(ranked);
+        resolve_fail(c, "%s has no downloadable checkpoint (COMPLETED or PARTIALLY_DELETED)", what);
+        goto out;
+    }
+    ckd_det_checkpoint *chosen = calloc(nr, sizeof(*chosen));
+    json_t **chosen_raw = calloc(nr, sizeof(*chosen_raw));
+    if (chosen && chosen_raw) {
+        for (size_t i = 0; i < nr; i++) {
+            chosen[i] = cps[ranked[i]];
+            chosen_raw[i] = raw[ranked[i]];
+        }
+        make_units(c, chosen_raw, chosen, nr);
+    } else {
+        resolve_fail(c, "out of memory");
+    }
+    free(chosen);
+    free(chosen_raw);
+    free(ranked);
+out:
+    for (size_t i = 0; cps && i < ok; i++) ckd_det_checkpoint_release(&cps[i]);
+    free(cps);
+    free(raw);
+    free(order);
+    ctx_free(c);
+}
+
+static void list_checkpoints(resolve_ctx *c)
+{
+    ckd_job *j = c->job;
+    int experiment = strcmp(j->kind, "experiment") == 0;
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/%s/%lld/checkpoints", experiment ? "experiments" : "trials",
+             (long long)json_integer_value(json_object_get(j->source, "id")));
+    /* Ask for the sort we will apply; the answer is re-sorted here anyway. */
+    ckd_det_query q;
+    if (experiment)
+        ckd_det_query_top_n(&q, 1, 0, 0);
+    else
+        ckd_det_query_trial_latest(&q), q.max_results = 0;
+    q.states = CKD_DET_STATES_DOWNLOADABLE;
+    int rc = ckd_master_list_all(j->d->master, path, &q, on_list, c);
+    if (rc < 0) {
+        resolve_wait(c, "cannot start a request to the master");
+        ctx_free(c);
+    }
+}
+
+static void on_experiment(void *ud, int err, json_t *body, const char *msg)
+{
+    resolve_ctx *c = ud;
+    char what[64];
+    snprintf(what, sizeof(what), "experiment %lld",
+             (long long)json_integer_value(json_object_get(c->job->source, "id")));
+    if (!still_resolving(c, err) || master_error(c, err, msg, what) < 0) {
+        ctx_free(c);
+        return;
+    }
+    c->experiment = json_incref(body);
+    list_checkpoints(c);
+}
+
+void ckd_resolve_start(ckd_job *j)
+{
+    resolve_ctx *c = calloc(1, sizeof(*c));
+    if (!c) return;
+    c->job = j;
+    j->busy++;
+    const char *select = src_str(j, "select");
+    char path[256];
+    int rc;
+    if (strcmp(j->kind, "checkpoint") == 0 || (select && strcmp(select, "uuid") == 0)) {
+        snprintf(path, sizeof(path), "/api/v1/checkpoints/%s", src_str(j, "uuid"));
+        rc = ckd_master_call(j->d->master, path, NULL, on_checkpoint, c);
+    } else if (strcmp(j->kind, "experiment") == 0) {
+        snprintf(path, sizeof(path), "/api/v1/experiments/%lld",
+                 (long long)json_integer_value(json_object_get(j->source, "id")));
+        rc = ckd_master_call(j->d->master, path, NULL, on_experiment, c);
+    } else {
+        list_checkpoints(c);
+        return;
+    }
+    if (rc < 0) {
+        resolve_wait(c, "cannot start a request to the master");
+        ctx_free(c);
+    }
+}

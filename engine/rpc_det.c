@@ -1,0 +1,307 @@
+/* The checkpoint.* methods: listing, describing and editing checkpoints on
+ * the Determined master for the client, which never talks HTTP itself. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "det_model.h"
+#include "det_select.h"
+#include "master.h"
+#include "resolve.h"
+#include "server.h"
+
+typedef struct det_call {
+    ckd_deferred *reply;
+    ckd_daemon *d;
+    json_t *params;
+    json_t *experiment; /* checkpoint.list on an experiment: its config */
+} det_call;
+
+static void call_free(det_call *dc)
+{
+    json_decref(dc->params);
+    json_decref(dc->experiment);
+    free(dc);
+}
+
+/* Replies with the master's error, mapped to protocol codes. */
+static int reply_master_error(det_call *dc, int err, const char *msg, const char *what)
+{
+    if (err == 0) return 0;
+    char text[900];
+    if (err == -ENOENT) {
+        snprintf(text, sizeof(text), "%s not found on the master", what);
+        ckd_deferred_error(dc->reply, CKP_RPC_NOT_FOUND, text);
+    } else {
+        snprintf(text, sizeof(text), "%s: %s", what, msg ? msg : "master error");
+        ckd_deferred_error(dc->reply, CKP_RPC_MASTER_ERROR, text);
+    }
+    call_free(dc);
+    return -1;
+}
+
+static const char *param_uuid(det_call *dc)
+{
+    return json_string_value(json_object_get(dc->params, "uuid"));
+}
+
+/* ---- checkpoint.get ---------------------------------------------------- */
+
+static void on_get(void *ud, int err, json_t *body, const char *msg)
+{
+    det_call *dc = ud;
+    char what[200];
+    snprintf(what, sizeof(what), "checkpoint %s", param_uuid(dc));
+    if (reply_master_error(dc, err, msg, what) < 0) return;
+    json_t *cp = json_object_get(body, "checkpoint");
+    if (!json_is_object(cp)) {
+        ckd_deferred_error(dc->reply, CKP_RPC_MASTER_ERROR, "the master's reply has no checkpoint");
+    } else {
+        ckd_deferred_result(dc->reply, json_pack("{s:O}", "checkpoint", cp));
+    }
+    call_free(dc);
+}
+
+/* ---- checkpoint.add_metadata / remove_metadata -------------------------- */
+
+static void on_posted(void *ud, int err, json_t *body, const char *msg)
+{
+    det_call *dc = ud;
+    char what[200];
+    snprintf(what, sizeof(what), "cannot set the metadata of checkpoint %s", param_uuid(dc));
+    if (reply_master_error(dc, err, msg, what) < 0) return;
+    json_t *cp = json_object_get(body, "checkpoint");
+    /* The master answers with the checkpoint; fall back to what we sent. */
+    ckd_deferred_result(dc->reply, json_pack("{s:O}", "checkpoint",
+                                             json_is_object(cp) ? cp : dc->experiment));
+    call_free(dc);
+}
+
+/* GET done: change the metadata map, then POST all of it back (the master
+ * replaces the whole map). */
+static void on_get_for_edit(void *ud, int err, json_t *body, const char *msg)
+{
+    det_call *dc = ud;
+    char what[200];
+    snprintf(what, sizeof(what), "checkpoint %s", param_uuid(dc));
+    if (reply_master_error(dc, err, msg, what) < 0) return;
+    json_t *cp = json_object_get(body, "checkpoint");
+    json_t *md = json_object_get(cp, "metadata");
+    json_t *next = json_is_object(md) ? json_deep_copy(md) : json_object();
+    json_t *add = json_object_get(dc->params, "metadata");
+    json_t *keys = json_object_get(dc->params, "keys");
+    if (add) json_object_update(next, add);
+    size_t i;
+    json_t *k;
+    json_array_foreach(keys, i, k) json_object_del(next, json_string_value(k));
+    json_t *post = json_pack("{s:{s:s, s:O}}", "checkpoint", "uuid", param_uuid(dc), "metadata", next);
+    /* Kept to answer with if the master's reply has no checkpoint. */
+    dc->experiment = json_deep_copy(cp);
+    json_object_set(dc->experiment, "metadata", next);
+    json_decref(next);
+    char path[256];
+    snprintf(path, sizeof(path), "/api/v1/checkpoints/%s/metadata", param_uuid(dc));
+    int rc = ckd_master_call(dc->d->master, path, post, on_posted, dc);
+    json_decref(post);
+    if (rc < 0) {
+        ckd_deferred_error(dc->reply, CKP_RPC_MASTER_ERROR, "cannot start a request to the master");
+        call_free(dc);
+    }
+}
+
+/* ---- checkpoint.list ----------------------------------------------------- */
+
+static void on_list(void *ud, int err, json_t *body, const char *msg)
+{
+    det_call *dc = ud;
+    json_t *exp_id = json_object_get(dc->params, "experiment");
+    char what[64];
+    snprintf(what, sizeof(what), "%s %lld", exp_id ? "experiment" : "trial",
+             (long long)json_integer_value(exp_id ? exp_id : json_object_get(dc->params, "trial")));
+    if (reply_master_error(dc, err, msg, what) < 0) return;
+    json_t *arr = json_object_get(body, "checkpoints");
+    size_t n = json_array_size(arr), ok = 0, nsel = 0;
+    ckd_det_checkpoint *cps = calloc(n ? n : 1, sizeof(*cps));
+    json_t **raw = calloc(n ? n : 1, sizeof(*raw));
+    size_t *order = calloc(n ? n : 1, sizeof(*order));
+    json_t *out = json_array();
+    char why[1200] = "";
+    if (cps && raw && order) {
+        for (size_t i = 0; i < n; i++) {
+            json_t *o = json_array_get(arr, i);
+            if (ckd_det_checkpoint_from_json(o, &cps[ok], why, sizeof(why)) == 0) raw[ok++] = o;
+        }
+        /* The same query that was sent, applied again: the answer does not
+         * depend on how the master sorts. */
+        ckd_det_query q;
+        json_t *best = json_object_get(dc->params, "best");
+        json_t *searcher = json_object_get(json_object_get(dc->experiment, "config"), "searcher");
+        int sib = json_object_get(searcher, "smaller_is_better") != json_false();
+        if (exp_id) {
+            ckd_det_query_top_n(&q, sib, best ? (size_t)json_integer_value(best) : 0, 0);
+            if (!best) q.states = CKD_DET_STATE_BIT(CKD_DET_STATE_COMPLETED);
+        } else {
+            ckd_det_query_init(&q, CKD_DET_ROUTE_TRIAL);
+        }
+        ckd_resolve_apply_sort(&q, json_string_value(json_object_get(dc->params, "sort_by")));
+        const char *ob = json_string_value(json_object_get(dc->params, "order_by"));
+        if (ob) ckd_det_order_parse(ob, &q.order);
+        json_t *maxr = json_object_get(dc->params, "max_results");
+        if (maxr) q.max_results = (size_t)json_integer_value(maxr);
+        if (ckd_det_select(&q, cps, ok, order, &nsel) == 0)
+            for (size_t i = 0; i < nsel; i++) json_array_append(out, raw[order[i]]);
+    }
+    json_t *res = json_pack("{s:o}", "checkpoints", out);
+    if (exp_id) {
+        json_t *metric = json_object_get(json_object_get(json_object_get(dc->experiment, "config"),
+                                                         "searcher"),
+                                         "metric");
+        json_object_set(res, "searcher_metric", metric ? metric : json_null());
+        json_object_set_new(res, "smaller_is_better",
+                            json_boolean(json_object_get(json_object_get(json_object_get(dc->experiment, "config"), "searcher"),
+                                                         "smaller_is_better") != json_false()));
+    }
+    for (size_t i = 0; cps && i < ok; i++) ckd_det_checkpoint_release(&cps[i]);
+    free(cps);
+    free(raw);
+    free(order);
+    ckd_deferred_result(dc->reply, res);
+    call_free(dc);
+}
+
+static void start_list(det_call *dc)
+{
+    json_t *exp_id = json_object_get(dc->params, "experiment");
+    json_t *trial = json_object_get(dc->params, "trial");
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/%s/%lld/checkpoints", exp_id ? "experiments" : "trials",
+             (long long)json_integer_value(exp_id ? exp_id : trial));
+    ckd_det_query q;
+    if (exp_id) {
+        ckd_det_query_top_n(&q, 1, 0, 0);
+        q.states = 0;
+    } else {
+        ckd_det_query_init(&q, CKD_DET_ROUTE_TRIAL);
+    }
+    if (ckd_master_list_all(dc->d->master, path, &q, on_list, dc) < 0) {
+        ckd_deferred_error(dc->reply, CKP_RPC_MASTER_ERROR, "cannot start a request to the master");
+        call_free(dc);
+    }
+}
+
+static void on_experiment(void *ud, int err, json_t *body, const char *msg)
+{
+    det_call *dc = ud;
+    char what[64];
+    snprintf(what, sizeof(what), "experiment %lld",
+             (long long)json_integer_value(json_object_get(dc->params, "experiment")));
+    if (reply_master_error(dc, err, msg, what) < 0) return;
+    dc->experiment = json_incref(body);
+    start_list(dc);
+}
+
+/* ---- dispatch -------------------------------------------------------------- */
+
+static int check_params(const char *method, json_t *p, char *why, size_t whylen)
+{
+    const char *uuid = json_string_value(json_object_get(p, "uuid"));
+    if (strcmp(method, "checkpoint.list") == 0) {
+        json_t *e = json_object_get(p, "experiment"), *t = json_object_get(p, "trial");
+        if (!!e == !!t || !json_is_integer(e ? e : t) || json_integer_value(e ? e : t) <= 0) {
+            snprintf(why, whylen, "invalid params: give exactly one of 'experiment' and 'trial' (a positive id)");
+            return CKP_RPC_INVALID_PARAMS;
+        }
+        const char *keys[] = {"best", "max_results"};
+        for (int i = 0; i < 2; i++) {
+            json_t *v = json_object_get(p, keys[i]);
+            if (v && (!json_is_integer(v) || json_integer_value(v) < 1)) {
+                snprintf(why, whylen, "invalid params: '%s' must be a positive integer", keys[i]);
+                return CKP_RPC_INVALID_PARAMS;
+            }
+        }
+        const char *ob = json_string_value(json_object_get(p, "order_by"));
+        enum ckd_det_order o;
+        if (json_object_get(p, "order_by") && (!ob || ckd_det_order_parse(ob, &o) < 0)) {
+            snprintf(why, whylen, "invalid params: 'order_by' must be \"asc\" or \"desc\"");
+            return CKP_RPC_INVALID_PARAMS;
+        }
+        json_t *sb = json_object_get(p, "sort_by");
+        if (sb && (!json_is_string(sb) || json_string_length(sb) == 0)) {
+            snprintf(why, whylen, "invalid params: 'sort_by' must be a non-empty string");
+            return CKP_RPC_INVALID_PARAMS;
+        }
+        return 0;
+    }
+    if (!uuid || ckd_det_uuid_check(uuid, strlen(uuid)) < 0) {
+        snprintf(why, whylen, "invalid params: 'uuid' must be a checkpoint uuid");
+        return CKP_RPC_INVALID_PARAMS;
+    }
+    if (strcmp(method, "checkpoint.add_metadata") == 0 &&
+        !json_is_object(json_object_get(p, "metadata"))) {
+        snprintf(why, whylen, "invalid params: 'metadata' must be an object");
+        return CKP_RPC_INVALID_PARAMS;
+    }
+    if (strcmp(method, "checkpoint.remove_metadata") == 0) {
+        json_t *keys = json_object_get(p, "keys");
+        size_t i;
+        json_t *k;
+        int ok = json_is_array(keys) && json_array_size(keys) > 0;
+        json_array_foreach(keys, i, k) ok &= json_is_string(k);
+        if (!ok) {
+            snprintf(why, whylen, "invalid params: 'keys' must be a non-empty array of strings");
+            return CKP_RPC_INVALID_PARAMS;
+        }
+    }
+    return 0;
+}
+
+int ckd_rpc_det(ckd_client *c, const char *method, json_t *id, json_t *params, char *why,
+                size_t whylen)
+{
+    static const char *known[] = {"checkpoint.list", "checkpoint.get", "checkpoint.add_metadata",
+                                  "checkpoint.remove_metadata"};
+    int found = 0;
+    for (size_t i = 0; i < 4; i++) found |= strcmp(method, known[i]) == 0;
+    if (!found) {
+        snprintf(why, whylen, "method not found: '%.64s'", method);
+        return CKP_RPC_METHOD_NOT_FOUND;
+    }
+    ckd_daemon *d = c->server->d;
+    if (!d->master) {
+        snprintf(why, whylen, "no Determined master is configured: start ckptd with --master URL or DET_MASTER");
+        return CKP_RPC_MASTER_ERROR;
+    }
+    if (!params) params = json_object();
+    else json_incref(params);
+    int rc = check_params(method, params, why, whylen);
+    det_call *dc = rc == 0 ? calloc(1, sizeof(*dc)) : NULL;
+    if (rc != 0 || !dc) {
+        json_decref(params);
+        if (rc == 0) snprintf(why, whylen, "out of memory");
+        return rc ? rc : CKP_RPC_INTERNAL_ERROR;
+    }
+    dc->d = d;
+    dc->params = params;
+    dc->reply = ckd_client_defer(c, id);
+    char path[256];
+    if (strcmp(method, "checkpoint.list") == 0) {
+        json_t *e = json_object_get(params, "experiment");
+        if (e) {
+            snprintf(path, sizeof(path), "/api/v1/experiments/%lld", (long long)json_integer_value(e));
+            rc = ckd_master_call(d->master, path, NULL, on_experiment, dc);
+        } else {
+            start_list(dc);
+            return 0;
+        }
+    } else {
+        snprintf(path, sizeof(path), "/api/v1/checkpoints/%s", param_uuid(dc));
+        rc = ckd_master_call(d->master, path, NULL,
+                             strcmp(method, "checkpoint.get") == 0 ? on_get : on_get_for_edit, dc);
+    }
+    if (rc < 0) {
+        ckd_deferred_error(dc->reply, CKP_RPC_MASTER_ERROR, "cannot start a request to the master");
+        call_free(dc);
+    }
+    return 0;
+}
