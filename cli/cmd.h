@@ -33,6 +33,10 @@ int ckc_cmd_job(int argc, char **argv, ckc_opts *o);
 int ckc_cmd_control(int argc, char **argv, ckc_opts *o);
 int ckc_cmd_watch(int argc, char **argv, ckc_opts *o);
 int ckc_cmd_config(int argc, char **argv, ckc_opts *o);
+/* Determined checkpoints, with det's subcommands: argv[1] names one. */
+int ckc_cmd_checkpoint(int argc, char **argv, ckc_opts *o);
+int ckc_cmd_trial(int argc, char **argv, ckc_opts *o);
+int ckc_cmd_experiment(int argc, char **argv, ckc_opts *o);
 
 /* ---- shared helpers (common.c) ------------------------------------------ */
 

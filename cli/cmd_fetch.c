@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include "cmd.h"
-#include "follow.h"
 #include "input.h"
+#include "jobrun.h"
 #include "render.h"
 
 /* Largest input list read; a job must fit in one 1 MiB request anyway. */
@@ -154,25 +154,6 @@ static int gather(const struct fetch_args *a, char **urls, size_t nurls, ckc_inp
     return 0;
 }
 
-/* The absolute output directory; NULL after printing why not. */
-static char *output_dir(const char *outdir)
-{
-    char *cwd = NULL, *out = NULL;
-    if (!outdir) outdir = ".";
-    if (outdir[0] != '/') {
-        cwd = getcwd(NULL, 0);
-        if (!cwd) {
-            ckc_errorf("cannot determine the current directory: %s", ckc_strerror(errno));
-            return NULL;
-        }
-    }
-    int rc = ckc_resolve_dir(cwd, outdir, &out);
-    free(cwd);
-    if (rc == -EINVAL) ckc_errorf("invalid output directory '%s'", outdir);
-    if (rc == -ENOMEM) ckc_errorf("out of memory");
-    return out;
-}
-
 static json_t *submit_params(const ckc_input *in, const char *output, const struct fetch_args *a)
 {
     json_t *files = json_array();
@@ -196,69 +177,6 @@ static json_t *submit_params(const ckc_input *in, const char *output, const stru
 fail:
     json_decref(params);
     return NULL;
-}
-
-/* word quoted for a POSIX shell when it needs to be. */
-static void shell_word(char *out, size_t outlen, const char *word)
-{
-    if (word[0] && strspn(word, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                "0123456789_./-+=:,@%") == strlen(word)) {
-        snprintf(out, outlen, "%s", word);
-        return;
-    }
-    size_t o = 0;
-    out[o++] = '\'';
-    for (const char *p = word; *p && o + 6 < outlen; p++) {
-        if (*p == '\'') {
-            memcpy(out + o, "'\\''", 4);
-            o += 4;
-        } else {
-            out[o++] = *p;
-        }
-    }
-    out[o++] = '\'';
-    out[o] = '\0';
-}
-
-/* After Ctrl-C: the job goes on; say how to get back to it. */
-static void hint(const ckc_opts *o, json_int_t id)
-{
-    char cmd[4200] = "ckpt";
-    if (o->socket_explicit) {
-        char sock[4100];
-        shell_word(sock, sizeof sock, o->socket);
-        snprintf(cmd, sizeof cmd, "ckpt --socket %s", sock);
-    }
-    ckc_errorf("interrupted; job %" JSON_INTEGER_FORMAT
-               " keeps running (follow it: %s watch %" JSON_INTEGER_FORMAT
-               ", stop it: %s cancel %" JSON_INTEGER_FORMAT ")",
-               id, cmd, id, cmd, id);
-}
-
-/* Submits; returns 0 with the job summary (a new reference) or an exit
- * status after printing why. */
-static int submit(ckc_conn *c, json_t *params, size_t nfiles, json_t **job)
-{
-    json_t *res;
-    int rc = ckc_conn_call(c, "job.submit", params, &res);
-    if (rc == -EMSGSIZE) {
-        ckc_errorf("a job of %zu files is too large for one request (%s); split the list", nfiles,
-                   ckc_conn_strerror(c, rc));
-        return CKC_EXIT_FAIL;
-    }
-    if (rc < 0) {
-        ckc_errorf("%s", ckc_conn_strerror(c, rc));
-        return CKC_EXIT_FAIL;
-    }
-    json_t *j = json_object_get(res, "job");
-    if (ckc_jint(j, "id", -1) <= 0) {
-        json_decref(res);
-        ckc_errorf("ckptd's reply to job.submit names no job");
-        return CKC_EXIT_FAIL;
-    }
-    *job = json_incref(j);
-    json_decref(res);
-    return 0;
 }
 
 /* Prints the outcome of the followed job and picks the exit status. */
@@ -286,40 +204,11 @@ static int finish(ckc_conn *c, const ckc_opts *o, const json_t *end, double elap
     return CKC_EXIT_FAIL;
 }
 
-static int follow(ckc_conn *c, const ckc_opts *o, json_t *job, double since)
-{
-    json_int_t id = ckc_jint(job, "id", 0);
-    ckc_follow f;
-    ckc_follow_init(&f, c, o->json, ckc_stdout_is_terminal(), id);
-    f.since = since;
-    int rc = ckc_follow_seed(&f, job);
-    if (rc == 0)
-        rc = ckc_follow_run(&f);
-    else if (rc == 1)
-        rc = 0;
-
-    int status;
-    if (rc == -EINTR) {
-        hint(o, id);
-        status = CKC_EXIT_INTERRUPTED;
-    } else if (rc == -ENOMEM) {
-        ckc_errorf("out of memory");
-        status = CKC_EXIT_FAIL;
-    } else if (rc < 0) {
-        ckc_errorf("%s", ckc_conn_strerror(c, rc));
-        status = CKC_EXIT_FAIL;
-    } else {
-        status = finish(c, o, f.end, ckc_follow_now() - since);
-    }
-    ckc_follow_release(&f);
-    return status;
-}
-
 /* --detach: submit, print the job id, return. */
 static int run_detached(ckc_conn *c, const ckc_opts *o, json_t *params, size_t nfiles)
 {
     json_t *job;
-    int status = submit(c, params, nfiles, &job);
+    int status = ckc_job_submit(c, params, nfiles, &job);
     if (status != 0) return status;
     if (o->json) {
         json_t *res = json_pack("{s:O}", "job", job);
@@ -332,37 +221,14 @@ static int run_detached(ckc_conn *c, const ckc_opts *o, json_t *params, size_t n
     return CKC_EXIT_OK;
 }
 
-/* Subscribe to every job, then submit, so no event of the new job can slip
- * by between the two; then follow the job to its end. */
+/* Submit, follow the job to its end, say how it went. */
 static int run_attached(ckc_conn *c, const ckc_opts *o, json_t *params, size_t nfiles)
 {
-    ckc_catch_sigint();
-    json_t *sub = json_object();
-    if (sub && !o->json)
-        json_object_set_new(sub, "progress_interval_ms",
-                            json_integer(ckc_stdout_is_terminal() ? 100 : 1000));
-    json_t *res;
-    if (ckc_call(c, "events.subscribe", sub, &res) != 0) {
-        json_decref(params);
-        return CKC_EXIT_FAIL;
-    }
-    json_decref(res);
-    if (ckc_interrupted()) { /* nothing submitted yet */
-        json_decref(params);
-        return CKC_EXIT_INTERRUPTED;
-    }
-
-    double since = ckc_follow_now();
-    json_t *job;
-    int status = submit(c, params, nfiles, &job);
-    if (status != 0) return status;
-    if (ckc_interrupted()) {
-        hint(o, ckc_jint(job, "id", 0));
-        status = CKC_EXIT_INTERRUPTED;
-    } else {
-        status = follow(c, o, job, since);
-    }
-    json_decref(job);
+    json_t *end = NULL;
+    double elapsed = -1;
+    int status = ckc_job_run(c, o, params, nfiles, false, &end, &elapsed);
+    if (status == 0) status = finish(c, o, end, elapsed);
+    json_decref(end);
     return status;
 }
 
@@ -449,7 +315,7 @@ int ckc_cmd_fetch(int argc, char **argv, ckc_opts *o)
     ckc_input in = CKC_INPUT_INIT;
     status = gather(&a, argv + optind, nurls, &in);
     if (status == 0) {
-        char *output = output_dir(a.outdir);
+        char *output = ckc_output_dir(a.outdir);
         status = output ? run(&a, &in, output, o) : CKC_EXIT_FAIL;
         free(output);
     }

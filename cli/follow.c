@@ -61,7 +61,7 @@ int ckc_follow_seed(ckc_follow *f, const json_t *summary)
         f->end = json_deep_copy(summary);
         return f->end ? 1 : -ENOMEM;
     }
-    if (f->json) return 0;
+    if (f->json || f->quiet) return 0;
     if (!ckc_progress_job(&f->progress, summary)) return -ENOMEM;
     ckc_progress_draw(&f->progress, true);
     return 0;
@@ -84,19 +84,20 @@ static int handle(ckc_follow *f, const ckp_msg *m)
         json_decref(line);
     }
 
+    bool show = !f->json && !f->quiet;
     if (is_progress) {
-        if (!f->json) ckc_progress_update(&f->progress, m->params);
+        if (show) ckc_progress_update(&f->progress, m->params);
         return 0;
     }
 
     const char *state = ckc_jstr(summary, "state", "?");
     if (!ckc_state_is_final(state)) {
-        if (!f->json) ckc_progress_job(&f->progress, summary);
+        if (show) ckc_progress_job(&f->progress, summary);
         return 0;
     }
     ckc_progress_remove(&f->progress, id);
     if (f->job == 0) {
-        if (!f->json) announce_end(f, summary);
+        if (show) announce_end(f, summary);
         return 0;
     }
     json_decref(f->end);
@@ -112,7 +113,8 @@ int ckc_follow_run(ckc_follow *f)
             rc = -EINTR;
             break;
         }
-        int wait = f->json ? FOLLOW_MAX_WAIT_MS : ckc_progress_wait_ms(&f->progress);
+        bool show = !f->json && !f->quiet;
+        int wait = show ? ckc_progress_wait_ms(&f->progress) : FOLLOW_MAX_WAIT_MS;
         if (wait > FOLLOW_MAX_WAIT_MS) wait = FOLLOW_MAX_WAIT_MS;
         ckp_msg m;
         rc = ckc_conn_next_event(f->conn, wait, &m);
@@ -126,7 +128,7 @@ int ckc_follow_run(ckc_follow *f)
                 break;
             }
         }
-        if (!f->json) ckc_progress_draw(&f->progress, false);
+        if (show) ckc_progress_draw(&f->progress, false);
     }
     if (rc == -EINTR)
         ckc_progress_keep(&f->progress); /* the last state stays in view */

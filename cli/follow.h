@@ -14,6 +14,7 @@
 typedef struct ckc_follow {
     ckc_conn *conn;
     bool json;      /* print events as JSON lines instead of progress */
+    bool quiet;     /* show no progress (set after ckc_follow_init) */
     json_int_t job; /* the job followed, 0 for every job */
     double since;   /* monotonic seconds when `job` was submitted, <0 unknown */
     ckc_progress progress;

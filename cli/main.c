@@ -26,6 +26,24 @@ static const char usage[] =
     "  config                    show the daemon's settings\n"
     "  config set KEY=VALUE...   change settings\n"
     "\n"
+    "Determined checkpoints, with det's commands, flags and output (ckptd asks\n"
+    "the master; c, t, e and lc are short for checkpoint, trial, experiment and\n"
+    "list-checkpoints):\n"
+    "  checkpoint download UUID  download a checkpoint (-o DIR, -q, --mode)\n"
+    "  checkpoint describe UUID  a checkpoint's metrics, metadata and files\n"
+    "  checkpoint add-metadata UUID JSON\n"
+    "                            merge keys into a checkpoint's user metadata\n"
+    "  checkpoint remove-metadata UUID KEY...\n"
+    "                            remove keys from a checkpoint's user metadata\n"
+    "  trial download ID --best|--latest|--uuid U\n"
+    "                            download one checkpoint of a trial\n"
+    "  trial list-checkpoints ID\n"
+    "                            the checkpoints of a trial\n"
+    "  experiment download ID [--top-n N]\n"
+    "                            download an experiment's best checkpoints\n"
+    "  experiment list-checkpoints ID [--best N] [--csv]\n"
+    "                            the checkpoints of an experiment\n"
+    "\n"
     "options:\n"
     "  --socket PATH   the daemon's socket (default: $CKPTD_SOCKET, else\n"
     "                  $XDG_RUNTIME_DIR/ckptd.sock, else /tmp/ckptd-$UID/ckptd.sock)\n"
@@ -39,9 +57,14 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"status", ckc_cmd_status},  {"fetch", ckc_cmd_fetch},   {"jobs", ckc_cmd_jobs},
-    {"job", ckc_cmd_job},        {"pause", ckc_cmd_control}, {"resume", ckc_cmd_control},
-    {"cancel", ckc_cmd_control}, {"watch", ckc_cmd_watch},   {"config", ckc_cmd_config},
+    {"status", ckc_cmd_status},  {"fetch", ckc_cmd_fetch},
+    {"jobs", ckc_cmd_jobs},      {"job", ckc_cmd_job},
+    {"pause", ckc_cmd_control},  {"resume", ckc_cmd_control},
+    {"cancel", ckc_cmd_control}, {"watch", ckc_cmd_watch},
+    {"config", ckc_cmd_config},  {"checkpoint", ckc_cmd_checkpoint},
+    {"c", ckc_cmd_checkpoint},   {"trial", ckc_cmd_trial},
+    {"t", ckc_cmd_trial},        {"experiment", ckc_cmd_experiment},
+    {"e", ckc_cmd_experiment},
 };
 
 /* The socket path when --socket is not given. */

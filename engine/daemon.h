@@ -65,6 +65,8 @@ typedef struct ckd_seg {
     int64_t end;           /* exclusive; -1 while the file's size is unknown */
     int64_t written;       /* bytes from start on disk (page cache) and hashed */
     int64_t journaled;     /* bytes from start whose hash row is committed */
+    int64_t mark;          /* bytes from start at the last journal step ... */
+    char mark_hash[33];    /* ... and their XXH3-128, claimed at the next step */
     XXH3_state_t *hash;    /* XXH3-128 over [start, start + written) */
     struct ckd_xfer *xfer; /* the transfer filling it, or NULL */
     int inflight;          /* a pool write for this segment is queued */
@@ -167,8 +169,13 @@ typedef struct ckd_xfer_engine {
     CURLM *multi;
     uv_timer_t timer;
     int active;            /* transfers attached to the multi handle */
-    int64_t buffered;      /* bytes of write buffers allocated */
-    struct ckd_xfer *waiting; /* paused for lack of buffer memory */
+    int64_t buffered;      /* bytes of write buffers handed to transfers */
+    char *pool;            /* free full-size buffers, linked through their first bytes */
+    int npool;
+    struct ckd_xfer *waiting; /* paused for lack of buffer memory or bandwidth */
+    uv_timer_t refill;        /* bandwidth token bucket, while a limit is set */
+    int64_t tokens;           /* bytes that may be received before the next refill */
+    uint64_t refill_ms;
     int64_t bytes_total;   /* all bytes ever written, for throughput */
 } ckd_xfer_engine;
 

@@ -419,6 +419,16 @@ int ckd_job_submit(ckd_daemon *d, json_t *params, ckd_job **out, char *why, size
         snprintf(why, whylen, "'options.layout' must be \"by_uuid\" or \"direct\"");
         return CKP_RPC_INVALID_PARAMS;
     }
+    const char *mode = options ? json_string_value(json_object_get(options, "mode")) : NULL;
+    if (options && json_object_get(options, "mode") &&
+        (!mode || (strcmp(mode, "auto") && strcmp(mode, "direct") && strcmp(mode, "master")))) {
+        snprintf(why, whylen, "'options.mode' must be \"auto\", \"direct\" or \"master\"");
+        return CKP_RPC_INVALID_PARAMS;
+    }
+    if (mode && strcmp(mode, "master") == 0) {
+        snprintf(why, whylen, "download mode 'master' (the master's archive) is not supported yet");
+        return CKP_RPC_INVALID_PARAMS;
+    }
     const char *kind = json_string_value(json_object_get(source, "kind"));
     int urls = kind && strcmp(kind, "urls") == 0;
     int rc;
@@ -1382,12 +1392,12 @@ static void prepare_work(uv_work_t *req)
                     char hex[33] = "";
                     if (hash_range(fd, s->start, cl->done, s->hash, hex) == 0 &&
                         strcmp(hex, cl->hash) == 0) {
-                        s->written = s->journaled = cl->done;
+                        s->written = s->journaled = s->mark = cl->done;
                         r->reproven++;
                         any = 1;
                     } else {
                         XXH3_128bits_reset(s->hash);
-                        s->journaled = 0;
+                        s->journaled = s->mark = 0;
                         r->rejected++;
                     }
                 }
@@ -1396,7 +1406,7 @@ static void prepare_work(uv_work_t *req)
             if (!any) {
                 /* Nothing provable: start clean, without stale bytes. */
                 unlink(path);
-                for (int k = 0; k < f->nsegs; k++) f->segs[k].journaled = 0;
+                for (int k = 0; k < f->nsegs; k++) f->segs[k].journaled = f->segs[k].mark = 0;
             }
         }
         free(path);
@@ -1829,7 +1839,7 @@ static void stop_done(uv_work_t *req, int status)
                 char hex[33];
                 ckd_hash_hex(c.digest, hex);
                 ckd_store_seg_progress(&d->store, j->id, f->idx, s->start, s->written, hex);
-                s->journaled = s->written;
+                s->journaled = s->mark = s->written;
             }
         }
     }
@@ -1858,10 +1868,9 @@ void ckd_jobs_stop_all(ckd_daemon *d)
  * disk and journaled and nothing is in flight. */
 int ckd_jobs_idle(ckd_daemon *d)
 {
-    static int journaled;
     if (!jobs_quiet(d)) return 0;
-    if (!journaled) {
-        journaled = 1;
+    if (!d->stop_journaled) {
+        d->stop_journaled = 1;
         stop_req *r = calloc(1, sizeof(*r));
         if (!r) return 1;
         r->d = d;

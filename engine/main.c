@@ -2,6 +2,7 @@
  * socket, runs the loop, and shuts down cleanly on SIGINT/SIGTERM. */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,6 +189,10 @@ int main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* Large scratch buffers (hash passes in the pool) go back to the system
+     * when freed instead of raising glibc's threshold and staying resident. */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    mallopt(M_ARENA_MAX, 4);
     /* Disk writes, hashing and fsync run in libuv's pool; the default four
      * threads are too few to keep sixteen transfers' writes flowing. */
     setenv("UV_THREADPOOL_SIZE", "8", 0);

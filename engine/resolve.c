@@ -259,8 +259,13 @@ static void on_checkpoint(void *ud, int err, json_t *body, const char *msg)
             json_t *raw = json_object_get(body, "checkpoint");
             ckd_det_checkpoint cp;
             char why[1200];
+            json_int_t trial = json_integer_value(json_object_get(c->job->source, "id"));
             if (ckd_det_checkpoint_from_json(raw, &cp, why, sizeof(why)) < 0) {
                 resolve_fail(c, "%s", why);
+            } else if (strcmp(c->job->kind, "trial") == 0 && cp.has_trial_id && cp.trial_id != trial) {
+                resolve_fail(c, "checkpoint %s belongs to trial %lld, not trial %lld", cp.uuid,
+                             (long long)cp.trial_id, (long long)trial);
+                ckd_det_checkpoint_release(&cp);
             } else {
                 make_units(c, &raw, &cp, 1);
                 ckd_det_checkpoint_release(&cp);
@@ -274,7 +279,7 @@ static int has_sort_value(const ckd_det_query *q, const ckd_det_checkpoint *cp)
 {
     double v;
     if (q->sort == CKD_DET_SORT_SEARCHER_METRIC) return cp->has_searcher_metric && !isnan(cp->searcher_metric);
-    if (q->sort == CKD_DET_SORT_METRIC) return ckd_det_checkpoint_metric(cp, q->metric, &v) == 0 && !isnan(v);
+    if (q->sort == CKD_DET_SORT_METRIC) return ckd_det_checkpoint_metric(cp, q->metric, &v) == 1 && !isnan(v);
     if (q->sort == CKD_DET_SORT_BATCH_NUMBER) return cp->has_steps_completed;
     return 1;
 }
@@ -301,12 +306,14 @@ static void on_list(void *ud, int err, json_t *body, const char *msg)
         resolve_fail(c, "out of memory");
         goto out;
     }
+    char refused[1200] = "";
     for (size_t i = 0; i < n; i++) {
         char why[1200];
         json_t *o = json_array_get(arr, i);
         if (ckd_det_checkpoint_from_json(o, &cps[ok], why, sizeof(why)) < 0) {
             /* One bad checkpoint does not hide the others; it can never be chosen. */
             ckd_job_log(j, "warn", "skipping a checkpoint the daemon refuses: %s", why);
+            if (!refused[0]) snprintf(refused, sizeof(refused), "%s", why);
             continue;
         }
         raw[ok++] = o;
@@ -359,7 +366,8 @@ static void on_list(void *ud, int err, json_t *body, const char *msg)
     if (nr > want) nr = want;
     if (nr == 0) {
         free(ranked);
-        resolve_fail(c, "%s has no downloadable checkpoint (COMPLETED or PARTIALLY_DELETED)", what);
+        resolve_fail(c, "%s has no downloadable checkpoint (COMPLETED or PARTIALLY_DELETED)%s%s",
+                     what, refused[0] ? "; refused: " : "", refused);
         goto out;
     }
     ckd_det_checkpoint *chosen = calloc(nr, sizeof(*chosen));

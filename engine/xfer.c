@@ -27,6 +27,8 @@ typedef struct poll_ctx {
 
 static void xfer_finish(ckd_xfer *x);
 static void submit_write(ckd_xfer *x);
+static void bandwidth_apply(ckd_daemon *d);
+static void pool_drain(ckd_xfer_engine *xe);
 
 /* ---- libcurl <-> libuv glue ------------------------------------------- */
 
@@ -135,6 +137,8 @@ int ckd_xfer_engine_init(ckd_daemon *d)
     if (!xe->multi) return -ENOMEM;
     uv_timer_init(d->loop, &xe->timer);
     xe->timer.data = d;
+    uv_timer_init(d->loop, &xe->refill);
+    xe->refill.data = d;
     curl_multi_setopt(xe->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(xe->multi, CURLMOPT_SOCKETDATA, d);
     curl_multi_setopt(xe->multi, CURLMOPT_TIMERFUNCTION, on_timer);
@@ -149,6 +153,7 @@ void ckd_xfer_engine_apply_config(ckd_daemon *d)
     curl_multi_setopt(d->xe.multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)d->cfg.max_per_host);
     /* Keep enough idle connections for reuse by the next files. */
     curl_multi_setopt(d->xe.multi, CURLMOPT_MAXCONNECTS, (long)d->cfg.max_connections * 2);
+    bandwidth_apply(d);
 }
 
 void ckd_xfer_engine_close(ckd_daemon *d)
@@ -157,10 +162,84 @@ void ckd_xfer_engine_close(ckd_daemon *d)
      * which removes their sockets (and our polls) through on_socket. */
     curl_multi_cleanup(d->xe.multi);
     d->xe.multi = NULL;
+    pool_drain(&d->xe);
     uv_close((uv_handle_t *)&d->xe.timer, NULL);
+    uv_close((uv_handle_t *)&d->xe.refill, NULL);
 }
 
 /* ---- buffers and back-pressure ----------------------------------------- */
+
+/* ---- bandwidth: a token bucket refilled every 50 ms --------------------- */
+
+#define REFILL_MS 50
+
+static void mem_wake(ckd_daemon *d);
+
+static void on_refill(uv_timer_t *t)
+{
+    ckd_daemon *d = t->data;
+    ckd_xfer_engine *xe = &d->xe;
+    int64_t limit = d->cfg.bandwidth_limit;
+    if (limit <= 0) {
+        uv_timer_stop(t);
+        xe->tokens = 0;
+        mem_wake(d);
+        return;
+    }
+    uint64_t now = uv_now(d->loop);
+    uint64_t dt = now - xe->refill_ms;
+    xe->refill_ms = now;
+    /* Burst of at most 100 ms worth, so a pause cannot bank a flood. */
+    int64_t burst = limit / 10 > 16384 ? limit / 10 : 16384;
+    xe->tokens += limit * (int64_t)dt / 1000;
+    if (xe->tokens > burst) xe->tokens = burst;
+    if (xe->tokens > 0 && xe->waiting) mem_wake(d);
+}
+
+/* Starts or stops the bucket after a config change. */
+static void bandwidth_apply(ckd_daemon *d)
+{
+    ckd_xfer_engine *xe = &d->xe;
+    if (d->cfg.bandwidth_limit > 0 && !uv_is_active((uv_handle_t *)&xe->refill)) {
+        xe->refill_ms = uv_now(d->loop);
+        xe->tokens = d->cfg.bandwidth_limit / 10;
+        uv_timer_start(&xe->refill, on_refill, REFILL_MS, REFILL_MS);
+    } else if (d->cfg.bandwidth_limit <= 0 && uv_is_active((uv_handle_t *)&xe->refill)) {
+        on_refill(&xe->refill); /* stops it and releases the waiting */
+    }
+}
+
+/* Full-size buffers are kept on a free list for the next transfer: no
+ * allocator churn, and memory stays at what the cap allowed. Buffered
+ * bytes count every buffer handed out, pooled ones not. */
+static char *pool_take(ckd_xfer_engine *xe)
+{
+    char *b = xe->pool;
+    if (b) {
+        memcpy(&xe->pool, b, sizeof(char *));
+        xe->npool--;
+    }
+    return b;
+}
+
+static void pool_give(ckd_daemon *d, char *b, size_t cap)
+{
+    ckd_xfer_engine *xe = &d->xe;
+    int64_t keep = d->cfg.max_connections * 2;
+    if (cap != XFER_BUF_SIZE || xe->npool >= keep) {
+        free(b);
+        return;
+    }
+    memcpy(b, &xe->pool, sizeof(char *));
+    xe->pool = b;
+    xe->npool++;
+}
+
+static void pool_drain(ckd_xfer_engine *xe)
+{
+    char *b;
+    while ((b = pool_take(xe))) free(b);
+}
 
 static int buf_alloc(ckd_xfer *x, int i)
 {
@@ -168,7 +247,8 @@ static int buf_alloc(ckd_xfer *x, int i)
     /* Always allow one buffer when nothing is buffered, so progress is
      * possible whatever the cap. */
     if (xe->buffered > 0 && xe->buffered + (int64_t)x->cap > x->d->cfg.buffer_cap) return -ENOBUFS;
-    x->buf[i] = malloc(x->cap);
+    x->buf[i] = x->cap == XFER_BUF_SIZE ? pool_take(xe) : NULL;
+    if (!x->buf[i]) x->buf[i] = malloc(x->cap);
     if (!x->buf[i]) return -ENOMEM;
     xe->buffered += (int64_t)x->cap;
     return 0;
@@ -215,9 +295,10 @@ static void mem_wake(ckd_daemon *d)
  * files open here, segmented ones are opened before their transfers start). */
 static void work_write(uv_work_t *req)
 {
+    /* Only what submit_write copied into x, and the file (whose address
+     * never changes): the segment array may be reallocated meanwhile. */
     ckd_xfer *x = req->data;
-    ckd_seg *s = x->seg;
-    ckd_file *f = s->file;
+    ckd_file *f = x->wfile;
     x->werr = 0;
     if (f->fd < 0) {
         char *path = ckd_file_staging_path(f);
@@ -241,17 +322,26 @@ static void work_write(uv_work_t *req)
             x->werr = rc;
             return;
         }
-        XXH3_128bits_update(s->hash, x->buf[x->wbuf], x->wlen);
+        XXH3_128bits_update(x->whash, x->buf[x->wbuf], x->wlen);
     }
-    if (x->wjournal) {
-        if (fdatasync(f->fd) != 0) {
+    if (f->layout_saved == 1 && x->wlen > 0) {
+        /* Start writing these pages back now rather than in one burst at
+         * the end; this does not wait. */
+        sync_file_range(f->fd, x->woff, (off64_t)x->wlen, SYNC_FILE_RANGE_WRITE);
+    }
+    if (x->wjournal && x->wclaim_len > 0) {
+        /* The range marked one step ago has had a step's time to reach the
+         * disk: wait for it (usually done already), then it may be claimed. */
+        if (sync_file_range(f->fd, x->wclaim_off, x->wclaim_len,
+                            SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                SYNC_FILE_RANGE_WAIT_AFTER) != 0) {
             x->werr = -errno;
             return;
         }
     }
     if (x->wjournal || x->wclose) {
         XXH128_canonical_t c;
-        XXH128_canonicalFromHash(&c, XXH3_128bits_digest(s->hash));
+        XXH128_canonicalFromHash(&c, XXH3_128bits_digest(x->whash));
         memcpy(x->wdigest, c.digest, 16);
     }
     if (x->wclose) {
@@ -269,10 +359,15 @@ static void after_write(uv_work_t *req, int status)
     if (status == 0 && x->werr == 0) {
         s->written += (int64_t)x->wlen;
         if (x->wjournal) {
-            char hex[33];
-            ckd_hash_hex(x->wdigest, hex);
-            ckd_store_seg_progress(&x->d->store, f->job->id, f->idx, s->start, s->written, hex);
-            s->journaled = s->written;
+            /* Journal the range marked last time (now on disk), and mark
+             * this one with its digest for the next step. */
+            if (x->wclaim_len > 0) {
+                ckd_store_seg_progress(&x->d->store, f->job->id, f->idx, s->start, s->mark,
+                                       s->mark_hash);
+                s->journaled = s->mark;
+            }
+            s->mark = s->written;
+            ckd_hash_hex(x->wdigest, s->mark_hash);
         }
         if (x->wclose) ckd_hash_hex(x->wdigest, f->hash);
     } else if (!x->detached) {
@@ -315,9 +410,14 @@ static void submit_write(ckd_xfer *x)
     int64_t after = s->written + (int64_t)x->wlen;
     int last = x->curl_done;
     /* Journal rows exist only for files that can resume by segment. */
-    x->wjournal = f->layout_saved &&
-                  (after - s->journaled >= cfg->journal_step || (last && after > s->journaled));
+    /* Journaling lags one step: at each step boundary the previous mark is
+     * waited for on disk and claimed, and a new mark is taken. */
+    x->wjournal = f->layout_saved == 1 && after - s->mark >= cfg->journal_step;
+    x->wclaim_off = s->start + s->journaled;
+    x->wclaim_len = s->mark > s->journaled ? s->mark - s->journaled : 0;
     x->wclose = last && f->nsegs == 1;
+    x->wfile = f;
+    x->whash = s->hash;
     x->wbusy = 1;
     s->inflight = 1;
     x->work.data = x;
@@ -475,6 +575,10 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *ud)
         }
         if ((int64_t)take > room) take = (size_t)room;
     }
+    if (x->d->cfg.bandwidth_limit > 0 && x->d->xe.tokens <= 0) {
+        mem_wait(x); /* woken by the next refill */
+        return CURL_WRITEFUNC_PAUSE;
+    }
     if (!x->buf[x->cur] && buf_alloc(x, x->cur) < 0) {
         mem_wait(x);
         return CURL_WRITEFUNC_PAUSE;
@@ -504,6 +608,7 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *ud)
         if (x->fill == x->cap) submit_write(x);
     }
     x->received += (int64_t)take;
+    x->d->xe.tokens -= (int64_t)take;
     if (take < len) {
         x->reached_end = 1; /* a short count makes libcurl stop this transfer */
         return take;
@@ -555,7 +660,7 @@ static void xfer_free(ckd_xfer *x)
     int freed = 0;
     for (int i = 0; i < 2; i++) {
         if (x->buf[i]) {
-            free(x->buf[i]);
+            pool_give(d, x->buf[i], x->cap);
             d->xe.buffered -= (int64_t)x->cap;
             freed = 1;
         }
@@ -678,10 +783,6 @@ int ckd_xfer_start(ckd_daemon *d, ckd_seg *s)
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(e, CURLOPT_RANGE, range);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "ckptd/" CKPTD_VERSION);
-    if (d->cfg.bandwidth_limit > 0) {
-        int64_t share = d->cfg.bandwidth_limit / (d->xe.active + 1);
-        curl_easy_setopt(e, CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)(share > 1024 ? share : 1024));
-    }
     if (f->validator && x->req_off > 0) {
         /* Only the same version of the file may continue what we have. */
         char hdr[320];

@@ -47,8 +47,11 @@ typedef struct ckd_xfer {
     size_t wlen;
     int64_t woff;
     int werr;
-    int wjournal;                /* fdatasync and digest after this write */
+    int wjournal;                /* a journal step: claim the last mark, take a new one */
+    int64_t wclaim_off, wclaim_len; /* the marked range to wait for on disk */
     int wclose;                  /* close the file after this write */
+    ckd_file *wfile;             /* the file, for the pool thread */
+    XXH3_state_t *whash;         /* the segment's hash state, for the pool thread */
     unsigned char wdigest[16];
     struct ckd_xfer *next_wait;
 } ckd_xfer;

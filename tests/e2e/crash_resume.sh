@@ -35,7 +35,7 @@ refetched=$((after - before))
 max=$((size - journaled))
 # Bytes served twice: what was in flight or written but not yet journaled.
 wasted=$((after - size))
-window=$((nsegs * (1048576 + 4194304)))
+window=$((nsegs * (2 * 1048576 + 4194304)))
 echo "ranges: $nsegs; journaled before crash: $journaled; served before: $before; after restart: $refetched; served twice: $wasted (window $window)"
 [ "$refetched" -le "$max" ] || ckt_fail "fetched $refetched bytes again, more than the $max not journaled"
 [ "$wasted" -le "$window" ] || ckt_fail "$wasted bytes fetched twice, beyond the unjournaled window $window"

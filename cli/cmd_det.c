@@ -1,0 +1,478 @@
+/* ckpt checkpoint|trial|experiment: Determined checkpoints through ckptd,
+ * with det's command names, flags and output. This file holds the command
+ * groups and the subcommands that only ask (describe, list-checkpoints) or
+ * edit metadata; the downloads are in cmd_det_download.c. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ckp.h"
+#include "cmd.h"
+#include "cmd_det.h"
+#include "det_render.h"
+#include "render.h"
+
+/* ---- shared helpers -------------------------------------------------------- */
+
+int ckc_det_parse_id(const char *cmd, const char *what, const char *s, json_int_t *id)
+{
+    long long v;
+    if (ckc_parse_int(s, &v) < 0 || v <= 0 || v > INT32_MAX)
+        return ckc_usage_errorf(cmd, "invalid %s id '%s': a positive integer is needed", what, s);
+    *id = (json_int_t)v;
+    return 0;
+}
+
+int ckc_det_parse_bool(const char *s, bool *v)
+{
+    static const char *const yes[] = {"y", "yes", "t", "true", "on", "1"};
+    static const char *const no[] = {"n", "no", "f", "false", "off", "0"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *v = true;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *v = false;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+int ckc_det_call(ckc_conn *c, const char *method, json_t *params, json_t **result)
+{
+    int rc = ckc_conn_call(c, method, params, result);
+    if (rc == CKC_ERPC && c->err_code == CKP_RPC_METHOD_NOT_FOUND) {
+        ckc_errorf("this ckptd does not support Determined checkpoints (it has no method '%s'); "
+                   "upgrade it",
+                   method);
+        return CKC_EXIT_FAIL;
+    }
+    if (rc < 0) {
+        ckc_errorf("%s", ckc_conn_strerror(c, rc));
+        return CKC_EXIT_FAIL;
+    }
+    return 0;
+}
+
+/* Connects, calls method and hands back its result; an exit status after
+ * printing why otherwise. params is stolen. */
+static int ask(const ckc_opts *o, const char *method, json_t *params, json_t **result)
+{
+    if (!params) {
+        ckc_errorf("cannot build the request: out of memory");
+        return CKC_EXIT_FAIL;
+    }
+    ckc_conn conn;
+    if (ckc_connect(o, &conn) != 0) {
+        json_decref(params);
+        return CKC_EXIT_FAIL;
+    }
+    int status = ckc_det_call(&conn, method, params, result);
+    ckc_conn_close(&conn);
+    return status;
+}
+
+/* The positional words after the options must number between min and max. */
+static int expect_args(const char *cmd, int argc, char **argv, int min, int max, const char *what)
+{
+    int n = argc - optind;
+    if (n < min) return ckc_usage_errorf(cmd, "%s", what);
+    if (n > max) return ckc_usage_errorf(cmd, "unexpected argument '%s'", argv[optind + max]);
+    return 0;
+}
+
+/* Options of a subcommand without any of its own but --json and --help:
+ * returns 0 to go on, -1 after printing the help, or CKC_EXIT_USAGE. */
+static int no_options(int argc, char **argv, ckc_opts *o, const char *usage)
+{
+    int c = ckc_getopt(argc, argv, "", NULL, o, usage);
+    if (c == 'h') return -1;
+    return c == -1 ? 0 : CKC_EXIT_USAGE;
+}
+
+/* The exit status after rendering, which fails only for want of memory. */
+static int render_status(int rc)
+{
+    if (rc < 0) {
+        ckc_errorf("out of memory");
+        return CKC_EXIT_FAIL;
+    }
+    return CKC_EXIT_OK;
+}
+
+/* ---- checkpoint describe --------------------------------------------------- */
+
+static const char describe_usage[] =
+    "usage: ckpt checkpoint describe UUID [--json]\n"
+    "\n"
+    "Shows a checkpoint as det does (experiment, trial, steps completed, report\n"
+    "time, validation metrics, metadata), then its files and their sizes. The\n"
+    "daemon asks the Determined master.\n"
+    "\n"
+    "options:\n"
+    "      --json    print the daemon's reply (the master's checkpoint) as JSON\n";
+
+static int checkpoint_describe(int argc, char **argv, ckc_opts *o)
+{
+    const char *cmd = argv[0];
+    int status = no_options(argc, argv, o, describe_usage);
+    if (status != 0) return status < 0 ? CKC_EXIT_OK : status;
+    if ((status = expect_args(cmd, argc, argv, 1, 1, "which checkpoint? give its UUID")) != 0)
+        return status;
+
+    json_t *res;
+    status = ask(o, "checkpoint.get", json_pack("{s:s}", "uuid", argv[optind]), &res);
+    if (status != 0) return status;
+    if (o->json) {
+        ckc_print_json(res);
+    } else {
+        const json_t *cp = json_object_get(res, "checkpoint");
+        int rc = ckc_det_print_checkpoint(stdout, cp, NULL);
+        if (rc == 0) {
+            fputs("\nResources:\n", stdout);
+            rc = ckc_det_print_resources(stdout, cp);
+        }
+        status = render_status(rc);
+    }
+    json_decref(res);
+    return status;
+}
+
+/* ---- checkpoint add-metadata / remove-metadata ----------------------------- */
+
+static const char add_metadata_usage[] =
+    "usage: ckpt checkpoint add-metadata UUID JSON [--json]\n"
+    "\n"
+    "Merges the keys of JSON (an object, e.g. '{\"stage\": \"prod\"}') into the top\n"
+    "level of the checkpoint's user metadata on the Determined master, replacing\n"
+    "keys it already has, and prints the metadata it has now. Files already\n"
+    "downloaded (their metadata.json) are not changed.\n"
+    "\n"
+    "options:\n"
+    "      --json    print the daemon's reply (the master's checkpoint) as JSON\n";
+
+static const char remove_metadata_usage[] =
+    "usage: ckpt checkpoint remove-metadata UUID KEY... [--json]\n"
+    "\n"
+    "Removes the top-level keys KEY... from the checkpoint's user metadata on the\n"
+    "Determined master and prints the metadata it has now. Keys it does not have\n"
+    "are ignored. Put '--' before a key that starts with '-'.\n"
+    "\n"
+    "options:\n"
+    "      --json    print the daemon's reply (the master's checkpoint) as JSON\n";
+
+/* Prints the metadata of the checkpoint in a metadata reply. */
+static int print_metadata(const json_t *res)
+{
+    const json_t *md = json_object_get(json_object_get(res, "checkpoint"), "metadata");
+    json_t *empty = json_object();
+    char *text = empty ? ckc_det_json_pretty(json_is_object(md) ? md : empty) : NULL;
+    json_decref(empty);
+    if (!text) return render_status(-ENOMEM);
+    puts(text);
+    free(text);
+    return CKC_EXIT_OK;
+}
+
+static int checkpoint_add_metadata(int argc, char **argv, ckc_opts *o)
+{
+    const char *cmd = argv[0];
+    int status = no_options(argc, argv, o, add_metadata_usage);
+    if (status != 0) return status < 0 ? CKC_EXIT_OK : status;
+    if ((status = expect_args(cmd, argc, argv, 2, 2,
+                              "give the checkpoint's UUID and a JSON object")) != 0)
+        return status;
+
+    json_error_t jerr;
+    json_t *metadata = json_loads(argv[optind + 1], JSON_DECODE_ANY, &jerr);
+    if (!metadata)
+        return ckc_usage_errorf(cmd, "metadata is not valid JSON: %s (at character %d)", jerr.text,
+                                jerr.position);
+    if (!json_is_object(metadata)) {
+        json_decref(metadata);
+        return ckc_usage_errorf(cmd, "metadata must be a JSON object, like '{\"key\": \"value\"}'");
+    }
+
+    json_t *res;
+    status = ask(o, "checkpoint.add_metadata",
+                 json_pack("{s:s,s:o}", "uuid", argv[optind], "metadata", metadata), &res);
+    if (status != 0) return status;
+    if (o->json)
+        ckc_print_json(res);
+    else
+        status = print_metadata(res);
+    json_decref(res);
+    return status;
+}
+
+static int checkpoint_remove_metadata(int argc, char **argv, ckc_opts *o)
+{
+    const char *cmd = argv[0];
+    int status = no_options(argc, argv, o, remove_metadata_usage);
+    if (status != 0) return status < 0 ? CKC_EXIT_OK : status;
+    if ((status =
+             expect_args(cmd, argc, argv, 2, argc, "give the checkpoint's UUID and the keys")) != 0)
+        return status;
+
+    json_t *keys = json_array();
+    for (int i = optind + 1; keys && i < argc; i++)
+        if (json_array_append_new(keys, json_string(argv[i])) < 0) {
+            json_decref(keys);
+            keys = NULL;
+        }
+    json_t *res;
+    status = ask(o, "checkpoint.remove_metadata",
+                 keys ? json_pack("{s:s,s:o}", "uuid", argv[optind], "keys", keys) : NULL, &res);
+    if (status != 0) return status;
+    if (o->json)
+        ckc_print_json(res);
+    else
+        status = print_metadata(res);
+    json_decref(res);
+    return status;
+}
+
+/* ---- list-checkpoints ------------------------------------------------------ */
+
+static const char experiment_list_usage[] =
+    "usage: ckpt experiment list-checkpoints ID [--best N] [--csv] [--json]\n"
+    "       (also: ckpt e lc ID ...)\n"
+    "\n"
+    "Lists the checkpoints of experiment ID as det does: Trial ID, # of Batches,\n"
+    "State, Validation Metric (the searcher's), UUID, Resources (its files) and\n"
+    "Size, by report time.\n"
+    "\n"
+    "options:\n"
+    "      --best N  only the N best by the experiment's searcher metric (honouring\n"
+    "                smaller_is_better), among checkpoints that can be downloaded\n"
+    "      --csv     print CSV instead of a table\n"
+    "      --json    print the daemon's reply (the master's checkpoints) as JSON\n";
+
+static const char trial_list_usage[] =
+    "usage: ckpt trial list-checkpoints ID [--sort-by KEY] [--order-by asc|desc]\n"
+    "                                   [--max-results N] [--csv] [--json]\n"
+    "       (also: ckpt t lc ID ...)\n"
+    "\n"
+    "Lists the checkpoints of trial ID with the columns of det's experiment\n"
+    "list-checkpoints. Without --sort-by they come by trial id, then report time.\n"
+    "\n"
+    "options:\n"
+    "      --sort-by KEY      uuid, trial_id, batch_number, end_time, state,\n"
+    "                         searcher_metric, or the name of a validation metric\n"
+    "      --order-by ORDER   asc (default) or desc\n"
+    "      --max-results N    at most N checkpoints\n"
+    "      --csv              print CSV instead of a table\n"
+    "      --json             print the daemon's reply (the master's checkpoints)\n";
+
+enum { OPT_BEST = 0x3000, OPT_CSV, OPT_SORT_BY, OPT_ORDER_BY, OPT_MAX_RESULTS };
+
+/* Calls checkpoint.list and prints its result. */
+static int list_and_print(const ckc_opts *o, json_t *params, bool csv)
+{
+    json_t *res;
+    int status = ask(o, "checkpoint.list", params, &res);
+    if (status != 0) return status;
+    if (o->json) {
+        ckc_print_json(res);
+    } else {
+        const char *metric = ckc_jstr(res, "searcher_metric", NULL);
+        status = render_status(
+            ckc_det_print_list(stdout, json_object_get(res, "checkpoints"), metric, csv));
+    }
+    json_decref(res);
+    return status;
+}
+
+/* A count option's value: a positive integer. */
+static int parse_count(const char *cmd, const char *opt, const char *s, json_int_t *n)
+{
+    long long v;
+    if (ckc_parse_int(s, &v) < 0 || v <= 0)
+        return ckc_usage_errorf(cmd, "%s needs a positive integer, not '%s'", opt, s);
+    *n = (json_int_t)v;
+    return 0;
+}
+
+static int experiment_list(int argc, char **argv, ckc_opts *o)
+{
+    static const struct option longopts[] = {{"best", required_argument, NULL, OPT_BEST},
+                                             {"csv", no_argument, NULL, OPT_CSV},
+                                             {NULL, 0, NULL, 0}};
+    const char *cmd = argv[0];
+    json_int_t best = 0;
+    bool csv = false;
+    int c, status;
+    while ((c = ckc_getopt(argc, argv, "", longopts, o, experiment_list_usage)) != -1) {
+        if (c == OPT_BEST) {
+            if ((status = parse_count(cmd, "--best", optarg, &best)) != 0) return status;
+        } else if (c == OPT_CSV) {
+            csv = true;
+        } else {
+            return c == 'h' ? CKC_EXIT_OK : CKC_EXIT_USAGE;
+        }
+    }
+    if ((status = expect_args(cmd, argc, argv, 1, 1, "which experiment? give its ID")) != 0)
+        return status;
+    json_int_t id = 0;
+    if ((status = ckc_det_parse_id(cmd, "experiment", argv[optind], &id)) != 0) return status;
+
+    /* det lists by end time, or the N best by the searcher metric. */
+    json_t *params = best > 0 ? json_pack("{s:I,s:I}", "experiment", id, "best", best)
+                              : json_pack("{s:I,s:s}", "experiment", id, "sort_by", "end_time");
+    return list_and_print(o, params, csv);
+}
+
+static int trial_list(int argc, char **argv, ckc_opts *o)
+{
+    static const struct option longopts[] = {
+        {"sort-by", required_argument, NULL, OPT_SORT_BY},
+        {"order-by", required_argument, NULL, OPT_ORDER_BY},
+        {"max-results", required_argument, NULL, OPT_MAX_RESULTS},
+        {"csv", no_argument, NULL, OPT_CSV},
+        {NULL, 0, NULL, 0}};
+    const char *cmd = argv[0];
+    const char *sort_by = NULL, *order_by = NULL;
+    json_int_t max_results = 0;
+    bool csv = false;
+    int c, status;
+    while ((c = ckc_getopt(argc, argv, "", longopts, o, trial_list_usage)) != -1) {
+        switch (c) {
+        case OPT_SORT_BY:
+            if (!*optarg) return ckc_usage_errorf(cmd, "--sort-by needs a key");
+            sort_by = optarg;
+            break;
+        case OPT_ORDER_BY:
+            if (strcmp(optarg, "asc") != 0 && strcmp(optarg, "desc") != 0)
+                return ckc_usage_errorf(cmd, "--order-by is asc or desc, not '%s'", optarg);
+            order_by = optarg;
+            break;
+        case OPT_MAX_RESULTS:
+            if ((status = parse_count(cmd, "--max-results", optarg, &max_results)) != 0)
+                return status;
+            break;
+        case OPT_CSV:
+            csv = true;
+            break;
+        default:
+            return c == 'h' ? CKC_EXIT_OK : CKC_EXIT_USAGE;
+        }
+    }
+    if ((status = expect_args(cmd, argc, argv, 1, 1, "which trial? give its ID")) != 0)
+        return status;
+    json_int_t id = 0;
+    if ((status = ckc_det_parse_id(cmd, "trial", argv[optind], &id)) != 0) return status;
+
+    json_t *params = json_pack("{s:I}", "trial", id);
+    if (params && sort_by) json_object_set_new(params, "sort_by", json_string(sort_by));
+    if (params && order_by) json_object_set_new(params, "order_by", json_string(order_by));
+    if (params && max_results > 0)
+        json_object_set_new(params, "max_results", json_integer(max_results));
+    return list_and_print(o, params, csv);
+}
+
+/* ---- the command groups ---------------------------------------------------- */
+
+struct subcommand {
+    const char *name;
+    const char *alias; /* det's short name, or NULL */
+    int (*run)(int argc, char **argv, ckc_opts *o);
+};
+
+/* Runs the subcommand argv[1] of group (argv[0]). */
+static int dispatch(const char *group, const char *usage, const struct subcommand *subs,
+                    size_t nsubs, int argc, char **argv, ckc_opts *o)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return CKC_EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "help") == 0) {
+        fputs(usage, stdout);
+        return CKC_EXIT_OK;
+    }
+    for (size_t i = 0; i < nsubs; i++) {
+        if (strcmp(name, subs[i].name) != 0 && !(subs[i].alias && strcmp(name, subs[i].alias) == 0))
+            continue;
+        /* The subcommand sees its full name as argv[0], for its messages. */
+        char label[64];
+        snprintf(label, sizeof label, "%s %s", group, subs[i].name);
+        argv[1] = label;
+        optind = 0;
+        return subs[i].run(argc - 1, argv + 1, o);
+    }
+    return ckc_usage_errorf(group, "unknown %s command '%s'", group, name);
+}
+
+static const char checkpoint_usage[] =
+    "usage: ckpt checkpoint COMMAND [ARGS...]   (also: ckpt c ...)\n"
+    "\n"
+    "Checkpoints of a Determined master, through ckptd: the daemon talks to the\n"
+    "master (set on the daemon with --master URL or DET_MASTER).\n"
+    "\n"
+    "commands:\n"
+    "  download UUID [-o DIR] [-q]      download a checkpoint, print where and what\n"
+    "  describe UUID                    a checkpoint's metrics, metadata and files\n"
+    "  add-metadata UUID JSON           merge keys into its user metadata\n"
+    "  remove-metadata UUID KEY...      remove keys from its user metadata\n"
+    "\n"
+    "'ckpt checkpoint COMMAND --help' tells more.\n";
+
+int ckc_cmd_checkpoint(int argc, char **argv, ckc_opts *o)
+{
+    static const struct subcommand subs[] = {
+        {"download", NULL, ckc_det_checkpoint_download},
+        {"describe", NULL, checkpoint_describe},
+        {"add-metadata", NULL, checkpoint_add_metadata},
+        {"remove-metadata", NULL, checkpoint_remove_metadata},
+    };
+    return dispatch("checkpoint", checkpoint_usage, subs, sizeof subs / sizeof subs[0], argc, argv,
+                    o);
+}
+
+static const char trial_usage[] =
+    "usage: ckpt trial COMMAND [ARGS...]   (also: ckpt t ...)\n"
+    "\n"
+    "Checkpoints of a Determined trial, through ckptd.\n"
+    "\n"
+    "commands:\n"
+    "  download ID --best|--latest|--uuid U [-o DIR] [-q]\n"
+    "                                   download one checkpoint of the trial\n"
+    "  list-checkpoints ID (lc)         list the trial's checkpoints\n"
+    "\n"
+    "'ckpt trial COMMAND --help' tells more.\n";
+
+int ckc_cmd_trial(int argc, char **argv, ckc_opts *o)
+{
+    static const struct subcommand subs[] = {
+        {"download", NULL, ckc_det_trial_download},
+        {"list-checkpoints", "lc", trial_list},
+    };
+    return dispatch("trial", trial_usage, subs, sizeof subs / sizeof subs[0], argc, argv, o);
+}
+
+static const char experiment_usage[] =
+    "usage: ckpt experiment COMMAND [ARGS...]   (also: ckpt e ...)\n"
+    "\n"
+    "Checkpoints of a Determined experiment, through ckptd.\n"
+    "\n"
+    "commands:\n"
+    "  download ID [--top-n N] [-o DIR] [-q]\n"
+    "                                   download the experiment's best checkpoints\n"
+    "  list-checkpoints ID (lc)         list the experiment's checkpoints\n"
+    "\n"
+    "'ckpt experiment COMMAND --help' tells more.\n";
+
+int ckc_cmd_experiment(int argc, char **argv, ckc_opts *o)
+{
+    static const struct subcommand subs[] = {
+        {"download", NULL, ckc_det_experiment_download},
+        {"list-checkpoints", "lc", experiment_list},
+    };
+    return dispatch("experiment", experiment_usage, subs, sizeof subs / sizeof subs[0], argc, argv,
+                    o);
+}

@@ -1,0 +1,157 @@
+/* ckc jobrun: submit a job, then follow it with live progress. */
+#include "jobrun.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "follow.h"
+#include "input.h"
+#include "render.h"
+
+char *ckc_output_dir(const char *dir)
+{
+    char *cwd = NULL, *out = NULL;
+    if (!dir) dir = ".";
+    if (dir[0] != '/') {
+        cwd = getcwd(NULL, 0);
+        if (!cwd) {
+            ckc_errorf("cannot determine the current directory: %s", ckc_strerror(errno));
+            return NULL;
+        }
+    }
+    int rc = ckc_resolve_dir(cwd, dir, &out);
+    free(cwd);
+    if (rc == -EINVAL) ckc_errorf("invalid output directory '%s'", dir);
+    if (rc == -ENOMEM) ckc_errorf("out of memory");
+    return out;
+}
+
+int ckc_job_submit(ckc_conn *c, json_t *params, size_t nfiles, json_t **job)
+{
+    json_t *res;
+    int rc = ckc_conn_call(c, "job.submit", params, &res);
+    if (rc == -EMSGSIZE && nfiles > 0) {
+        ckc_errorf("a job of %zu files is too large for one request (%s); split the list", nfiles,
+                   ckc_conn_strerror(c, rc));
+        return CKC_EXIT_FAIL;
+    }
+    if (rc < 0) {
+        ckc_errorf("%s", ckc_conn_strerror(c, rc));
+        return CKC_EXIT_FAIL;
+    }
+    json_t *j = json_object_get(res, "job");
+    if (ckc_jint(j, "id", -1) <= 0) {
+        json_decref(res);
+        ckc_errorf("ckptd's reply to job.submit names no job");
+        return CKC_EXIT_FAIL;
+    }
+    *job = json_incref(j);
+    json_decref(res);
+    return 0;
+}
+
+/* word quoted for a POSIX shell when it needs to be. */
+static void shell_word(char *out, size_t outlen, const char *word)
+{
+    if (word[0] && strspn(word, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                "0123456789_./-+=:,@%") == strlen(word)) {
+        snprintf(out, outlen, "%s", word);
+        return;
+    }
+    size_t o = 0;
+    out[o++] = '\'';
+    for (const char *p = word; *p && o + 6 < outlen; p++) {
+        if (*p == '\'') {
+            memcpy(out + o, "'\\''", 4);
+            o += 4;
+        } else {
+            out[o++] = *p;
+        }
+    }
+    out[o++] = '\'';
+    out[o] = '\0';
+}
+
+void ckc_job_hint(const ckc_opts *o, json_int_t id)
+{
+    char cmd[4200] = "ckpt";
+    if (o->socket_explicit) {
+        char sock[4100];
+        shell_word(sock, sizeof sock, o->socket);
+        snprintf(cmd, sizeof cmd, "ckpt --socket %s", sock);
+    }
+    ckc_errorf("interrupted; job %" JSON_INTEGER_FORMAT
+               " keeps running (follow it: %s watch %" JSON_INTEGER_FORMAT
+               ", stop it: %s cancel %" JSON_INTEGER_FORMAT ")",
+               id, cmd, id, cmd, id);
+}
+
+/* Follows job from its submit summary to its end. */
+static int follow(ckc_conn *c, const ckc_opts *o, const json_t *job, double since, bool quiet,
+                  json_t **end)
+{
+    json_int_t id = ckc_jint(job, "id", 0);
+    ckc_follow f;
+    ckc_follow_init(&f, c, o->json, ckc_stdout_is_terminal(), id);
+    f.quiet = quiet;
+    f.since = since;
+    int rc = ckc_follow_seed(&f, job);
+    if (rc == 0)
+        rc = ckc_follow_run(&f);
+    else if (rc == 1)
+        rc = 0;
+
+    int status = 0;
+    if (rc == -EINTR) {
+        ckc_job_hint(o, id);
+        status = CKC_EXIT_INTERRUPTED;
+    } else if (rc == -ENOMEM) {
+        ckc_errorf("out of memory");
+        status = CKC_EXIT_FAIL;
+    } else if (rc < 0) {
+        ckc_errorf("%s", ckc_conn_strerror(c, rc));
+        status = CKC_EXIT_FAIL;
+    } else {
+        *end = json_incref(f.end);
+    }
+    ckc_follow_release(&f);
+    return status;
+}
+
+/* Subscribe to every job, then submit, so no event of the new job can slip
+ * by between the two. */
+int ckc_job_run(ckc_conn *c, const ckc_opts *o, json_t *params, size_t nfiles, bool quiet,
+                json_t **end, double *elapsed)
+{
+    ckc_catch_sigint();
+    json_t *sub = json_object();
+    if (sub && !o->json && !quiet)
+        json_object_set_new(sub, "progress_interval_ms",
+                            json_integer(ckc_stdout_is_terminal() ? 100 : 1000));
+    json_t *res;
+    if (ckc_call(c, "events.subscribe", sub, &res) != 0) {
+        json_decref(params);
+        return CKC_EXIT_FAIL;
+    }
+    json_decref(res);
+    if (ckc_interrupted()) { /* nothing submitted yet */
+        json_decref(params);
+        return CKC_EXIT_INTERRUPTED;
+    }
+
+    double since = ckc_follow_now();
+    json_t *job;
+    int status = ckc_job_submit(c, params, nfiles, &job);
+    if (status != 0) return status;
+    if (ckc_interrupted()) {
+        ckc_job_hint(o, ckc_jint(job, "id", 0));
+        status = CKC_EXIT_INTERRUPTED;
+    } else {
+        status = follow(c, o, job, since, quiet, end);
+        *elapsed = ckc_follow_now() - since;
+    }
+    json_decref(job);
+    return status;
+}
