@@ -13,7 +13,7 @@
     X(bandwidth_limit, 0, 0, INT64_MAX, "bytes/s over all transfers, 0 = unlimited")          \
     X(segment_threshold, 64 << 20, 1 << 20, INT64_MAX, "files this large are fetched in ranges") \
     X(max_segments, 16, 1, 64, "ranges per file")                                             \
-    X(buffer_cap, 64 << 20, 4 << 20, 4LL << 30, "bytes buffered in memory over all transfers") \
+    X(buffer_cap, 32 << 20, 4 << 20, 4LL << 30, "bytes buffered in memory over all transfers") \
     X(journal_step, 16 << 20, 1 << 20, 1LL << 30, "bytes per segment between durable journal rows") \
     X(retry_max, 5, 0, 100, "attempts per transfer for transient errors")                     \
     X(retry_budget, 120, 1, 86400, "seconds a transfer may spend retrying")                   \

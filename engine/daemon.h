@@ -11,7 +11,7 @@
 #include <jansson.h>
 #include <stdint.h>
 #include <uv.h>
-#include <xxhash.h>
+#include "hash.h"
 
 #include "config.h"
 #include "store.h"
@@ -147,6 +147,12 @@ typedef struct ckd_job {
     int busy;       /* pool work for the job itself (prepare, flush, publish, cleanup) */
     int xfers;      /* transfers of this job alive (including detached ones) */
     int flushing;   /* a flush wave is in the pool */
+    int *fetched;   /* files fetched and verified, waiting for a flush wave */
+    size_t nfetched, fetched_cap;
+    size_t flush_n; /* files in the wave in flight */
+    size_t sched_from; /* files before this need no scheduling */
+    int fd_cleanup; /* some file stopped with its fd possibly open */
+    uint64_t flush_since_ms; /* when the oldest unflushed fetched file finished */
     int publishing; /* the publish step is in the pool */
     int cleaned;    /* canceled and its staging removed */
     int recheck;    /* loaded after a restart: re-prove bytes before use */
@@ -274,6 +280,8 @@ void ckd_jobs_stop_all(ckd_daemon *d);
 int ckd_jobs_idle(ckd_daemon *d);
 void ckd_jobs_free(ckd_daemon *d);
 void ckd_job_tick_rate(ckd_job *j, uint64_t now);
+/* From the tick: flushes fetched files that waited long enough. */
+void ckd_job_flush_due(ckd_job *j);
 
 /* xfer.c */
 int ckd_xfer_engine_init(ckd_daemon *d);

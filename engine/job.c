@@ -25,6 +25,7 @@
 
 static void job_prepare(ckd_job *j);
 static void job_flush(ckd_job *j);
+static void job_fetched(ckd_job *j, ckd_file *f);
 static void unit_publish(ckd_job *j, size_t u);
 static void job_cleanup(ckd_job *j);
 static void file_finish(ckd_file *f);
@@ -192,6 +193,7 @@ static void job_free(ckd_job *j)
 {
     for (size_t i = 0; i < j->nfiles; i++) file_release(&j->files[i]);
     free(j->files);
+    free(j->fetched);
     free(j->kind);
     json_decref(j->source);
     json_decref(j->options);
@@ -679,6 +681,7 @@ int ckd_jobs_load(ckd_daemon *d)
 
 static void job_abort_transfers(ckd_job *j)
 {
+    j->fd_cleanup = 1;
     for (size_t i = 0; i < j->nfiles; i++) {
         ckd_file *f = &j->files[i];
         for (int k = 0; k < f->nsegs; k++) ckd_xfer_abort(&f->segs[k]);
@@ -718,6 +721,7 @@ int ckd_job_resume(ckd_job *j)
         j->files_failed--;
         file_persist(f);
     }
+    j->sched_from = 0;
     ckd_job_set_state(j, CKD_JOB_QUEUED, NULL);
     ckd_sched_kick(j->d);
     return 0;
@@ -759,6 +763,7 @@ void ckd_file_fail(ckd_file *f, const char *fmt, ...)
     free(f->error);
     f->error = strdup(msg);
     j->files_failed++;
+    j->fd_cleanup = 1;
     file_persist(f);
     ckd_job_log(j, "error", "%s", msg);
     ckd_sched_kick(j->d);
@@ -773,6 +778,7 @@ void ckd_file_restart(ckd_file *f, const char *why)
     f->validator = NULL;
     /* The reset itself waits for in-flight writes (see sched_file). */
     f->reset_pending = 1;
+    if ((size_t)f->idx < f->job->sched_from) f->job->sched_from = (size_t)f->idx;
     ckd_sched_kick(f->job->d);
 }
 
@@ -881,8 +887,7 @@ static void file_verify(ckd_file *f)
         }
         return;
     }
-    f->state = CKD_FILE_FETCHED;
-    job_flush(j);
+    job_fetched(j, f);
 }
 
 /* ---- scheduling ----------------------------------------------------------- */
@@ -1029,6 +1034,31 @@ static int sched_file(ckd_daemon *d, ckd_file *f, int slots, uint64_t now)
     return taken;
 }
 
+static int file_wants_sched(const ckd_file *f)
+{
+    return f->state == CKD_FILE_PENDING || f->state == CKD_FILE_ACTIVE || f->reset_pending;
+}
+
+/* Closes the staging fds of files that stopped (failed, or their job was
+ * paused or failed) once nothing of theirs is in flight. */
+static void job_close_idle_fds(ckd_job *j)
+{
+    if (!j->fd_cleanup) return;
+    int left = 0;
+    for (size_t i = 0; i < j->nfiles; i++) {
+        ckd_file *f = &j->files[i];
+        int stopped = f->state == CKD_FILE_FAILED || j->state != CKD_JOB_RUNNING;
+        if (f->fd < 0 || !stopped) continue;
+        if (file_idle(f)) {
+            close(f->fd);
+            f->fd = -1;
+        } else {
+            left = 1;
+        }
+    }
+    j->fd_cleanup = left;
+}
+
 static int cmp_priority(const void *a, const void *b)
 {
     const ckd_job *x = *(ckd_job *const *)a, *y = *(ckd_job *const *)b;
@@ -1099,34 +1129,22 @@ void ckd_sched_run(ckd_daemon *d)
             continue;
         }
         if (!j->prepared) continue;
-        for (size_t i = 0; i < j->nfiles && slots > 0; i++) {
+        /* Files before sched_from are fetched, verified or failed: skip
+         * them, so a pass costs the files in flight, not the whole job. */
+        while (j->sched_from < j->nfiles && !file_wants_sched(&j->files[j->sched_from]))
+            j->sched_from++;
+        for (size_t i = j->sched_from; i < j->nfiles && slots > 0; i++) {
             ckd_file *f = &j->files[i];
-            if (f->state == CKD_FILE_PENDING || f->state == CKD_FILE_ACTIVE || f->reset_pending)
-                slots -= sched_file(d, f, slots, now);
+            if (file_wants_sched(f)) slots -= sched_file(d, f, slots, now);
         }
-        /* Close what failed files left open. */
-        for (size_t i = 0; i < j->nfiles; i++) {
-            ckd_file *f = &j->files[i];
-            if (f->state == CKD_FILE_FAILED && f->fd >= 0 && file_idle(f)) {
-                close(f->fd);
-                f->fd = -1;
-            }
-        }
+        job_close_idle_fds(j);
         job_check_end(j);
     }
     free(order);
     /* Jobs that stopped (paused, failed, canceled) and went quiet. */
     for (ckd_job *j = d->jobs; j; j = j->next) {
         if (j->state == CKD_JOB_CANCELED && !j->cleaned && job_quiet(j)) job_cleanup(j);
-        if (j->state == CKD_JOB_PAUSED || j->state == CKD_JOB_FAILED) {
-            for (size_t i = 0; i < j->nfiles; i++) {
-                ckd_file *f = &j->files[i];
-                if (f->fd >= 0 && file_idle(f)) {
-                    close(f->fd);
-                    f->fd = -1;
-                }
-            }
-        }
+        if (j->state == CKD_JOB_PAUSED || j->state == CKD_JOB_FAILED) job_close_idle_fds(j);
     }
 }
 
@@ -1452,6 +1470,7 @@ static void prepare_done(uv_work_t *req, int status)
     } else {
         j->prepared = 1;
         j->recheck = 0;
+        j->sched_from = 0;
     }
     ckd_sched_kick(j->d);
 }
@@ -1496,11 +1515,15 @@ static void flush_done(uv_work_t *req, int status)
     ckd_job *j = r->job;
     j->busy--;
     j->flushing = 0;
+    j->flush_n = 0;
     for (size_t i = 0; i < r->n; i++) {
         ckd_file *f = &j->files[r->idx[i]];
         if (f->state != CKD_FILE_FETCHED) continue;
         if (r->err < 0) {
+            /* Not provably on disk: fetch it again. */
             f->state = CKD_FILE_PENDING;
+            f->reset_pending = 1;
+            if ((size_t)f->idx < j->sched_from) j->sched_from = (size_t)f->idx;
             continue;
         }
         f->state = CKD_FILE_VERIFIED;
@@ -1515,26 +1538,59 @@ static void flush_done(uv_work_t *req, int status)
     ckd_sched_kick(j->d);
 }
 
+/* A flush wave is costly (it commits the filesystem's journal and stalls
+ * file creation meanwhile): batch it. Flush when nothing else of the job is
+ * in flight, when many files wait, or when the oldest has waited a second
+ * (which bounds what a power loss can cost). */
+#define FLUSH_BATCH_FILES 512
+#define FLUSH_MAX_WAIT_MS 1000
+
+void ckd_job_flush_due(ckd_job *j)
+{
+    job_flush(j);
+}
+
 static void job_flush(ckd_job *j)
 {
-    if (j->flushing) return; /* the wave in flight picks these up when it ends */
-    size_t n = 0;
-    for (size_t i = 0; i < j->nfiles; i++)
-        if (j->files[i].state == CKD_FILE_FETCHED) n++;
-    if (n == 0) return;
-    flush_req *r = calloc(1, sizeof(*r));
-    if (!r || !(r->idx = malloc(n * sizeof(int)))) {
-        free(r);
+    if (j->flushing || j->nfetched == 0) return; /* a wave in flight takes these when it ends */
+    size_t open = j->nfiles - j->files_verified - j->files_failed - j->nfetched;
+    uint64_t now = ckd_now_ms();
+    if (j->flush_since_ms == 0) j->flush_since_ms = now;
+    if (open > 0 && j->nfetched < FLUSH_BATCH_FILES && now - j->flush_since_ms < FLUSH_MAX_WAIT_MS)
         return;
-    }
-    for (size_t i = 0; i < j->nfiles; i++)
-        if (j->files[i].state == CKD_FILE_FETCHED) r->idx[r->n++] = (int)i;
+    j->flush_since_ms = 0;
+    flush_req *r = calloc(1, sizeof(*r));
+    if (!r) return;
+    /* The wave takes the whole list; new arrivals start a new one. */
+    r->idx = j->fetched;
+    r->n = j->nfetched;
+    j->fetched = NULL;
+    j->nfetched = j->fetched_cap = 0;
     r->dir = strdup(file_staging_dir(&j->files[r->idx[0]]));
     r->job = j;
     r->work.data = r;
     j->busy++;
     j->flushing = 1;
+    j->flush_n = r->n;
     uv_queue_work(j->d->loop, &r->work, flush_work, flush_done);
+}
+
+/* A file passed its checks: queue it for the next flush wave. */
+static void job_fetched(ckd_job *j, ckd_file *f)
+{
+    if (j->nfetched == j->fetched_cap) {
+        size_t ncap = j->fetched_cap ? j->fetched_cap * 2 : 64;
+        int *nv = realloc(j->fetched, ncap * sizeof(*nv));
+        if (!nv) {
+            ckd_file_fail(f, "out of memory");
+            return;
+        }
+        j->fetched = nv;
+        j->fetched_cap = ncap;
+    }
+    f->state = CKD_FILE_FETCHED;
+    j->fetched[j->nfetched++] = f->idx;
+    job_flush(j);
 }
 
 /* Publish: every file of a unit is verified and durable. A checkpoint's

@@ -98,6 +98,7 @@ static void on_tick(uv_timer_t *t)
     for (ckd_job *j = d->jobs; j; j = j->next) {
         if (j->state != CKD_JOB_RUNNING) continue;
         ckd_job_tick_rate(j, now);
+        ckd_job_flush_due(j);
         total += (int64_t)j->rate;
         running = 1;
     }

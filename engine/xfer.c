@@ -16,7 +16,7 @@
 /* A write buffer: libcurl hands us at most CURLOPT_BUFFERSIZE bytes per
  * callback; we hand the disk this much at a time. */
 #define XFER_BUF_SIZE   (1 << 20)
-#define CURL_CHUNK_SIZE (256 << 10)
+#define CURL_CHUNK_SIZE (128 << 10)
 
 /* One uv_poll_t per socket libcurl asks us to watch. */
 typedef struct poll_ctx {
@@ -25,6 +25,7 @@ typedef struct poll_ctx {
     ckd_daemon *d;
 } poll_ctx;
 
+static uv_mutex_t create_lock;
 static void xfer_finish(ckd_xfer *x);
 static void submit_write(ckd_xfer *x);
 static void bandwidth_apply(ckd_daemon *d);
@@ -133,6 +134,7 @@ int ckd_xfer_engine_init(ckd_daemon *d)
 {
     ckd_xfer_engine *xe = &d->xe;
     memset(xe, 0, sizeof(*xe));
+    if (uv_mutex_init(&create_lock) != 0) return -ENOMEM;
     xe->multi = curl_multi_init();
     if (!xe->multi) return -ENOMEM;
     uv_timer_init(d->loop, &xe->timer);
@@ -163,6 +165,7 @@ void ckd_xfer_engine_close(ckd_daemon *d)
     curl_multi_cleanup(d->xe.multi);
     d->xe.multi = NULL;
     pool_drain(&d->xe);
+    uv_mutex_destroy(&create_lock);
     uv_close((uv_handle_t *)&d->xe.timer, NULL);
     uv_close((uv_handle_t *)&d->xe.refill, NULL);
 }
@@ -306,9 +309,14 @@ static void work_write(uv_work_t *req)
             x->werr = -ENOMEM;
             return;
         }
+        /* One creator at a time: many pool threads creating files in one
+         * directory contend on its lock and spin, which costs more than
+         * it gains. */
+        uv_mutex_lock(&create_lock);
         int rc = ckd_mkdir_parents(f->job->units[f->unit].staging, f->path);
         int fd = rc == 0 ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
         if (fd < 0 && rc == 0) rc = -errno;
+        uv_mutex_unlock(&create_lock);
         free(path);
         if (rc < 0) {
             x->werr = rc;
