@@ -1495,6 +1495,7 @@ static void job_prepare(ckd_job *j)
 typedef struct flush_req {
     uv_work_t work;
     ckd_job *job;
+    uint64_t start_ms, took_ms;
     char *dir; /* any directory on the staging filesystem */
     int *idx;
     size_t n;
@@ -1504,9 +1505,11 @@ typedef struct flush_req {
 static void flush_work(uv_work_t *req)
 {
     flush_req *r = req->data;
+    uint64_t t0 = ckd_now_ms();
     int fd = open(r->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0 || syncfs(fd) != 0) r->err = -errno;
     if (fd >= 0) close(fd);
+    r->took_ms = ckd_now_ms() - t0;
 }
 
 static void flush_done(uv_work_t *req, int status)
@@ -1516,6 +1519,8 @@ static void flush_done(uv_work_t *req, int status)
     j->busy--;
     j->flushing = 0;
     j->flush_n = 0;
+    ckd_debug("job %lld: flushed %zu files in %llu ms (queued %llu ms)", (long long)j->id, r->n,
+              (unsigned long long)r->took_ms, (unsigned long long)(ckd_now_ms() - r->start_ms - r->took_ms));
     for (size_t i = 0; i < r->n; i++) {
         ckd_file *f = &j->files[r->idx[i]];
         if (f->state != CKD_FILE_FETCHED) continue;
@@ -1572,6 +1577,7 @@ static void job_flush(ckd_job *j)
     j->busy++;
     j->flushing = 1;
     j->flush_n = r->n;
+    r->start_ms = ckd_now_ms();
     uv_queue_work(j->d->loop, &r->work, flush_work, flush_done);
 }
 

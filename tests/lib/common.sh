@@ -20,7 +20,9 @@ ckt_cleanup() {
     if [ -n "${CKT_NGINX_PREFIX:-}" ] && [ -f "$CKT_NGINX_PREFIX/nginx.pid" ]; then
         kill "$(cat "$CKT_NGINX_PREFIX/nginx.pid")" 2>/dev/null || true
     fi
-    for p in "${CKT_PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    for p in "${CKT_PIDS[@]}"; do
+        { kill -9 "$p" && wait "$p"; } 2>/dev/null || true
+    done
     if [ $rc -ne 0 ] && [ -n "${CKT_TMP:-}" ]; then
         for f in "$CKT_TMP"/*.log; do
             [ -f "$f" ] || continue
