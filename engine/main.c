@@ -96,6 +96,7 @@ static void on_tick(uv_timer_t *t)
     int64_t total = 0;
     int running = 0;
     for (ckd_job *j = d->jobs; j; j = j->next) {
+        if (j->state == CKD_JOB_WAITING) running = 1; /* its back-off ends on a tick */
         if (j->state != CKD_JOB_RUNNING) continue;
         ckd_job_tick_rate(j, now);
         ckd_job_flush_due(j);
