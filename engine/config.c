@@ -1,4 +1,7 @@
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -47,4 +50,37 @@ int ckd_config_set_json(ckd_config *c, const json_t *obj, char *why, size_t whyl
     }
     *c = next;
     return 0;
+}
+
+int ckd_config_load(ckd_config *c, const char *path, char *why, size_t whylen)
+{
+    json_error_t err;
+    json_t *obj = json_load_file(path, 0, &err);
+    if (!obj) {
+        if (access(path, F_OK) != 0) return 0;
+        snprintf(why, whylen, "cannot read '%s': %s", path, err.text);
+        return -EINVAL;
+    }
+    int rc = json_is_object(obj) ? ckd_config_set_json(c, obj, why, whylen) : -EINVAL;
+    if (rc < 0 && !json_is_object(obj)) snprintf(why, whylen, "'%s' is not a JSON object", path);
+    json_decref(obj);
+    return rc;
+}
+
+int ckd_config_save(const ckd_config *c, const char *path)
+{
+    json_t *obj = ckd_config_to_json(c);
+    size_t n = strlen(path) + 5;
+    char *tmp = malloc(n);
+    int rc = obj && tmp ? 0 : -ENOMEM;
+    if (rc == 0) {
+        snprintf(tmp, n, "%s.tmp", path);
+        if (json_dump_file(obj, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) != 0 || rename(tmp, path) != 0) {
+            rc = -EIO;
+            unlink(tmp);
+        }
+    }
+    free(tmp);
+    json_decref(obj);
+    return rc;
 }

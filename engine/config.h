@@ -31,5 +31,9 @@ json_t *ckd_config_to_json(const ckd_config *c);
 /* Applies every key of obj, or none: returns 0, or -EINVAL with the bad key
  * and reason written to why. */
 int ckd_config_set_json(ckd_config *c, const json_t *obj, char *why, size_t whylen);
+/* Settings changed at runtime survive restarts in <state>/config.json.
+ * load: a missing file is fine; a bad one is reported and ignored. */
+int ckd_config_load(ckd_config *c, const char *path, char *why, size_t whylen);
+int ckd_config_save(const ckd_config *c, const char *path);
 
 #endif

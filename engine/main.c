@@ -222,6 +222,11 @@ int main(int argc, char **argv)
         return 1;
     }
     free(db);
+    char *cfgpath = ckd_path_join(state_dir, "config.json");
+    char why[512];
+    if (cfgpath && ckd_config_load(&d.cfg, cfgpath, why, sizeof(why)) < 0)
+        ckd_warn("ignoring saved settings: %s", why);
+    free(cfgpath);
 
     ckd_server server;
     if (ckd_server_start(&server, &d, socket_path) < 0) {

@@ -208,6 +208,11 @@ static void m_config_set(ckd_client *c, json_t *params, reply *r)
         return;
     }
     ckd_xfer_engine_apply_config(d);
+    char *path = ckd_path_join(d->state_dir, "config.json");
+    if (!path || ckd_config_save(&d->cfg, path) < 0)
+        ckd_warn("cannot save the settings to '%s'; they last until the daemon stops",
+                 path ? path : d->state_dir);
+    free(path);
     ckd_sched_kick(d);
     r->result = json_pack("{s:o}", "config", ckd_config_to_json(&d->cfg));
 }

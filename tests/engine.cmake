@@ -1,0 +1,1 @@
+ckptd_unit_test(test_job ckd)
