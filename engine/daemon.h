@@ -95,6 +95,7 @@ typedef struct ckd_unit {
     json_t *checkpoint; /* the master's checkpoint object, or NULL */
     json_t *dirs;       /* directories to create (checkpoint resources ending in '/') */
     int write_metadata; /* the storage has no metadata.json: write the master's */
+    struct ckd_s3_creds *s3; /* s3 storage: credentials, in memory only (never stored) */
     int found_present;  /* set by the prepare pass, reported on the loop */
     size_t nfiles, verified;
 } ckd_unit;

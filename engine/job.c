@@ -16,6 +16,7 @@
 #include "ckp.h"
 #include "fsutil.h"
 #include "log.h"
+#include "s3.h"
 #include "xfer.h"
 
 #define MAX_FILES_PER_JOB 100000
@@ -181,6 +182,10 @@ static void file_release(ckd_file *f)
 
 static void unit_release(ckd_unit *u)
 {
+    if (u->s3) {
+        ckd_s3_creds_release(u->s3);
+        free(u->s3);
+    }
     free(u->uuid);
     free(u->target);
     free(u->staging);
@@ -253,6 +258,7 @@ int ckd_job_add_unit(ckd_job *j, const ckd_unit *u)
     x->storage = u->storage ? strdup(u->storage) : NULL;
     x->checkpoint = u->checkpoint ? json_incref(u->checkpoint) : NULL;
     x->dirs = u->dirs ? json_incref(u->dirs) : json_array();
+    x->s3 = u->s3; /* ownership moves to the job */
     x->nfiles = x->verified = 0;
     j->nunits++;
     if (!x->target || !x->staging) return -ENOMEM;
@@ -518,6 +524,7 @@ static int load_unit(void *ud, const ckd_unit_row *r)
     x->target = strdup(u.target);
     x->staging = strdup(u.staging);
     x->storage = u.storage ? strdup(u.storage) : NULL;
+    x->s3 = NULL; /* credentials are found again when a transfer needs them */
     if (!x->dirs) x->dirs = json_array();
     return 0;
 }
@@ -987,6 +994,29 @@ static int file_idle(const ckd_file *f)
 static void file_open_work(uv_work_t *req);
 static void file_open_done(uv_work_t *req, int status);
 
+/* After a restart an s3 unit has no credentials in memory (they are never
+ * stored): find them again from the environment or the shared file. */
+static int unit_find_creds(ckd_file *f)
+{
+    ckd_unit *un = &f->job->units[f->unit];
+    json_t *cfg = json_object_get(json_object_get(json_object_get(un->checkpoint, "training"),
+                                                  "experimentConfig"),
+                                  "checkpoint_storage");
+    ckd_det_storage st = {0};
+    char err[600] = "";
+    struct ckd_s3_creds *creds = calloc(1, sizeof(*creds));
+    int rc = creds ? ckd_det_storage_from_json(cfg, &st, err, sizeof(err)) : -ENOMEM;
+    if (rc == 0) rc = ckd_s3_creds_resolve(&st, creds, err, sizeof(err));
+    ckd_det_storage_release(&st);
+    if (rc < 0) {
+        free(creds);
+        ckd_file_fail(f, "checkpoint %s: %s", un->uuid, err[0] ? err : "out of memory");
+        return rc;
+    }
+    un->s3 = creds;
+    return 0;
+}
+
 /* Starts what a file can start; returns the connections it took. */
 static int sched_file(ckd_daemon *d, ckd_file *f, int slots, uint64_t now)
 {
@@ -1001,6 +1031,9 @@ static int sched_file(ckd_daemon *d, ckd_file *f, int slots, uint64_t now)
         if (f->state != CKD_FILE_PENDING || !file_idle(f)) return 0;
         return ckd_copy_start(d, f) == 0 ? 1 : 0;
     }
+    ckd_unit *un = &f->job->units[f->unit];
+    if (un->storage && strcmp(un->storage, "s3") == 0 && !un->s3 && unit_find_creds(f) < 0)
+        return 0;
     if (f->nsegs == 0 && file_layout(f) < 0) return 0;
     if (f->state == CKD_FILE_PENDING && file_all_written(f) && file_idle(f)) {
         /* Empty files, and files whose ranges were all re-proven. */

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "master.h"
 #include "resolve.h"
+#include "s3.h"
 
 typedef struct resolve_ctx {
     ckd_job *job;
@@ -159,6 +160,25 @@ static int still_resolving(resolve_ctx *c, int err)
     return err != -ECANCELED && c->job->state == CKD_JOB_RESOLVING && !c->job->d->stopping;
 }
 
+/* The checkpoint as recorded in the job: its effective storage config put
+ * in place (so a restart can find the objects again) without any secret. */
+static json_t *recorded_checkpoint(json_t *raw, json_t *storage)
+{
+    static const char *secrets[] = {"access_key", "secret_key", "connection_string",
+                                    "account_key", "sas_token", "credentials"};
+    json_t *cp = json_deep_copy(raw);
+    if (!cp) return NULL;
+    json_t *training = json_object_get(cp, "training");
+    if (!json_is_object(training)) json_object_set_new(cp, "training", training = json_object());
+    json_t *ec = json_object_get(training, "experimentConfig");
+    if (!json_is_object(ec)) json_object_set_new(training, "experimentConfig", ec = json_object());
+    json_t *st = json_deep_copy(storage);
+    for (size_t i = 0; st && i < sizeof(secrets) / sizeof(secrets[0]); i++)
+        if (json_object_get(st, secrets[i])) json_object_set_new(st, secrets[i], json_null());
+    json_object_set_new(ec, "checkpoint_storage", st ? st : json_null());
+    return cp;
+}
+
 /* Turns chosen checkpoints into units and files, then starts the job. */
 static void make_units(resolve_ctx *c, json_t **raw, ckd_det_checkpoint *cps, size_t n)
 {
@@ -182,11 +202,26 @@ static void make_units(resolve_ctx *c, json_t **raw, ckd_det_checkpoint *cps, si
             break;
         }
         const ckd_det_storage *st = cp->storage.type ? &cp->storage : &exp_storage;
+        json_t *st_json = json_object_get(
+            json_object_get(json_object_get(raw[i], "training"), "experimentConfig"),
+            "checkpoint_storage");
+        if (!cp->storage.type)
+            st_json = json_object_get(json_object_get(c->experiment, "config"), "checkpoint_storage");
         if (!st->type) {
             resolve_fail(c, "checkpoint %s has no checkpoint storage in its experiment config",
                          cp->uuid);
             rc = -1;
             break;
+        }
+        struct ckd_s3_creds *s3 = NULL;
+        if (strcmp(st->type, "s3") == 0) {
+            s3 = calloc(1, sizeof(*s3));
+            if (!s3 || ckd_s3_creds_resolve(st, s3, err, sizeof(err)) < 0) {
+                resolve_fail(c, "checkpoint %s: %s", cp->uuid, s3 ? err : "out of memory");
+                free(s3);
+                rc = -1;
+                break;
+            }
         }
         char *target = direct ? strdup(j->output) : ckd_path_join(j->output, cp->uuid);
         char *slash = target ? strrchr(target, '/') : NULL;
@@ -206,16 +241,32 @@ static void make_units(resolve_ctx *c, json_t **raw, ckd_det_checkpoint *cps, si
             else if (strcmp(cp->resources[r].path, "metadata.json") == 0)
                 has_metadata = 1;
         }
+        json_t *recorded = recorded_checkpoint(raw[i], st_json);
         ckd_unit u = {.kind = CKD_UNIT_CHECKPOINT, .uuid = cp->uuid, .target = target,
-                      .staging = staging, .storage = st->type, .checkpoint = raw[i],
-                      .dirs = dirs, .write_metadata = !has_metadata};
-        rc = target && staging ? ckd_job_add_unit(j, &u) : -ENOMEM;
+                      .staging = staging, .storage = st->type, .checkpoint = recorded,
+                      .dirs = dirs, .write_metadata = !has_metadata, .s3 = s3};
+        rc = target && staging && recorded ? ckd_job_add_unit(j, &u) : -ENOMEM;
+        if (rc < 0 && !(target && staging && recorded) && s3) {
+            ckd_s3_creds_release(s3);
+            free(s3);
+        }
+        json_decref(recorded);
         json_decref(dirs);
         free(target);
         free(staging);
         int unit = (int)j->nunits - 1;
         for (size_t r = 0; r < cp->n_resources && rc == 0; r++) {
             if (cp->resources[r].is_dir) continue;
+            if (s3) {
+                char *key = ckd_s3_object_key(st, cp->uuid, cp->resources[r].path);
+                char *url = key ? ckd_s3_object_url(st, s3->region, key) : NULL;
+                rc = url ? ckd_job_add_file(j, unit, url, cp->resources[r].path,
+                                            cp->resources[r].size, NULL)
+                         : -ENOMEM;
+                free(key);
+                free(url);
+                continue;
+            }
             char *local = NULL;
             rc = ckd_det_storage_local_path(st, cp->uuid, cp->resources[r].path, &local, err,
                                             sizeof(err));

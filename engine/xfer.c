@@ -10,6 +10,7 @@
 
 #include "fsutil.h"
 #include "http.h"
+#include "s3.h"
 #include "log.h"
 #include "xfer.h"
 
@@ -726,6 +727,9 @@ static void xfer_finish(ckd_xfer *x)
             char why[600];
             snprintf(why, sizeof(why), "http %ld for '%s'", status, url);
             ckd_seg_retry(s, ra, why);
+        } else if ((status == 403 || status == 401) && f->job->units[f->unit].s3) {
+            ckd_file_fail(f, "http %ld for '%s': the s3 server refused the credentials or the "
+                             "signature", status, url);
         } else {
             ckd_file_fail(f, "http %ld for '%s'", status, url);
         }
@@ -795,9 +799,21 @@ int ckd_xfer_start(ckd_daemon *d, ckd_seg *s)
         /* Only the same version of the file may continue what we have. */
         char hdr[320];
         snprintf(hdr, sizeof(hdr), "If-Range: %s", f->validator);
-        x->headers = curl_slist_append(NULL, hdr);
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+        x->headers = curl_slist_append(x->headers, hdr);
     }
+    const ckd_unit *un = &f->job->units[f->unit];
+    if (un->s3) {
+        /* Signed by libcurl (SigV4); the secret stays in memory. */
+        char sigv4[128];
+        char *userpwd = NULL;
+        if (ckd_s3_curl_params(un->s3, sigv4, sizeof(sigv4), &userpwd, &x->headers) == 0) {
+            curl_easy_setopt(e, CURLOPT_AWS_SIGV4, sigv4);
+            curl_easy_setopt(e, CURLOPT_USERPWD, userpwd);
+        }
+        if (userpwd) explicit_bzero(userpwd, strlen(userpwd));
+        free(userpwd);
+    }
+    if (x->headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
     if (curl_multi_add_handle(d->xe.multi, e) != CURLM_OK) {
         curl_easy_cleanup(e);
         curl_slist_free_all(x->headers);

@@ -87,8 +87,13 @@ NGX
 ckt_daemon_start() {
     : "${CKT_SOCK:=$CKT_TMP/ckptd.sock}"
     : "${CKT_STATE:=$CKT_TMP/state}"
-    "$CKPTD" --socket "$CKT_SOCK" --state-dir "$CKT_STATE" --log-level "${CKT_LOG_LEVEL:-info}" "$@" \
-        >>"$CKT_TMP/ckptd.log" 2>&1 &
+    # Hermetic: no credentials from the machine unless a test exports them
+    # and sets CKT_KEEP_AWS=1.
+    local aws=(-u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE
+               AWS_SHARED_CREDENTIALS_FILE=/nonexistent)
+    [ "${CKT_KEEP_AWS:-0}" = 1 ] && aws=()
+    env "${aws[@]}" "$CKPTD" --socket "$CKT_SOCK" --state-dir "$CKT_STATE" \
+        --log-level "${CKT_LOG_LEVEL:-info}" "$@" >>"$CKT_TMP/ckptd.log" 2>&1 &
     CKT_DAEMON_PID=$!
     CKT_PIDS+=("$CKT_DAEMON_PID")
     local i
