@@ -1,0 +1,5 @@
+# S3: keys, URLs, credentials and libcurl SigV4 parameters (engine/s3.c), and
+# a smoke test of the SigV4-checking S3 server the e2e tests run
+# (tests/s3/s3server.js, @20minutes/s3rver 5 under node).
+ckptd_unit_test(test_s3 ckd_det)
+ckptd_e2e_test(s3_smoke)

@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+// s3server: an S3 endpoint that verifies SigV4 signatures, for ckptd's tests.
+//
+//   node s3server.js --port-file F --directory DIR [--port 0] [--bucket NAME]...
+//
+// Runs @20minutes/s3rver 5 (install: npm install --prefix tests/s3) on
+// 127.0.0.1. Port 0 picks a free one. Once listening, writes the port to F
+// (atomically: a reader never sees half a number). Credentials: the s3rver
+// defaults, access key S3RVER, secret S3RVER. Anonymous requests are let
+// through by s3rver; a signed request with a wrong secret gets 403.
+// Prints nothing unless it fails; exits 0 on SIGTERM or SIGINT.
+'use strict'
+const fs = require('node:fs')
+const path = require('node:path')
+
+function usage(msg) {
+  process.stderr.write(`s3server: ${msg}\n` +
+    'usage: node s3server.js --port-file F --directory DIR [--port N] [--bucket NAME]...\n')
+  process.exit(2)
+}
+
+const opts = { port: 0, portFile: null, directory: null, buckets: [] }
+const argv = process.argv.slice(2)
+for (let i = 0; i < argv.length; i++) {
+  const a = argv[i]
+  const val = () => {
+    if (i + 1 >= argv.length) usage(`${a} needs a value`)
+    return argv[++i]
+  }
+  if (a === '--port') opts.port = Number(val())
+  else if (a === '--port-file') opts.portFile = val()
+  else if (a === '--directory') opts.directory = val()
+  else if (a === '--bucket') opts.buckets.push(val())
+  else usage(`unknown argument '${a}'`)
+}
+if (!opts.portFile || !opts.directory) usage('--port-file and --directory are required')
+if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) usage('bad --port')
+
+let S3rver
+try {
+  S3rver = require(path.join(__dirname, 'node_modules', '@20minutes', 's3rver'))
+} catch (err) {
+  usage(`cannot load @20minutes/s3rver (run: npm install --prefix ${__dirname}): ${err.message}`)
+}
+
+fs.mkdirSync(opts.directory, { recursive: true })
+const server = new S3rver({
+  address: '127.0.0.1',
+  port: opts.port,
+  directory: opts.directory,
+  silent: true,
+  // Path-style only: the host is 127.0.0.1, so no bucket in the hostname.
+  vhostBuckets: false,
+  configureBuckets: opts.buckets.map((name) => ({ name })),
+})
+
+let closing = false
+function stop() {
+  if (closing) return
+  closing = true
+  const done = () => process.exit(0)
+  server.close().then(done, done)
+  setTimeout(done, 2000).unref() // keep-alive clients must not hold us up
+}
+process.on('SIGTERM', stop)
+process.on('SIGINT', stop)
+
+server.run().then(
+  (addr) => {
+    const tmp = `${opts.portFile}.tmp`
+    fs.writeFileSync(tmp, `${addr.port}\n`)
+    fs.renameSync(tmp, opts.portFile)
+  },
+  (err) => {
+    process.stderr.write(`s3server: ${err.message}\n`)
+    process.exit(1)
+  }
+)
