@@ -3,3 +3,4 @@
 # (tests/s3/s3server.js, @20minutes/s3rver 5 under node).
 ckptd_unit_test(test_s3 ckd_det)
 ckptd_e2e_test(s3_smoke)
+ckptd_e2e_test(s3_download)
