@@ -1379,10 +1379,8 @@ static void prepare_work(uv_work_t *req)
 {
     prep_req *r = req->data;
     ckd_job *j = r->job;
-    if ((r->err = ckd_mkdir_p(j->output)) < 0) {
-        snprintf(r->where, sizeof(r->where), "%s", j->output);
-        return;
-    }
+    /* Only staging directories are created here: a checkpoint's target
+     * appears by its rename, so a failed job leaves no empty target. */
     for (size_t u = 0; u < j->nunits; u++) {
         ckd_unit *un = &j->units[u];
         if (un->status != CKD_UNIT_PENDING) continue;

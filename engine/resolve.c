@@ -179,6 +179,14 @@ static json_t *recorded_checkpoint(json_t *raw, json_t *storage)
     return cp;
 }
 
+/* The expected XXH3-128 of a file, if the checkpoint's metadata carries
+ * the map `ckpt checkpoint seal` stores ("ckptd.xxh128": path -> hex). */
+static const char *sealed_hash(const ckd_det_checkpoint *cp, const char *path)
+{
+    const char *hex = json_string_value(json_object_get(json_object_get(cp->metadata, "ckptd.xxh128"), path));
+    return hex && ckd_hash_hex_valid(hex) ? hex : NULL;
+}
+
 /* Turns chosen checkpoints into units and files, then starts the job. */
 static void make_units(resolve_ctx *c, json_t **raw, ckd_det_checkpoint *cps, size_t n)
 {
@@ -261,7 +269,8 @@ static void make_units(resolve_ctx *c, json_t **raw, ckd_det_checkpoint *cps, si
                 char *key = ckd_s3_object_key(st, cp->uuid, cp->resources[r].path);
                 char *url = key ? ckd_s3_object_url(st, s3->region, key) : NULL;
                 rc = url ? ckd_job_add_file(j, unit, url, cp->resources[r].path,
-                                            cp->resources[r].size, NULL)
+                                            cp->resources[r].size,
+                                            sealed_hash(cp, cp->resources[r].path))
                          : -ENOMEM;
                 free(key);
                 free(url);
@@ -270,10 +279,6 @@ static void make_units(resolve_ctx *c, json_t **raw, ckd_det_checkpoint *cps, si
             char *local = NULL;
             rc = ckd_det_storage_local_path(st, cp->uuid, cp->resources[r].path, &local, err,
                                             sizeof(err));
-            if (rc == -ENOTSUP) {
-                resolve_fail(c, "checkpoint %s: %s", cp->uuid, err);
-                break;
-            }
             if (rc < 0) {
                 resolve_fail(c, "checkpoint %s: %s", cp->uuid, err);
                 break;
@@ -281,7 +286,7 @@ static void make_units(resolve_ctx *c, json_t **raw, ckd_det_checkpoint *cps, si
             char *url = malloc(strlen(local) + 8);
             if (url) sprintf(url, "file://%s", local);
             rc = url ? ckd_job_add_file(j, unit, url, cp->resources[r].path, cp->resources[r].size,
-                                        NULL)
+                                        sealed_hash(cp, cp->resources[r].path))
                      : -ENOMEM;
             free(url);
             free(local);

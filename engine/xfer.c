@@ -28,6 +28,8 @@ typedef struct poll_ctx {
 
 static uv_mutex_t create_lock;
 static void xfer_finish(ckd_xfer *x);
+static void xfer_curl_ended(ckd_xfer *x, CURLcode rc);
+static void xfer_unpause(ckd_xfer *x);
 static void submit_write(ckd_xfer *x);
 static void bandwidth_apply(ckd_daemon *d);
 static void pool_drain(ckd_xfer_engine *xe);
@@ -48,18 +50,36 @@ static void drain_messages(ckd_daemon *d)
         }
         ckd_xfer *x = owner;
         assert(x && x->magic == CKD_XFER_MAGIC);
-        x->result = msg->data.result;
-        curl_multi_remove_handle(d->xe.multi, x->easy);
-        x->in_multi = 0;
-        d->xe.active--;
-        x->curl_done = 1;
-        /* Bytes already received are good bytes of the range: write them
-         * even when the transfer failed, so a retry resumes after them. */
-        if (x->fill > 0 && !x->wbusy && !x->detached && !x->restart && !x->fatal)
-            submit_write(x);
-        else if (!x->wbusy)
-            xfer_finish(x);
+        xfer_curl_ended(x, msg->data.result);
     }
+}
+
+/* libcurl is done with x (finished, failed, or stopped by our callback). */
+static void xfer_curl_ended(ckd_xfer *x, CURLcode rc)
+{
+    x->result = rc;
+    if (x->in_multi) {
+        curl_multi_remove_handle(x->d->xe.multi, x->easy);
+        x->in_multi = 0;
+        x->d->xe.active--;
+    }
+    x->curl_done = 1;
+    /* Bytes already received are good bytes of the range: write them
+     * even when the transfer failed, so a retry resumes after them. */
+    if (x->fill > 0 && !x->wbusy && !x->detached && !x->restart && !x->fatal)
+        submit_write(x);
+    else if (!x->wbusy)
+        xfer_finish(x);
+}
+
+/* Unpausing hands libcurl's held bytes to on_body at once; when that ends
+ * the transfer (a short count at a range's end), libcurl reports it only
+ * here, not through the multi handle. */
+static void xfer_unpause(ckd_xfer *x)
+{
+    x->paused = 0;
+    CURLcode rc = curl_easy_pause(x->easy, CURLPAUSE_CONT);
+    if (rc != CURLE_OK && !x->curl_done) xfer_curl_ended(x, rc);
 }
 
 static void on_poll(uv_poll_t *h, int status, int events)
@@ -287,8 +307,7 @@ static void mem_wake(ckd_daemon *d)
         ckd_xfer *x = list;
         list = x->next_wait;
         x->mem_wait = 0;
-        x->paused = 0;
-        curl_easy_pause(x->easy, CURLPAUSE_CONT);
+        xfer_unpause(x);
     }
 }
 
@@ -397,10 +416,7 @@ static void after_write(uv_work_t *req, int status)
             xfer_finish(x);
         return;
     }
-    if (x->paused) {
-        x->paused = 0;
-        curl_easy_pause(x->easy, CURLPAUSE_CONT);
-    }
+    if (x->paused) xfer_unpause(x);
 }
 
 /* Hands the filling buffer to the pool. The caller made sure no write of
@@ -791,7 +807,9 @@ int ckd_xfer_start(ckd_daemon *d, ckd_seg *s)
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, (long)d->cfg.low_speed_limit);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)d->cfg.low_speed_time);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    /* Waiting to multiplex only pays where HTTP/2 is possible (TLS here);
+     * on plain http it would start a new host's transfers one at a time. */
+    if (strncmp(f->url, "https://", 8) == 0) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(e, CURLOPT_RANGE, range);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "ckptd/" CKPTD_VERSION);

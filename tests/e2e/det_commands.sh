@@ -75,6 +75,17 @@ m=$(ckpt --json checkpoint describe "$u1")
 echo "$m" | grep -q '"stage"' && ckt_fail "metadata key not removed"
 echo "$m" | grep -q '"owner": *"ml"' || ckt_fail "other metadata lost"
 
+ckt_log "hashes sealed in the checkpoint's metadata are checked: a wrong one fails the file"
+f1=$(cd "$data/$u1" && find . -type f -size +1k | sed 's|^\./||' | head -1)
+good=$(ckt_xxh128 "$data/$u1/$f1")
+ckpt checkpoint add-metadata "$u1" "{\"ckptd.xxh128\":{\"$f1\":\"$good\"}}" > /dev/null
+ckpt checkpoint download "$u1" -o "$CKT_TMP/sealed" -q > /dev/null || ckt_fail "a correctly sealed checkpoint failed"
+ckpt checkpoint add-metadata "$u1" "{\"ckptd.xxh128\":{\"$f1\":\"00000000000000000000000000000000\"}}" > /dev/null
+rc=0; ckpt checkpoint download "$u1" -o "$CKT_TMP/badseal" > badseal.out 2>&1 || rc=$?
+[ $rc -ne 0 ] && grep -q "xxh128 mismatch for '$f1'" badseal.out || { cat badseal.out; ckt_fail "sealed mismatch"; }
+[ ! -e "$CKT_TMP/badseal" ] || ckt_fail "a checkpoint with a wrong sealed hash was published"
+ckpt checkpoint remove-metadata "$u1" ckptd.xxh128 > /dev/null
+
 ckt_log "a hostile resource path is refused and nothing is written"
 hostile=$(ckt_det_q 'd["hostile"]')
 rc=0; ckpt checkpoint download "$hostile" -o "$CKT_TMP/h/x" > h.out 2>&1 || rc=$?
