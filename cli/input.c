@@ -51,43 +51,6 @@ static void where(char *out, size_t outlen, const char *origin, unsigned line)
         out[0] = '\0';
 }
 
-/* Whether s[0..len) is well-formed UTF-8 (no overlongs, surrogates or
- * code points past U+10FFFF). */
-static bool utf8_valid(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = s[i];
-        size_t n;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (len - i - 1 < n) return false;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) return false;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += n + 1;
-    }
-    return true;
-}
-
 /* Why url cannot be a URL, or NULL when it looks like one: a scheme, "://",
  * no whitespace or control characters. The daemon judges the rest. */
 static const char *url_problem(const char *url)
@@ -99,7 +62,7 @@ static const char *url_problem(const char *url)
         unsigned char ch = (unsigned char)url[i];
         if (ch <= 0x20 || ch == 0x7f) return "url contains whitespace or a control character";
     }
-    if (!utf8_valid((const unsigned char *)url, len)) return "url is not valid UTF-8";
+    if (!ckp_utf8_valid(url, len)) return "url is not valid UTF-8";
     const char *sep = strstr(url, "://");
     if (!sep || sep == url) return "not a url (expected scheme://host/path)";
     for (const char *p = url; p < sep; p++) {

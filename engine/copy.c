@@ -96,24 +96,16 @@ static void copy_work(uv_work_t *req)
     if (out >= 0 && r->dst_err == 0) {
         /* Hash what landed, not what we meant to write. */
         XXH3_state_t *h = XXH3_createState();
-        char *buf = malloc(COPY_BUF);
-        if (!h || !buf) {
+        if (!h) {
             r->dst_err = -ENOMEM;
         } else {
             XXH3_128bits_reset(h);
-            int64_t off = 0;
-            while (off < r->copied && r->dst_err == 0) {
-                size_t n = r->copied - off < COPY_BUF ? (size_t)(r->copied - off) : COPY_BUF;
-                r->dst_err = ckd_pread_all(out, buf, n, off);
-                if (r->dst_err == 0) XXH3_128bits_update(h, buf, n);
-                off += (int64_t)n;
-            }
+            r->dst_err = ckd_hash_fd_range(out, 0, r->copied, h);
             XXH128_canonical_t c;
             XXH128_canonicalFromHash(&c, XXH3_128bits_digest(h));
             memcpy(r->digest, c.digest, 16);
+            XXH3_freeState(h);
         }
-        XXH3_freeState(h);
-        free(buf);
     }
     if (out >= 0) close(out);
 }

@@ -7,6 +7,14 @@
 #include <xxhash.h>
 #if defined(__x86_64__) || defined(_M_X64)
 #include <xxh_x86dispatch.h>
+#include <stdint.h>
+
+/* Feeds bytes [off, off + len) of fd into h, 1 MiB at a time (pool threads
+ * only). Returns 0, -ENOMEM, or the read error (-EIO for a short file). */
+int ckd_hash_fd_range(int fd, int64_t off, int64_t len, XXH3_state_t *h);
+/* The XXH3-128 of h's input so far, as lowercase canonical hex. */
+void ckd_hash_state_hex(const XXH3_state_t *h, char hex[33]);
+
 #endif
 
 #endif

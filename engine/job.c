@@ -1251,27 +1251,15 @@ static void file_finish_work(uv_work_t *req)
         r->err = -errno;
     }
     XXH3_state_t *h = XXH3_createState();
-    char *buf = malloc(1 << 20);
-    if (!h || !buf) r->err = -ENOMEM;
+    if (!h) r->err = -ENOMEM;
     if (r->err == 0) {
         XXH3_128bits_reset(h);
-        int64_t off = 0;
-        while (off < f->size) {
-            size_t n = f->size - off < (1 << 20) ? (size_t)(f->size - off) : (1 << 20);
-            int rc = ckd_pread_all(fd, buf, n, off);
-            if (rc < 0) {
-                r->err = rc;
-                break;
-            }
-            XXH3_128bits_update(h, buf, n);
-            off += (int64_t)n;
-        }
+        r->err = ckd_hash_fd_range(fd, 0, f->size, h);
         XXH128_canonical_t c;
         XXH128_canonicalFromHash(&c, XXH3_128bits_digest(h));
         memcpy(r->digest, c.digest, 16);
     }
     XXH3_freeState(h);
-    free(buf);
     close(fd);
     f->fd = -1;
 }
@@ -1356,22 +1344,8 @@ typedef struct prep_req {
 
 static int hash_range(int fd, int64_t off, int64_t len, XXH3_state_t *h, char hex[33])
 {
-    char *buf = malloc(1 << 20);
-    if (!buf) return -ENOMEM;
-    int rc = 0;
-    while (len > 0 && rc == 0) {
-        size_t n = len < (1 << 20) ? (size_t)len : (1 << 20);
-        rc = ckd_pread_all(fd, buf, n, off);
-        if (rc == 0) XXH3_128bits_update(h, buf, n);
-        off += (int64_t)n;
-        len -= (int64_t)n;
-    }
-    free(buf);
-    if (rc == 0) {
-        XXH128_canonical_t c;
-        XXH128_canonicalFromHash(&c, XXH3_128bits_digest(h));
-        ckd_hash_hex(c.digest, hex);
-    }
+    int rc = ckd_hash_fd_range(fd, off, len, h);
+    if (rc == 0) ckd_hash_state_hex(h, hex);
     return rc;
 }
 

@@ -89,22 +89,13 @@ static int hash_file(const char *path, int64_t size, char hex[33])
         return -EINVAL;
     }
     XXH3_state_t *h = XXH3_createState();
-    char *buf = malloc(1 << 20);
-    int rc = h && buf ? 0 : -ENOMEM;
-    if (rc == 0) XXH3_128bits_reset(h);
-    for (int64_t off = 0; rc == 0 && off < size;) {
-        size_t n = size - off < (1 << 20) ? (size_t)(size - off) : (1 << 20);
-        rc = ckd_pread_all(fd, buf, n, off);
-        if (rc == 0) XXH3_128bits_update(h, buf, n);
-        off += (int64_t)n;
-    }
+    int rc = h ? 0 : -ENOMEM;
     if (rc == 0) {
-        XXH128_canonical_t c;
-        XXH128_canonicalFromHash(&c, XXH3_128bits_digest(h));
-        ckd_hash_hex(c.digest, hex);
+        XXH3_128bits_reset(h);
+        rc = ckd_hash_fd_range(fd, 0, size, h);
+        if (rc == 0) ckd_hash_state_hex(h, hex);
     }
     XXH3_freeState(h);
-    free(buf);
     close(fd);
     return rc;
 }

@@ -118,6 +118,10 @@ char *ckp_msg_error(json_t *id, int code, const char *message, json_t *data, siz
  * reason in *why ("absolute path", "'..' segment", ...). */
 int ckp_path_check(const char *path, size_t len, const char **why);
 
+/* 1 when s[0..len) is strict UTF-8 (no overlongs, surrogates, or code
+ * points past U+10FFFF). */
+int ckp_utf8_valid(const char *s, size_t len);
+
 /* Formats a byte count the way the CLI and logs show it ("1.3MB"). */
 void ckp_fmt_bytes(char *out, size_t outlen, double bytes);
 

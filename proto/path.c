@@ -6,8 +6,9 @@
 #include "ckp.h"
 
 /* Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF. */
-static int utf8_valid(const unsigned char *s, size_t len)
+int ckp_utf8_valid(const char *str, size_t len)
 {
+    const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;
     while (i < len) {
         unsigned char c = s[i];
@@ -52,7 +53,7 @@ int ckp_path_check(const char *path, size_t len, const char **why)
         reason = "NUL byte in path";
     else if (path[0] == '/')
         reason = "absolute path";
-    else if (!utf8_valid((const unsigned char *)path, len))
+    else if (!ckp_utf8_valid(path, len))
         reason = "path is not valid UTF-8";
     else {
         size_t start = 0;

@@ -1,0 +1,31 @@
+/* Hashing helpers shared by verification passes. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "fsutil.h"
+#include "hash.h"
+
+#define HASH_READ (1 << 20)
+
+int ckd_hash_fd_range(int fd, int64_t off, int64_t len, XXH3_state_t *h)
+{
+    char *buf = malloc(HASH_READ);
+    if (!buf) return -ENOMEM;
+    int rc = 0;
+    while (len > 0 && rc == 0) {
+        size_t n = len < HASH_READ ? (size_t)len : HASH_READ;
+        rc = ckd_pread_all(fd, buf, n, off);
+        if (rc == 0) XXH3_128bits_update(h, buf, n);
+        off += (int64_t)n;
+        len -= (int64_t)n;
+    }
+    free(buf);
+    return rc;
+}
+
+void ckd_hash_state_hex(const XXH3_state_t *h, char hex[33])
+{
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits_digest(h));
+    ckd_hash_hex(c.digest, hex);
+}
