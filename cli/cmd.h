@@ -33,6 +33,8 @@ int ckc_cmd_job(int argc, char **argv, ckc_opts *o);
 int ckc_cmd_control(int argc, char **argv, ckc_opts *o);
 int ckc_cmd_watch(int argc, char **argv, ckc_opts *o);
 int ckc_cmd_config(int argc, char **argv, ckc_opts *o);
+/* A local copy checked against its manifest, without the daemon. */
+int ckc_cmd_verify(int argc, char **argv, ckc_opts *o);
 /* Determined checkpoints, with det's subcommands: argv[1] names one. */
 int ckc_cmd_checkpoint(int argc, char **argv, ckc_opts *o);
 int ckc_cmd_trial(int argc, char **argv, ckc_opts *o);

@@ -419,6 +419,8 @@ static const char checkpoint_usage[] =
     "  describe UUID                    a checkpoint's metrics, metadata and files\n"
     "  add-metadata UUID JSON           merge keys into its user metadata\n"
     "  remove-metadata UUID KEY...      remove keys from its user metadata\n"
+    "  seal UUID [DIR]                  store a verified local copy's hashes in its\n"
+    "                                   metadata (key \"ckptd.xxh128\")\n"
     "\n"
     "'ckpt checkpoint COMMAND --help' tells more.\n";
 
@@ -429,6 +431,7 @@ int ckc_cmd_checkpoint(int argc, char **argv, ckc_opts *o)
         {"describe", NULL, checkpoint_describe},
         {"add-metadata", NULL, checkpoint_add_metadata},
         {"remove-metadata", NULL, checkpoint_remove_metadata},
+        {"seal", NULL, ckc_det_checkpoint_seal},
     };
     return dispatch("checkpoint", checkpoint_usage, subs, sizeof subs / sizeof subs[0], argc, argv,
                     o);

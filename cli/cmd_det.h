@@ -28,4 +28,8 @@ int ckc_det_checkpoint_download(int argc, char **argv, ckc_opts *o);
 int ckc_det_trial_download(int argc, char **argv, ckc_opts *o);
 int ckc_det_experiment_download(int argc, char **argv, ckc_opts *o);
 
+/* checkpoint seal (cmd_verify.c): a verified copy's hashes into the
+ * checkpoint's metadata. */
+int ckc_det_checkpoint_seal(int argc, char **argv, ckc_opts *o);
+
 #endif

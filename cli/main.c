@@ -25,6 +25,9 @@ static const char usage[] =
     "  watch [ID]                follow one job until it ends, or every job\n"
     "  config                    show the daemon's settings\n"
     "  config set KEY=VALUE...   change settings\n"
+    "  verify DIR [-v]           check a local copy against its .ckptd.xxh128 or\n"
+    "                            checksums.xxh128 manifest, like 'xxhsum -c' (no\n"
+    "                            daemon needed; exit 1 when a file does not match)\n"
     "\n"
     "Determined checkpoints, with det's commands, flags and output (ckptd asks\n"
     "the master; c, t, e and lc are short for checkpoint, trial, experiment and\n"
@@ -35,6 +38,10 @@ static const char usage[] =
     "                            merge keys into a checkpoint's user metadata\n"
     "  checkpoint remove-metadata UUID KEY...\n"
     "                            remove keys from a checkpoint's user metadata\n"
+    "  checkpoint seal UUID [DIR]\n"
+    "                            verify a local copy (default checkpoints/UUID), then\n"
+    "                            store its files' XXH3-128 in the checkpoint's\n"
+    "                            metadata under \"ckptd.xxh128\"\n"
     "  trial download ID --best|--latest|--uuid U\n"
     "                            download one checkpoint of a trial\n"
     "  trial list-checkpoints ID\n"
@@ -64,7 +71,7 @@ static const struct command commands[] = {
     {"config", ckc_cmd_config},  {"checkpoint", ckc_cmd_checkpoint},
     {"c", ckc_cmd_checkpoint},   {"trial", ckc_cmd_trial},
     {"t", ckc_cmd_trial},        {"experiment", ckc_cmd_experiment},
-    {"e", ckc_cmd_experiment},
+    {"e", ckc_cmd_experiment},   {"verify", ckc_cmd_verify},
 };
 
 /* The socket path when --socket is not given. */

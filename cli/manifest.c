@@ -6,7 +6,7 @@
 
 #include "manifest.h"
 
-#define ONLY_128 ": only XXH3 128-bit hashes (xxhsum -H2) are supported"
+#define ONLY_128 ": only XXH3 128-bit hashes (xxhsum -H2) can be checked"
 
 static int fail(const char **why, int rc, const char *reason)
 {

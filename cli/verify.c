@@ -21,7 +21,7 @@
 #include "render.h"
 #include "verify.h"
 
-#define READ_SIZE (1u << 20)
+#define READ_SIZE    (1u << 20)
 #define MANIFEST_MAX ((size_t)256 << 20)
 
 /* Opens path (already checked by ckp_path_check) beneath dirfd without
@@ -143,18 +143,14 @@ static int open_manifest(int dirfd, const char *const *manifests, const char **u
     return -ENOENT;
 }
 
-int ckc_verify_dir(const char *dir, const char *const *manifests, const char **used,
-                   ckc_verify_fn fn, void *arg, ckc_vtotals *t)
+int ckc_verify_dir(int dirfd, const char *const *manifests, const char **used, ckc_verify_fn fn,
+                   void *arg, ckc_vtotals *t)
 {
     memset(t, 0, sizeof *t);
     *used = NULL;
-    int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dirfd < 0) return -errno;
     int mfd = open_manifest(dirfd, manifests, used);
-    if (mfd < 0) {
-        close(dirfd);
-        return mfd;
-    }
+    if (mfd < 0) return mfd;
+    t->opened = 1;
     FILE *in = fdopen(mfd, "r");
     char *buf = malloc(READ_SIZE);
     if (!in || !buf) {
@@ -163,7 +159,6 @@ int ckc_verify_dir(const char *dir, const char *const *manifests, const char **u
         else
             close(mfd);
         free(buf);
-        close(dirfd);
         return -ENOMEM;
     }
 
@@ -210,7 +205,6 @@ int ckc_verify_dir(const char *dir, const char *const *manifests, const char **u
     free(line);
     free(buf);
     fclose(in);
-    close(dirfd);
     return rc;
 }
 

@@ -8,7 +8,7 @@
 
 /* The manifest ckptd writes into every checkpoint it publishes, and the
  * one a checkpoint may ship itself. */
-#define CKC_MANIFEST_CKPTD ".ckptd.xxh128"
+#define CKC_MANIFEST_CKPTD   ".ckptd.xxh128"
 #define CKC_MANIFEST_SHIPPED "checksums.xxh128"
 
 typedef enum ckc_vstatus {
@@ -31,20 +31,22 @@ typedef struct ckc_vitem {
 
 typedef struct ckc_vtotals {
     size_t ok, failed, missing, bad_lines;
+    int opened; /* the manifest was opened (an error after is a read error) */
 } ckc_vtotals;
 
 /* Called for every line as it is checked; the item is valid during the
  * call only. */
 typedef void (*ckc_verify_fn)(const ckc_vitem *it, void *arg);
 
-/* Checks dir against the first of the manifests (names inside dir, a NULL
- * terminated list) that exists, and names it in *used. Returns 0 when the
- * check ran (the outcome is in *t), -ENOENT when dir has none of them, or
- * another negative errno when dir or the manifest cannot be opened or read:
- * -EINVAL when the manifest is not a regular file (a symbolic link is not
- * followed), -E2BIG when it is over 256 MiB. */
-int ckc_verify_dir(const char *dir, const char *const *manifests, const char **used,
-                   ckc_verify_fn fn, void *arg, ckc_vtotals *t);
+/* Checks the directory open as dirfd against the first of the manifests
+ * (names inside it, a NULL-terminated list) that exists, and names that one
+ * in *used. Returns 0 when the check ran (the outcome is in *t), -ENOENT
+ * when there is none of them, or another negative errno when the manifest
+ * cannot be opened (t->opened false: -EINVAL when it is not a regular file,
+ * a symbolic link not being followed) or read to its end (t->opened true:
+ * -E2BIG when it is over 256 MiB). */
+int ckc_verify_dir(int dirfd, const char *const *manifests, const char **used, ckc_verify_fn fn,
+                   void *arg, ckc_vtotals *t);
 
 /* Whether every line checked out: no failure, nothing missing, no bad line,
  * and at least one file. */
