@@ -31,7 +31,7 @@ ckt_log "experiment download --top-n 3: three checkpoints, each equal to its sto
 ckpt experiment download 1 --top-n 3 -o "$CKT_TMP/top" > top.out
 [ "$(grep -c '^Local checkpoint path:' top.out)" -eq 3 ] || { cat top.out; ckt_fail "det output"; }
 for u in $top3; do same_as_storage "$CKT_TMP/top/$u" "$u"; done
-ls -A "$CKT_TMP/top" | grep -q partial && ckt_fail "staging left behind"
+grep -q partial <(ls -A "$CKT_TMP/top") && ckt_fail "staging left behind"
 
 ckt_log "checkpoint download: default target checkpoints/<uuid>, then 'present'"
 u1=${top3%% *}
@@ -67,9 +67,9 @@ ckpt trial list-checkpoints 1 --sort-by batch_number --order-by desc --max-resul
 [ "$(grep -cE '[0-9a-f]{8}-[0-9a-f-]{27}' tlc.out)" -eq 2 ] || { cat tlc.out; ckt_fail "max results"; }
 
 ckt_log "describe, add-metadata, remove-metadata (GET, merge, POST)"
-ckpt checkpoint describe "$u1" | grep -q "$u1" || ckt_fail "describe"
+grep -q "$u1" <(ckpt checkpoint describe "$u1") || ckt_fail "describe"
 ckpt checkpoint add-metadata "$u1" '{"stage":"prod","owner":"ml"}' > /dev/null
-ckpt --json checkpoint describe "$u1" | grep -q '"stage": *"prod"' || ckt_fail "metadata not added"
+grep -q '"stage": *"prod"' <(ckpt --json checkpoint describe "$u1") || ckt_fail "metadata not added"
 ckpt checkpoint remove-metadata "$u1" stage > /dev/null
 m=$(ckpt --json checkpoint describe "$u1")
 echo "$m" | grep -q '"stage"' && ckt_fail "metadata key not removed"
@@ -102,7 +102,7 @@ rc=0; ckpt checkpoint download "$s3" -o "$CKT_TMP/s3" > s3.out 2>&1 || rc=$?
 ckt_log "an expired token leads to exactly one re-login"
 curl -sf -X POST "$CKT_DET_URL/_ctl/expire-tokens" > /dev/null
 ckpt checkpoint describe "$u1" > /dev/null || ckt_fail "describe after token expiry"
-grep -c "logged in to the master" "$CKT_TMP/ckptd.log" | grep -qx 2 || ckt_fail "expected exactly two logins in the daemon log"
+grep -qx 2 <(grep -c "logged in to the master" "$CKT_TMP/ckptd.log") || ckt_fail "expected exactly two logins in the daemon log"
 grep -q "Bearer" "$CKT_TMP/ckptd.log" && ckt_fail "a token reached the log"
 [ "$(stat -c %a "$CKT_STATE/master-token")" = 600 ] || ckt_fail "the token cache is not private"
 

@@ -22,7 +22,7 @@ for i in $(seq 1 50); do
     sleep 0.1
 done
 [ "$(job_field "$id" state)" = waiting ] || ckt_fail "job is $(job_field "$id" state), not waiting"
-job_field "$id" error | grep -q "cannot reach the master at 'http://127.0.0.1:$port'" \
+grep -q "cannot reach the master at 'http://127.0.0.1:$port'" <(job_field "$id" error) \
     || ckt_fail "unclear error: $(job_field "$id" error)"
 kill "$client" 2>/dev/null || true
 

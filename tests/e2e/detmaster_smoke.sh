@@ -134,9 +134,11 @@ ckt_log "archive"
 HOSTILE=$(py 'print(d["hostile"])' <<<"$DS")
 curl -sS -D "$CKT_TMP/h" -o "$CKT_TMP/a.tar" -H "$H" -H 'Accept: application/x-tar' "$B/checkpoints/$U"
 grep -qi '^content-length:' "$CKT_TMP/h" || ckt_fail "tar reply without Content-Length"
-tar -tf "$CKT_TMP/a.tar" | grep -qx 'metadata.json' || ckt_fail "tar lacks metadata.json"
+tar -tf "$CKT_TMP/a.tar" > "$CKT_TMP/a.lst"   # not piped into grep -q: SIGPIPE + pipefail
+grep -qx 'metadata.json' "$CKT_TMP/a.lst" || ckt_fail "tar lacks metadata.json"
 curl -sS -o "$CKT_TMP/h.tgz" -H "$H" -H 'Accept: application/gzip' "$B/checkpoints/$HOSTILE"
-tar -tzf "$CKT_TMP/h.tgz" 2>/dev/null | grep -qx '../evil' || ckt_fail "hostile archive lacks ../evil"
+tar -tzf "$CKT_TMP/h.tgz" > "$CKT_TMP/h.lst" 2>/dev/null || true
+grep -qx '../evil' "$CKT_TMP/h.lst" || ckt_fail "hostile archive lacks ../evil"
 r=$(req -H "$H" -H 'Accept: text/html' "$B/checkpoints/$U")
 expect 415 "$r"
 body_of "$r" | py 'assert "message" in d'

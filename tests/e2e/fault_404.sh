@@ -29,7 +29,7 @@ n=$(ckt_fault_stat "['per_path']['/missing.bin']['requests']")
 [ "$(grep -c 'GET /missing.bin' "$CKT_NGINX_PREFIX/logs/access.log")" = 1 ] || ckt_fail "nginx saw more than one request"
 id=$(ckpt --json jobs | python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][-1]["id"])')
 [ "$(ckt_job_field "$id" "['state']")" = failed ] || ckt_fail "job not failed"
-ckt_job_field "$id" "['error']" | grep -q "http 404 for '$url'" || ckt_fail "job error does not name the URL"
+grep -q "http 404 for '$url'" <(ckt_job_field "$id" "['error']") || ckt_fail "job error does not name the URL"
 ckt_job_log_has "$id" retrying && ckt_fail "the job's log shows a retry of a 404"
 [ ! -e "$CKT_TMP/out/missing.bin" ] || ckt_fail "something was published"
 

@@ -42,7 +42,7 @@ diff "$CKT_TMP/src.lst" "$CKT_TMP/dst.lst" || ckt_fail "file sets differ"
 while read -r f; do
     [ "$(ckt_xxh128 "$www/$f")" = "$(ckt_xxh128 "$CKT_TMP/out/$f")" ] || ckt_fail "content differs: $f"
 done < "$CKT_TMP/src.lst"
-ls -A "$CKT_TMP/out" | grep -q partial && ckt_fail "staging directory left behind"
+grep -q partial <(ls -A "$CKT_TMP/out") && ckt_fail "staging directory left behind"
 
 ckt_log "the job record carries each file's xxh128"
 id=$(ckpt --json jobs | python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][-1]["id"])')

@@ -39,9 +39,9 @@ CKT_KEEP_AWS=1 DET_MASTER=$CKT_DET_URL ckt_daemon_start
 ckpt config set segment_threshold=1048576 >/dev/null   # the 3 MiB shard goes in ranges
 ckpt checkpoint download "$u" -o "$CKT_TMP/out" -q > /dev/null || ckt_fail "s3 download failed"
 diff -r -x .ckptd.xxh128 -x metadata.json "$ref" "$CKT_TMP/out" || ckt_fail "bytes differ from the objects"
-ckpt --json job 1 | grep -q '"storage": *"s3"' || ckt_fail "the job does not record s3 storage"
+grep -q '"storage": *"s3"' <(ckpt --json job 1) || ckt_fail "the job does not record s3 storage"
 grep -q "S3RVER" "$CKT_TMP/ckptd.log" && ckt_fail "a credential reached the log"
-sqlite3 "$CKT_STATE/ckptd.db" .dump | grep -q "S3RVER" && ckt_fail "a credential reached the job records"
+grep -q "S3RVER" <(sqlite3 "$CKT_STATE/ckptd.db" .dump) && ckt_fail "a credential reached the job records"
 ckt_daemon_stop
 
 ckt_log "a wrong secret: a clear authentication error within seconds, no retries"
