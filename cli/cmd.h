@@ -39,6 +39,8 @@ int ckc_cmd_verify(int argc, char **argv, ckc_opts *o);
 int ckc_cmd_checkpoint(int argc, char **argv, ckc_opts *o);
 int ckc_cmd_trial(int argc, char **argv, ckc_opts *o);
 int ckc_cmd_experiment(int argc, char **argv, ckc_opts *o);
+/* Follow jobs (GPU-node prefetch): argv[1] is trial, experiment, list or stop. */
+int ckc_cmd_prefetch(int argc, char **argv, ckc_opts *o);
 
 /* ---- shared helpers (common.c) ------------------------------------------ */
 

@@ -33,6 +33,7 @@ static const char usage[] =
     "      --xxh128 HEX    expected XXH3-128 of the file (a single URL only)\n"
     "      --size N        expected size in bytes (a single URL only)\n"
     "  -p, --priority N    higher runs first (default 0)\n"
+    "  -z, --decompress    store *.zst downloads decoded, without the suffix\n"
     "  -d, --detach        print the job id and return at once\n"
     "      --json          print each event, then the final job, as JSON lines\n"
     "\n"
@@ -45,7 +46,8 @@ static const struct option longopts[] = {
     {"output", required_argument, NULL, 'o'},    {"input", required_argument, NULL, 'i'},
     {"out", required_argument, NULL, 'O'},       {"xxh128", required_argument, NULL, OPT_XXH128},
     {"size", required_argument, NULL, OPT_SIZE}, {"priority", required_argument, NULL, 'p'},
-    {"detach", no_argument, NULL, 'd'},          {NULL, 0, NULL, 0},
+    {"detach", no_argument, NULL, 'd'},          {"decompress", no_argument, NULL, 'z'},
+    {NULL, 0, NULL, 0},
 };
 
 struct fetch_args {
@@ -56,6 +58,7 @@ struct fetch_args {
     long long priority;
     bool has_priority;
     bool detach;
+    bool decompress;
 };
 
 /* Reads a whole file ("-": standard input). Returns 0 with a malloc'd *text,
@@ -169,10 +172,11 @@ static json_t *submit_params(const ckc_input *in, const char *output, const stru
         if (e->xxh128[0]) json_object_set_new(f, "xxh128", json_string(e->xxh128));
         if (json_array_append_new(files, f) < 0) goto fail;
     }
-    if (a->has_priority &&
-        json_object_set_new(params, "options",
-                            json_pack("{s:I}", "priority", (json_int_t)a->priority)) < 0)
+    json_t *opts = json_object();
+    if (!opts || json_object_set_new(params, "options", opts) < 0) goto fail;
+    if (a->has_priority && json_object_set_new(opts, "priority", json_integer(a->priority)) < 0)
         goto fail;
+    if (a->decompress && json_object_set_new(opts, "decompress", json_true()) < 0) goto fail;
     return params;
 fail:
     json_decref(params);
@@ -262,7 +266,7 @@ int ckc_cmd_fetch(int argc, char **argv, ckc_opts *o)
     }
 
     int c, status = CKC_EXIT_OK;
-    while ((c = ckc_getopt(argc, argv, "o:i:O:p:d", longopts, o, usage)) != -1) {
+    while ((c = ckc_getopt(argc, argv, "o:i:O:p:dz", longopts, o, usage)) != -1) {
         switch (c) {
         case 'o':
             a.outdir = optarg;
@@ -288,6 +292,9 @@ int ckc_cmd_fetch(int argc, char **argv, ckc_opts *o)
             break;
         case 'd':
             a.detach = true;
+            break;
+        case 'z':
+            a.decompress = true;
             break;
         case 'h':
             goto out;

@@ -50,6 +50,12 @@ static const char usage[] =
     "                            download an experiment's best checkpoints\n"
     "  experiment list-checkpoints ID [--best N] [--csv]\n"
     "                            the checkpoints of an experiment\n"
+    "  prefetch trial ID --latest|--best [--keep K] [-o DIR] [--interval S]\n"
+    "  prefetch experiment ID [--top-n N] [--keep K] [-o DIR] [--interval S]\n"
+    "                            keep the newest (or best) checkpoints on this node\n"
+    "                            as they appear, with a stable 'latest' symlink\n"
+    "  prefetch list | prefetch stop ID\n"
+    "                            the follow jobs; stop one (its copies stay)\n"
     "\n"
     "options:\n"
     "  --socket PATH   the daemon's socket (default: $CKPTD_SOCKET, else\n"
@@ -72,6 +78,7 @@ static const struct command commands[] = {
     {"c", ckc_cmd_checkpoint},   {"trial", ckc_cmd_trial},
     {"t", ckc_cmd_trial},        {"experiment", ckc_cmd_experiment},
     {"e", ckc_cmd_experiment},   {"verify", ckc_cmd_verify},
+    {"prefetch", ckc_cmd_prefetch},
 };
 
 /* The socket path when --socket is not given. */

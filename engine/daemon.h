@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <uv.h>
 #include "hash.h"
+#include <zstd.h>
 
 #include "config.h"
 #include "store.h"
@@ -119,6 +120,14 @@ typedef struct ckd_file {
     int io;              /* other pool work on this file in flight */
     int no_ranges;       /* the server ignores Range: one stream from zero */
     int layout_saved;    /* segment rows exist in the store */
+    /* zstd: the bytes fetched are a zstd stream, stored decoded. One range,
+     * never split; resume restarts at the last complete frame. */
+    int zstd;
+    int64_t dec;             /* decoded bytes written (the decoded file's size so far) */
+    int64_t frame_c, frame_d; /* compressed and decoded offsets at the last frame end */
+    ZSTD_DCtx *zd;
+    char *zout;               /* decoder output buffer (pool thread) */
+    XXH3_state_t *hash_frame; /* the hash state at the last frame end */
     int reset_pending;   /* start again from zero once nothing is in flight */
     ckd_seg *segs;
     int nsegs;
@@ -157,6 +166,7 @@ typedef struct ckd_job {
     int publishing; /* the publish step is in the pool */
     int cleaned;    /* canceled and its staging removed */
     int recheck;    /* loaded after a restart: re-prove bytes before use */
+    struct ckd_follow *follow; /* kind "follow": its polling state (follow.c) */
     /* rate: bytes_done sampled on the daemon tick */
     int64_t rate_bytes[16];
     uint64_t rate_ms[16];
@@ -227,7 +237,11 @@ void ckd_job_set_state(ckd_job *j, enum ckd_job_state to, const char *error);
 int ckd_job_add_unit(ckd_job *j, const ckd_unit *u);
 /* Adds a file before any transfer started (the files array may move). */
 int ckd_job_add_file(ckd_job *j, int unit, const char *url, const char *path, int64_t size,
-                     const char *expect);
+                     const char *expect, int zstd);
+/* options.decompress and a ".zst" name: the file is stored decoded, without
+ * the suffix (ckd_zstd_stored_name, malloc'd). */
+int ckd_job_wants_decoding(const ckd_job *j, const char *url, const char *path);
+char *ckd_zstd_stored_name(const char *path);
 void ckd_job_resolved(ckd_job *j);
 /* Drops what a failed resolution added, so a resume resolves again. */
 void ckd_job_forget_resolution(ckd_job *j);

@@ -16,6 +16,7 @@
 #include "ckp.h"
 #include "fsutil.h"
 #include "log.h"
+#include "follow.h"
 #include "s3.h"
 #include "xfer.h"
 
@@ -25,6 +26,7 @@
 #define SPLIT_SLACK (1 << 20)
 
 static void job_prepare(ckd_job *j);
+static int zstd_init(ckd_file *f);
 static void job_flush(ckd_job *j);
 static void job_fetched(ckd_job *j, ckd_file *f);
 static void unit_publish(ckd_job *j, size_t u);
@@ -110,6 +112,7 @@ void ckd_job_set_state(ckd_job *j, enum ckd_job_state to, const char *error)
                     error ? error : "");
     ckd_store_job_update(&j->d->store, j->id, ckd_job_state_name(to), j->error, j->updated);
     ckd_events_job(j->d, j);
+    if (from != to) ckd_follow_on_job_state(j->d, j);
 }
 
 static void file_persist(ckd_file *f)
@@ -170,9 +173,37 @@ static int segs_alloc(ckd_file *f, int n)
     return 0;
 }
 
+static void zstd_release(ckd_file *f)
+{
+    ZSTD_freeDCtx(f->zd);
+    free(f->zout);
+    XXH3_freeState(f->hash_frame);
+    f->zd = NULL;
+    f->zout = NULL;
+    f->hash_frame = NULL;
+    f->dec = f->frame_c = f->frame_d = 0;
+}
+
+/* The decoder of a zstd file; the window cap refuses frames that would
+ * make a hostile stream allocate without bound. */
+#define ZSTD_WINDOW_LOG_MAX 27
+
+static int zstd_init(ckd_file *f)
+{
+    zstd_release(f);
+    f->zd = ZSTD_createDCtx();
+    f->zout = malloc(1 << 20);
+    f->hash_frame = XXH3_createState();
+    if (!f->zd || !f->zout || !f->hash_frame) return -ENOMEM;
+    ZSTD_DCtx_setParameter(f->zd, ZSTD_d_windowLogMax, ZSTD_WINDOW_LOG_MAX);
+    XXH3_128bits_reset(f->hash_frame);
+    return 0;
+}
+
 static void file_release(ckd_file *f)
 {
     segs_free(f);
+    zstd_release(f);
     if (f->fd >= 0) close(f->fd);
     free(f->url);
     free(f->path);
@@ -196,6 +227,7 @@ static void unit_release(ckd_unit *u)
 
 static void job_free(ckd_job *j)
 {
+    ckd_follow_stop(j);
     for (size_t i = 0; i < j->nfiles; i++) file_release(&j->files[i]);
     free(j->files);
     free(j->fetched);
@@ -275,7 +307,7 @@ int ckd_job_add_unit(ckd_job *j, const ckd_unit *u)
 }
 
 int ckd_job_add_file(ckd_job *j, int unit, const char *url, const char *path, int64_t size,
-                     const char *expect)
+                     const char *expect, int zstd)
 {
     ckd_file *nf = realloc(j->files, (j->nfiles + 1) * sizeof(*nf));
     if (!nf) return -ENOMEM;
@@ -288,8 +320,9 @@ int ckd_job_add_file(ckd_job *j, int unit, const char *url, const char *path, in
     f->fd = -1;
     f->url = strdup(url);
     f->path = strdup(path);
-    f->size = size;
-    f->size_given = size >= 0;
+    f->size = zstd ? -1 : size; /* a stream's size is not its decoded size */
+    f->size_given = !zstd && size >= 0;
+    f->zstd = zstd;
     f->state = CKD_FILE_PENDING;
     if (expect)
         for (int k = 0; k < 33; k++) f->expect[k] = (char)tolower((unsigned char)expect[k]);
@@ -298,7 +331,8 @@ int ckd_job_add_file(ckd_job *j, int unit, const char *url, const char *path, in
     if (!f->url || !f->path) return -ENOMEM;
     ckd_file_row fr = {.job_id = j->id, .idx = f->idx, .unit = unit, .url = f->url,
                        .path = f->path, .size = f->size, .size_given = f->size_given,
-                       .expect = f->expect[0] ? f->expect : NULL, .state = "pending"};
+                       .expect = f->expect[0] ? f->expect : NULL, .state = "pending",
+                       .zstd = zstd};
     return ckd_store_file_insert(&j->d->store, &fr);
 }
 
@@ -366,6 +400,24 @@ static int check_url_files(json_t *files, char *why, size_t whylen, json_t **err
     return rc;
 }
 
+int ckd_job_wants_decoding(const ckd_job *j, const char *url, const char *path)
+{
+    /* Decoding happens in the download path; local copies stay as stored. */
+    if (!json_is_true(json_object_get(j->options, "decompress")) || strncmp(url, "file://", 7) == 0)
+        return 0;
+    size_t n = strcspn(url, "?#"), l = strlen(path);
+    return (n >= 4 && strncmp(url + n - 4, ".zst", 4) == 0) ||
+           (l > 4 && strcmp(path + l - 4, ".zst") == 0);
+}
+
+char *ckd_zstd_stored_name(const char *path)
+{
+    size_t l = strlen(path);
+    char *s = strdup(path);
+    if (s && l > 4 && strcmp(path + l - 4, ".zst") == 0) s[l - 4] = '\0';
+    return s;
+}
+
 /* A URL set is one unit: files renamed one by one into the output. */
 static int add_url_files(ckd_job *j, json_t *files)
 {
@@ -381,10 +433,15 @@ static int add_url_files(ckd_job *j, json_t *files)
     json_array_foreach(files, i, fo) {
         if (rc < 0) break;
         json_t *size = json_object_get(fo, "size");
-        rc = ckd_job_add_file(j, 0, json_string_value(json_object_get(fo, "url")),
-                              json_string_value(json_object_get(fo, "path")),
-                              json_is_integer(size) ? json_integer_value(size) : -1,
-                              json_string_value(json_object_get(fo, "xxh128")));
+        const char *url = json_string_value(json_object_get(fo, "url"));
+        const char *path = json_string_value(json_object_get(fo, "path"));
+        int zstd = ckd_job_wants_decoding(j, url, path);
+        char *stored = zstd ? ckd_zstd_stored_name(path) : strdup(path);
+        rc = stored ? ckd_job_add_file(j, 0, url, stored,
+                                       json_is_integer(size) ? json_integer_value(size) : -1,
+                                       json_string_value(json_object_get(fo, "xxh128")), zstd)
+                    : -ENOMEM;
+        free(stored);
     }
     return rc;
 }
@@ -427,6 +484,11 @@ int ckd_job_submit(ckd_daemon *d, json_t *params, ckd_job **out, char *why, size
         snprintf(why, whylen, "'options.layout' must be \"by_uuid\" or \"direct\"");
         return CKP_RPC_INVALID_PARAMS;
     }
+    json_t *dec = options ? json_object_get(options, "decompress") : NULL;
+    if (dec && !json_is_boolean(dec)) {
+        snprintf(why, whylen, "'options.decompress' must be true or false");
+        return CKP_RPC_INVALID_PARAMS;
+    }
     const char *mode = options ? json_string_value(json_object_get(options, "mode")) : NULL;
     if (options && json_object_get(options, "mode") &&
         (!mode || (strcmp(mode, "auto") && strcmp(mode, "direct") && strcmp(mode, "master")))) {
@@ -443,6 +505,13 @@ int ckd_job_submit(ckd_daemon *d, json_t *params, ckd_job **out, char *why, size
     if (urls) {
         if ((rc = check_url_files(json_object_get(source, "files"), why, whylen, err_data)) != 0)
             return rc;
+    } else if (kind && strcmp(kind, "follow") == 0) {
+        if (ckd_follow_check_source(source, why, whylen) < 0) return CKP_RPC_INVALID_PARAMS;
+        if (!d->master) {
+            snprintf(why, whylen, "no Determined master is configured: start ckptd with "
+                                  "--master URL or DET_MASTER");
+            return CKP_RPC_INVALID_PARAMS;
+        }
     } else if (kind && (strcmp(kind, "checkpoint") == 0 || strcmp(kind, "trial") == 0 ||
                         strcmp(kind, "experiment") == 0)) {
         if (ckd_resolve_check_source(source, why, whylen) < 0) return CKP_RPC_INVALID_PARAMS;
@@ -551,6 +620,7 @@ static int load_file(void *ud, const ckd_file_row *r)
     f->path = strdup(r->path);
     f->size = r->size;
     f->size_given = r->size_given;
+    f->zstd = r->zstd;
     if (r->expect) snprintf(f->expect, sizeof(f->expect), "%s", r->expect);
     if (r->hash) snprintf(f->hash, sizeof(f->hash), "%s", r->hash);
     f->validator = r->validator ? strdup(r->validator) : NULL;
@@ -586,13 +656,14 @@ static int load_seg(void *ud, const ckd_seg_row *r)
     XXH3_128bits_reset(s->hash);
     /* The claimed hashes are read again by job_prepare (seg_claim). */
     f->layout_saved = 1;
+    if (f->zstd && !f->zd && zstd_init(f) < 0) return c->rc = -ENOMEM;
     return 0;
 }
 
 /* The journaled segment hashes, kept only until the prepare pass uses them. */
 typedef struct seg_claim {
     int idx;
-    int64_t start, done;
+    int64_t start, done, decoded;
     char hash[33];
 } seg_claim;
 
@@ -616,6 +687,7 @@ static int load_claim(void *ud, const ckd_seg_row *r)
     cl->idx = r->idx;
     cl->start = r->start;
     cl->done = r->done;
+    cl->decoded = r->decoded;
     snprintf(cl->hash, sizeof(cl->hash), "%s", r->hash);
     return 0;
 }
@@ -709,6 +781,7 @@ int ckd_job_pause(ckd_job *j)
         return CKP_RPC_BAD_TRANSITION;
     }
     ckd_job_set_state(j, CKD_JOB_PAUSED, NULL);
+    ckd_follow_stop(j);
     job_abort_transfers(j);
     ckd_sched_kick(j->d);
     return 0;
@@ -739,6 +812,7 @@ int ckd_job_cancel(ckd_job *j)
     if (j->state == CKD_JOB_DONE || j->state == CKD_JOB_CANCELED || j->publishing)
         return CKP_RPC_BAD_TRANSITION;
     ckd_job_set_state(j, CKD_JOB_CANCELED, NULL);
+    ckd_follow_stop(j);
     job_abort_transfers(j);
     job_cleanup(j);
     return 0;
@@ -914,7 +988,8 @@ static int file_layout(ckd_file *f)
 {
     const ckd_config *cfg = &f->job->d->cfg;
     int n = 1;
-    if (f->size >= cfg->segment_threshold && !f->no_ranges) {
+    if (f->zstd && zstd_init(f) < 0) return -ENOMEM;
+    if (f->size >= cfg->segment_threshold && !f->no_ranges && !f->zstd) {
         int64_t by_size = f->size / MIN_SEGMENT;
         n = (int)(by_size < cfg->max_segments ? by_size : cfg->max_segments);
         if (n < 1) n = 1;
@@ -927,7 +1002,7 @@ static int file_layout(ckd_file *f)
     }
     /* Journal rows for anything big enough to be worth resuming. */
     f->layout_saved = 0;
-    if (n > 1 || f->size < 0 || f->size >= cfg->journal_step) {
+    if (n > 1 || f->size < 0 || f->size >= cfg->journal_step || f->zstd) {
         ckd_store_seg_delete(&f->job->d->store, f->job->id, f->idx);
         for (int i = 0; i < n; i++) {
             ckd_seg_row r = {.job_id = f->job->id, .idx = f->idx, .start = f->segs[i].start,
@@ -949,7 +1024,7 @@ static void file_split_running(ckd_file *f)
     /* After the first write the fd is open and stays open until the stream
      * ends, so new ranges can share it without racing the opener. */
     if (!x || x->curl_done || s0->written == 0 || f->size < cfg->segment_threshold ||
-        f->no_ranges || f->fd < 0)
+        f->no_ranges || f->fd < 0 || f->zstd)
         return;
     int64_t at = x->req_off + x->received + (int64_t)SPLIT_SLACK;
     int64_t rest = f->size - at;
@@ -1149,6 +1224,10 @@ void ckd_sched_run(ckd_daemon *d)
     int slots = (int)d->cfg.max_connections - d->xe.active - d->copies;
     for (size_t k = 0; k < n; k++) {
         ckd_job *j = order[k];
+        if (j->state == CKD_JOB_QUEUED && strcmp(j->kind, "follow") == 0) {
+            ckd_follow_start(j); /* polls; its downloads are child jobs */
+            continue;
+        }
         if (j->state == CKD_JOB_QUEUED && j->nunits == 0) {
             /* A checkpoint job: ask the master what it means first. */
             ckd_job_set_state(j, CKD_JOB_RESOLVING, NULL);
@@ -1294,7 +1373,7 @@ static void file_finish_done(uv_work_t *req, int status)
 static void file_finish(ckd_file *f)
 {
     if (f->nsegs == 1 && f->fd < 0 && f->hash[0] && f->segs[0].start == 0 &&
-        f->segs[0].written == f->size) {
+        (f->zstd || f->segs[0].written == f->size)) {
         file_verify(f);
         return;
     }
@@ -1312,6 +1391,7 @@ static void file_finish(ckd_file *f)
 static void file_reset(ckd_file *f)
 {
     segs_free(f);
+    zstd_release(f);
     if (f->fd >= 0) {
         close(f->fd);
         f->fd = -1;
@@ -1413,9 +1493,16 @@ static void prepare_work(uv_work_t *req)
                     seg_claim *cl = &r->claims[c];
                     if (cl->idx != f->idx || cl->start != s->start) continue;
                     char hex[33] = "";
-                    if (hash_range(fd, s->start, cl->done, s->hash, hex) == 0 &&
-                        strcmp(hex, cl->hash) == 0) {
+                    /* A zstd file's journal proves decoded bytes [0, decoded)
+                     * and resumes the stream at the frame end `done`. */
+                    int64_t off = f->zstd ? 0 : s->start, len = f->zstd ? cl->decoded : cl->done;
+                    if (hash_range(fd, off, len, s->hash, hex) == 0 && strcmp(hex, cl->hash) == 0) {
                         s->written = s->journaled = s->mark = cl->done;
+                        if (f->zstd) {
+                            f->frame_c = cl->done;
+                            f->dec = f->frame_d = cl->decoded;
+                            XXH3_copyState(f->hash_frame, s->hash);
+                        }
                         r->reproven++;
                         any = 1;
                     } else {
@@ -1900,12 +1987,19 @@ static void stop_done(uv_work_t *req, int status)
             if (f->layout_saved != 1) continue;
             for (int k = 0; k < f->nsegs; k++) {
                 ckd_seg *s = &f->segs[k];
-                if (s->written <= s->journaled) continue;
-                XXH128_canonical_t c;
-                XXH128_canonicalFromHash(&c, XXH3_128bits_digest(s->hash));
                 char hex[33];
-                ckd_hash_hex(c.digest, hex);
-                ckd_store_seg_progress(&d->store, j->id, f->idx, s->start, s->written, hex);
+                if (f->zstd) {
+                    /* A stream resumes only at a frame end. */
+                    if (f->frame_c <= s->journaled || !f->hash_frame) continue;
+                    ckd_hash_state_hex(f->hash_frame, hex);
+                    ckd_store_seg_progress(&d->store, j->id, f->idx, s->start, f->frame_c, hex,
+                                           f->frame_d);
+                    s->journaled = f->frame_c;
+                    continue;
+                }
+                if (s->written <= s->journaled) continue;
+                ckd_hash_state_hex(s->hash, hex);
+                ckd_store_seg_progress(&d->store, j->id, f->idx, s->start, s->written, hex, 0);
                 s->journaled = s->mark = s->written;
             }
         }
@@ -1924,6 +2018,7 @@ static int jobs_quiet(ckd_daemon *d)
 void ckd_jobs_stop_all(ckd_daemon *d)
 {
     for (ckd_job *j = d->jobs; j; j = j->next) {
+        ckd_follow_stop(j);
         for (size_t i = 0; i < j->nfiles; i++) {
             ckd_file *f = &j->files[i];
             for (int k = 0; k < f->nsegs; k++) ckd_xfer_abort(&f->segs[k]);

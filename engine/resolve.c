@@ -187,6 +187,21 @@ static const char *sealed_hash(const ckd_det_checkpoint *cp, const char *path)
     return hex && ckd_hash_hex_valid(hex) ? hex : NULL;
 }
 
+/* One file of a checkpoint; with options.decompress a ".zst" resource is
+ * stored decoded under its name without the suffix. */
+static int add_resource(ckd_job *j, int unit, const char *url, const ckd_det_checkpoint *cp,
+                        size_t r)
+{
+    const char *rel = cp->resources[r].path;
+    int zstd = ckd_job_wants_decoding(j, url, rel);
+    char *stored = zstd ? ckd_zstd_stored_name(rel) : strdup(rel);
+    int rc = stored ? ckd_job_add_file(j, unit, url, stored, cp->resources[r].size,
+                                       sealed_hash(cp, stored), zstd)
+                    : -ENOMEM;
+    free(stored);
+    return rc;
+}
+
 /* Turns chosen checkpoints into units and files, then starts the job. */
 static void make_units(resolve_ctx *c, json_t **raw, ckd_det_checkpoint *cps, size_t n)
 {
@@ -268,10 +283,7 @@ static void make_units(resolve_ctx *c, json_t **raw, ckd_det_checkpoint *cps, si
             if (s3) {
                 char *key = ckd_s3_object_key(st, cp->uuid, cp->resources[r].path);
                 char *url = key ? ckd_s3_object_url(st, s3->region, key) : NULL;
-                rc = url ? ckd_job_add_file(j, unit, url, cp->resources[r].path,
-                                            cp->resources[r].size,
-                                            sealed_hash(cp, cp->resources[r].path))
-                         : -ENOMEM;
+                rc = url ? add_resource(j, unit, url, cp, r) : -ENOMEM;
                 free(key);
                 free(url);
                 continue;
@@ -285,9 +297,7 @@ static void make_units(resolve_ctx *c, json_t **raw, ckd_det_checkpoint *cps, si
             }
             char *url = malloc(strlen(local) + 8);
             if (url) sprintf(url, "file://%s", local);
-            rc = url ? ckd_job_add_file(j, unit, url, cp->resources[r].path, cp->resources[r].size,
-                                        sealed_hash(cp, cp->resources[r].path))
-                     : -ENOMEM;
+            rc = url ? add_resource(j, unit, url, cp, r) : -ENOMEM;
             free(url);
             free(local);
         }

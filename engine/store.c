@@ -16,12 +16,12 @@ static const char *schema =
     "  PRIMARY KEY(job_id, idx));"
     "CREATE TABLE IF NOT EXISTS files("
     "  job_id INTEGER NOT NULL, idx INTEGER NOT NULL, unit INTEGER NOT NULL,"
-    "  url TEXT NOT NULL, path TEXT NOT NULL,"
+    "  zstd INTEGER NOT NULL DEFAULT 0, url TEXT NOT NULL, path TEXT NOT NULL,"
     "  size INTEGER NOT NULL, size_given INTEGER NOT NULL, expect TEXT, hash TEXT,"
     "  state TEXT NOT NULL, validator TEXT, error TEXT, PRIMARY KEY(job_id, idx));"
     "CREATE TABLE IF NOT EXISTS segments("
     "  job_id INTEGER NOT NULL, idx INTEGER NOT NULL, start INTEGER NOT NULL,"
-    "  end INTEGER NOT NULL, done INTEGER NOT NULL, hash TEXT,"
+    "  end INTEGER NOT NULL, done INTEGER NOT NULL, decoded INTEGER NOT NULL DEFAULT 0, hash TEXT,"
     "  PRIMARY KEY(job_id, idx, start));"
     "CREATE TABLE IF NOT EXISTS job_log("
     "  seq INTEGER PRIMARY KEY, job_id INTEGER NOT NULL, time INTEGER NOT NULL,"
@@ -33,13 +33,13 @@ static const char *sql[CKD_ST_COUNT] = {
                           " error, created, updated) VALUES(?,?,?,?,?,?,?,?,?)",
     [CKD_ST_JOB_UPDATE] = "UPDATE jobs SET state=?, error=?, updated=? WHERE id=?",
     [CKD_ST_FILE_INSERT] = "INSERT INTO files(job_id, idx, url, path, size, size_given, expect,"
-                           " hash, state, validator, error, unit) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+                           " hash, state, validator, error, unit, zstd) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [CKD_ST_FILE_UPDATE] = "UPDATE files SET state=?, size=?, hash=?, validator=?, error=?"
                            " WHERE job_id=? AND idx=?",
     [CKD_ST_SEG_DELETE] = "DELETE FROM segments WHERE job_id=? AND idx=?",
     [CKD_ST_SEG_INSERT] = "INSERT OR REPLACE INTO segments(job_id, idx, start, end, done, hash)"
                           " VALUES(?,?,?,?,?,?)",
-    [CKD_ST_SEG_PROGRESS] = "UPDATE segments SET done=?, hash=? WHERE job_id=? AND idx=? AND start=?",
+    [CKD_ST_SEG_PROGRESS] = "UPDATE segments SET done=?, hash=?, decoded=? WHERE job_id=? AND idx=? AND start=?",
     [CKD_ST_LOG_INSERT] = "INSERT INTO job_log(job_id, time, level, message) VALUES(?,?,?,?)",
     [CKD_ST_LOG_TRIM] = "DELETE FROM job_log WHERE job_id=?1 AND seq <= (SELECT seq FROM job_log"
                         " WHERE job_id=?1 ORDER BY seq DESC LIMIT 1 OFFSET 200)",
@@ -176,6 +176,7 @@ int ckd_store_file_insert(ckd_store *s, const ckd_file_row *r)
     bind_text(st, 10, r->validator);
     bind_text(st, 11, r->error);
     sqlite3_bind_int(st, 12, r->unit);
+    sqlite3_bind_int(st, 13, r->zstd);
     return run(s, st, "insert file");
 }
 
@@ -214,14 +215,15 @@ int ckd_store_seg_insert(ckd_store *s, const ckd_seg_row *r)
 }
 
 int ckd_store_seg_progress(ckd_store *s, int64_t job_id, int idx, int64_t start, int64_t done,
-                           const char *hash)
+                           const char *hash, int64_t decoded)
 {
     sqlite3_stmt *st = s->st[CKD_ST_SEG_PROGRESS];
     sqlite3_bind_int64(st, 1, done);
     bind_text(st, 2, hash);
-    sqlite3_bind_int64(st, 3, job_id);
-    sqlite3_bind_int(st, 4, idx);
-    sqlite3_bind_int64(st, 5, start);
+    sqlite3_bind_int64(st, 3, decoded);
+    sqlite3_bind_int64(st, 4, job_id);
+    sqlite3_bind_int(st, 5, idx);
+    sqlite3_bind_int64(st, 6, start);
     return run(s, st, "journal segment");
 }
 
@@ -310,6 +312,7 @@ static int file_row(void *p, sqlite3_stmt *st)
         .validator = col_text(st, 9),
         .error = col_text(st, 10),
         .unit = sqlite3_column_int(st, 11),
+        .zstd = sqlite3_column_int(st, 12),
     };
     return ((int (*)(void *, const ckd_file_row *))c->cb)(c->ud, &r);
 }
@@ -320,7 +323,7 @@ int ckd_store_each_file(ckd_store *s, int64_t job_id,
     struct cbctx c = {(void *)cb, ud};
     return query(s,
                  "SELECT job_id, idx, url, path, size, size_given, expect, hash, state, validator,"
-                 " error, unit FROM files WHERE job_id=? ORDER BY idx",
+                 " error, unit, zstd FROM files WHERE job_id=? ORDER BY idx",
                  job_id, -1, file_row, &c);
 }
 
@@ -334,6 +337,7 @@ static int seg_row(void *p, sqlite3_stmt *st)
         .end = sqlite3_column_int64(st, 3),
         .done = sqlite3_column_int64(st, 4),
         .hash = col_text(st, 5),
+        .decoded = sqlite3_column_int64(st, 6),
     };
     return ((int (*)(void *, const ckd_seg_row *))c->cb)(c->ud, &r);
 }
@@ -343,7 +347,7 @@ int ckd_store_each_seg(ckd_store *s, int64_t job_id, int (*cb)(void *ud, const c
 {
     struct cbctx c = {(void *)cb, ud};
     return query(s,
-                 "SELECT job_id, idx, start, end, done, hash FROM segments WHERE job_id=?"
+                 "SELECT job_id, idx, start, end, done, hash, decoded FROM segments WHERE job_id=?"
                  " ORDER BY idx, start",
                  job_id, -1, seg_row, &c);
 }

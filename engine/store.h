@@ -53,12 +53,14 @@ typedef struct ckd_file_row {
     const char *url, *path, *expect, *hash, *state, *validator, *error;
     int64_t size; /* -1 unknown */
     int size_given;
+    int zstd; /* stored decoded */
 } ckd_file_row;
 
 typedef struct ckd_seg_row {
     int64_t job_id;
     int idx;
     int64_t start, end, done;
+    int64_t decoded;  /* zstd files: decoded bytes at done (a frame end) */
     const char *hash; /* NULL when nothing is journaled */
 } ckd_seg_row;
 
@@ -77,7 +79,7 @@ int ckd_store_file_update(ckd_store *s, int64_t job_id, int idx, const char *sta
 int ckd_store_seg_delete(ckd_store *s, int64_t job_id, int idx);
 int ckd_store_seg_insert(ckd_store *s, const ckd_seg_row *r);
 int ckd_store_seg_progress(ckd_store *s, int64_t job_id, int idx, int64_t start, int64_t done,
-                           const char *hash);
+                           const char *hash, int64_t decoded);
 /* Drops a job's units, files and segments (a resolution that failed). */
 int ckd_store_job_forget_files(ckd_store *s, int64_t job_id);
 int ckd_store_unit_insert(ckd_store *s, const ckd_unit_row *r);

@@ -313,6 +313,52 @@ static void mem_wake(ckd_daemon *d)
 
 /* ---- the pool write ----------------------------------------------------- */
 
+/* zstd: decodes this buffer into the staging file at the decoded offset,
+ * hashing the decoded bytes. At each frame end the state is remembered
+ * (offsets and a copy of the hash) so a resume can restart there; frames
+ * far enough apart are made durable and journaled. Pool thread. */
+#define ZSTD_OUT (1 << 20)
+
+static void zstd_decode(ckd_xfer *x, ckd_file *f)
+{
+    ZSTD_inBuffer in = {x->buf[x->wbuf], x->wlen, 0};
+    for (;;) {
+        ZSTD_outBuffer out = {f->zout, ZSTD_OUT, 0};
+        size_t r = ZSTD_decompressStream(f->zd, &out, &in);
+        if (ZSTD_isError(r)) {
+            x->zerr = r;
+            x->werr = -EBADMSG;
+            return;
+        }
+        if (out.pos > 0) {
+            int rc = ckd_pwrite_all(f->fd, f->zout, out.pos, f->dec);
+            if (rc < 0) {
+                x->werr = rc;
+                return;
+            }
+            XXH3_128bits_update(x->whash, f->zout, out.pos);
+            f->dec += (int64_t)out.pos;
+        }
+        if (r == 0) { /* a frame ends exactly here */
+            f->frame_c = x->woff + (int64_t)in.pos;
+            f->frame_d = f->dec;
+            XXH3_copyState(f->hash_frame, x->whash);
+            if (f->frame_c - x->wframe_journaled >= x->d->cfg.journal_step) {
+                if (fdatasync(f->fd) != 0) {
+                    x->werr = -errno;
+                    return;
+                }
+                x->wframe = 1;
+                x->wframe_c = f->frame_c;
+                x->wframe_d = f->frame_d;
+                ckd_hash_state_hex(f->hash_frame, x->wframe_hex);
+                x->wframe_journaled = f->frame_c;
+            }
+        }
+        if (in.pos == in.size && out.pos < out.size) break;
+    }
+}
+
 /* Runs on a pool thread. Touches the staging file, the segment's hash state
  * and the file's fd (only one writer per file may open it: single-segment
  * files open here, segmented ones are opened before their transfers start). */
@@ -344,7 +390,9 @@ static void work_write(uv_work_t *req)
         }
         f->fd = fd;
     }
-    if (x->wlen > 0) {
+    if (f->zstd) {
+        zstd_decode(x, f);
+    } else if (x->wlen > 0) {
         int rc = ckd_pwrite_all(f->fd, x->buf[x->wbuf], x->wlen, x->woff);
         if (rc < 0) {
             x->werr = rc;
@@ -352,7 +400,8 @@ static void work_write(uv_work_t *req)
         }
         XXH3_128bits_update(x->whash, x->buf[x->wbuf], x->wlen);
     }
-    if (f->layout_saved == 1 && x->wlen > 0) {
+    if (x->werr) return;
+    if (f->layout_saved == 1 && x->wlen > 0 && !f->zstd) {
         /* Start writing these pages back now rather than in one burst at
          * the end; this does not wait. */
         sync_file_range(f->fd, x->woff, (off64_t)x->wlen, SYNC_FILE_RANGE_WRITE);
@@ -384,6 +433,29 @@ static void after_write(uv_work_t *req, int status)
     ckd_seg *s = x->seg;
     ckd_file *f = s->file;
     s->inflight = 0;
+    if (x->wframe) {
+        /* A zstd frame end made durable: journal it (compressed offset, decoded
+         * offset, hash of the decoded bytes). */
+        x->wframe = 0;
+        ckd_store_seg_progress(&x->d->store, f->job->id, f->idx, s->start, x->wframe_c,
+                               x->wframe_hex, x->wframe_d);
+        s->journaled = x->wframe_c;
+    }
+    if (x->werr == -EBADMSG && f->zstd && !x->detached) {
+        /* A corrupt or hostile stream: refetching will not help. */
+        x->fatal = 1;
+        snprintf(x->why, sizeof(x->why), "cannot decode the zstd stream of '%s': %s", f->path,
+                 ZSTD_getErrorName(x->zerr));
+        x->fill = 0;
+        x->werr = 0;
+        if (x->in_multi) {
+            curl_multi_remove_handle(x->d->xe.multi, x->easy);
+            x->in_multi = 0;
+            x->d->xe.active--;
+            x->curl_done = 1;
+            x->result = CURLE_WRITE_ERROR;
+        }
+    }
     if (status == 0 && x->werr == 0) {
         s->written += (int64_t)x->wlen;
         if (x->wjournal) {
@@ -391,7 +463,7 @@ static void after_write(uv_work_t *req, int status)
              * this one with its digest for the next step. */
             if (x->wclaim_len > 0) {
                 ckd_store_seg_progress(&x->d->store, f->job->id, f->idx, s->start, s->mark,
-                                       s->mark_hash);
+                                       s->mark_hash, 0);
                 s->journaled = s->mark;
             }
             s->mark = s->written;
@@ -437,12 +509,13 @@ static void submit_write(ckd_xfer *x)
     /* Journal rows exist only for files that can resume by segment. */
     /* Journaling lags one step: at each step boundary the previous mark is
      * waited for on disk and claimed, and a new mark is taken. */
-    x->wjournal = f->layout_saved == 1 && after - s->mark >= cfg->journal_step;
+    x->wjournal = f->layout_saved == 1 && !f->zstd && after - s->mark >= cfg->journal_step;
     x->wclaim_off = s->start + s->journaled;
     x->wclaim_len = s->mark > s->journaled ? s->mark - s->journaled : 0;
     x->wclose = last && f->nsegs == 1;
     x->wfile = f;
     x->whash = s->hash;
+    x->wframe_journaled = s->journaled;
     x->wbusy = 1;
     s->inflight = 1;
     x->work.data = x;
@@ -520,7 +593,11 @@ static int check_headers(ckd_xfer *x)
         f->no_ranges = 1;
         total = clen;
     }
-    if (total >= 0) {
+    if (total >= 0 && f->zstd) {
+        /* The size announced is the compressed one; the decoded size is
+         * known when the stream ends. */
+        if (s->end < 0) s->end = total;
+    } else if (total >= 0) {
         if (f->size >= 0 && total != f->size) {
             if (f->size_given) {
                 x->fatal = 1;
@@ -726,15 +803,19 @@ static void xfer_finish(ckd_xfer *x)
         if (s->end < 0) {
             /* No length was announced: the body ended where the file ends. */
             s->end = s->start + s->written;
-            if (f->nsegs == 1) f->size = s->end;
+            if (f->nsegs == 1 && !f->zstd) f->size = s->end;
         } else if (s->start + s->written < s->end) {
             ok = 0;
         }
         xfer_free(x);
-        if (ok)
+        if (ok && f->zstd && f->frame_c != s->written) {
+            ckd_file_fail(f, "the zstd stream of '%s' ends inside a frame (truncated)", f->path);
+        } else if (ok) {
+            if (f->zstd) f->size = f->dec;
             ckd_seg_finished(s, 1);
-        else
+        } else {
             ckd_seg_retry(s, -1, "the server closed the connection early");
+        }
     } else if (rc == CURLE_HTTP_RETURNED_ERROR) {
         long status = x->status;
         double ra = x->retry_after;
@@ -766,6 +847,14 @@ int ckd_xfer_start(ckd_daemon *d, ckd_seg *s)
 {
     ckd_file *f = s->file;
     assert(!s->xfer && !s->inflight);
+    if (f->zstd && s->written != f->frame_c) {
+        /* A zstd stream can only restart where a frame starts: drop what was
+         * decoded after the last complete frame. */
+        s->written = f->frame_c;
+        f->dec = f->frame_d;
+        XXH3_copyState(s->hash, f->hash_frame);
+        ZSTD_DCtx_reset(f->zd, ZSTD_reset_session_only);
+    }
     ckd_xfer *x = calloc(1, sizeof(*x));
     if (!x) return -ENOMEM;
     x->magic = CKD_XFER_MAGIC;

@@ -52,6 +52,10 @@ typedef struct ckd_xfer {
     int wclose;                  /* close the file after this write */
     ckd_file *wfile;             /* the file, for the pool thread */
     XXH3_state_t *whash;         /* the segment's hash state, for the pool thread */
+    size_t zerr;                 /* zstd error code when werr == -EBADMSG */
+    int wframe;                  /* a zstd frame end was made durable: journal it */
+    int64_t wframe_c, wframe_d, wframe_journaled;
+    char wframe_hex[33];
     unsigned char wdigest[16];
     struct ckd_xfer *next_wait;
 } ckd_xfer;

@@ -1,0 +1,22 @@
+/* Follow jobs (GPU-node prefetch): a job of kind "follow" polls the master
+ * for a trial's or experiment's newest (or best) checkpoints, downloads each
+ * newly qualifying one through an ordinary child checkpoint job, keeps a
+ * stable symlink to the newest complete copy, and removes the ones it
+ * downloaded beyond --keep. All on the loop; the follow state lives in
+ * j->follow and is rebuilt from the job's source after a restart. */
+#ifndef CKD_FOLLOW_H
+#define CKD_FOLLOW_H
+
+#include "daemon.h"
+
+/* Validates a follow source at submit (see PROTOCOL.md); 0 or -EINVAL. */
+int ckd_follow_check_source(const json_t *source, char *why, size_t whylen);
+/* The scheduler found a queued follow job: start polling (sets RUNNING). */
+void ckd_follow_start(ckd_job *j);
+/* Stop polling (pause, cancel, daemon stop); frees j->follow. Safe to call
+ * on a job that is not following. */
+void ckd_follow_stop(ckd_job *j);
+/* Every job state change; a follow job reacts to its children's. */
+void ckd_follow_on_job_state(ckd_daemon *d, ckd_job *j);
+
+#endif
