@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "ckp.h"
@@ -482,6 +483,12 @@ int ckd_job_submit(ckd_daemon *d, json_t *params, ckd_job **out, char *why, size
     const char *layout = options ? json_string_value(json_object_get(options, "layout")) : NULL;
     if (layout && strcmp(layout, "by_uuid") != 0 && strcmp(layout, "direct") != 0) {
         snprintf(why, whylen, "'options.layout' must be \"by_uuid\" or \"direct\"");
+        return CKP_RPC_INVALID_PARAMS;
+    }
+    const char *nospace = options ? json_string_value(json_object_get(options, "on_no_space")) : NULL;
+    if (options && json_object_get(options, "on_no_space") &&
+        (!nospace || (strcmp(nospace, "wait") && strcmp(nospace, "fail")))) {
+        snprintf(why, whylen, "'options.on_no_space' must be \"wait\" or \"fail\"");
         return CKP_RPC_INVALID_PARAMS;
     }
     json_t *dec = options ? json_object_get(options, "decompress") : NULL;
@@ -1216,6 +1223,9 @@ void ckd_sched_run(ckd_daemon *d)
         if (j->state == CKD_JOB_WAITING && j->nunits == 0 && now0 >= j->not_before_ms) {
             ckd_job_set_state(j, CKD_JOB_RESOLVING, j->error);
             ckd_resolve_start(j);
+        } else if (j->state == CKD_JOB_WAITING && j->nunits > 0 && now0 >= j->not_before_ms &&
+                   job_quiet(j)) {
+            ckd_job_set_state(j, CKD_JOB_QUEUED, j->error); /* look at the free space again */
         }
         if (j->state == CKD_JOB_QUEUED || j->state == CKD_JOB_RUNNING) order[n++] = j;
     }
@@ -1416,6 +1426,7 @@ typedef struct prep_req {
     uv_work_t work;
     ckd_job *job;
     char where[1024];
+    int64_t need, avail; /* bytes still to write (plus the reserve), and free */
     seg_claim *claims;
     size_t nclaims;
     int err;
@@ -1427,6 +1438,27 @@ static int hash_range(int fd, int64_t off, int64_t len, XXH3_state_t *h, char he
     int rc = ckd_hash_fd_range(fd, off, len, h);
     if (rc == 0) ckd_hash_state_hex(h, hex);
     return rc;
+}
+
+/* Free space where the job writes, against what it still has to write plus
+ * the configured reserve. Sizes not yet known count as zero. Pool thread. */
+static void check_space(prep_req *r)
+{
+    ckd_job *j = r->job;
+    int64_t need = 0;
+    for (size_t i = 0; i < j->nfiles; i++) {
+        const ckd_file *f = &j->files[i];
+        if (f->state == CKD_FILE_VERIFIED || f->size < 0 || j->units[f->unit].status != CKD_UNIT_PENDING)
+            continue;
+        int64_t done = 0;
+        for (int k = 0; k < f->nsegs; k++) done += f->segs[k].written;
+        need += f->size > done ? f->size - done : 0;
+    }
+    if (need == 0 || j->nunits == 0) return;
+    struct statvfs sv;
+    if (statvfs(j->units[0].staging, &sv) != 0) return;
+    r->avail = (int64_t)sv.f_bavail * (int64_t)sv.f_frsize;
+    r->need = need + j->d->cfg.disk_reserve;
 }
 
 static void prepare_work(uv_work_t *req)
@@ -1448,7 +1480,10 @@ static void prepare_work(uv_work_t *req)
             return;
         }
     }
-    if (!j->recheck) return; /* a new job has nothing to re-prove */
+    if (!j->recheck) {
+        check_space(r); /* a new job has nothing to re-prove */
+        return;
+    }
     for (size_t i = 0; i < j->nfiles; i++) {
         ckd_file *f = &j->files[i];
         char *path = ckd_file_staging_path(f);
@@ -1521,6 +1556,7 @@ static void prepare_work(uv_work_t *req)
         }
         free(path);
     }
+    check_space(r);
 }
 
 static void prepare_done(uv_work_t *req, int status)
@@ -1553,12 +1589,29 @@ static void prepare_done(uv_work_t *req, int status)
     for (size_t i = 0; i < j->nfiles; i++)
         if (j->files[i].state == CKD_FILE_PENDING) file_persist(&j->files[i]);
     int err = r->err;
+    int64_t need = r->need, avail = r->avail;
     char msg[1200];
     snprintf(msg, sizeof(msg), "cannot create '%s': %s", r->where, strerror(err < 0 ? -err : 0));
     free(r->claims);
     free(r);
     if (err < 0) {
         if (j->state == CKD_JOB_RUNNING) ckd_job_set_state(j, CKD_JOB_FAILED, msg);
+    } else if (need > avail && j->state == CKD_JOB_RUNNING) {
+        /* Not enough room: wait (visibly) rather than fill the disk, unless
+         * the job asked to fail instead. */
+        char b1[32], b2[32];
+        ckp_fmt_bytes(b1, sizeof(b1), (double)need);
+        ckp_fmt_bytes(b2, sizeof(b2), (double)avail);
+        snprintf(msg, sizeof(msg), "not enough free space in '%s': %s needed (with the reserve), %s free",
+                 j->output, b1, b2);
+        const char *policy = json_string_value(json_object_get(j->options, "on_no_space"));
+        j->recheck = 0;
+        if (policy && strcmp(policy, "fail") == 0) {
+            ckd_job_set_state(j, CKD_JOB_FAILED, msg);
+        } else {
+            j->not_before_ms = ckd_now_ms() + 2000;
+            ckd_job_set_state(j, CKD_JOB_WAITING, msg);
+        }
     } else {
         j->prepared = 1;
         j->recheck = 0;

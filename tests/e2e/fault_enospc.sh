@@ -63,12 +63,18 @@ ckpt resume "$a" > /dev/null
 rm -f "$mnt/big.bin"
 mount -o remount,size=20m "$mnt" || ckt_fail "cannot shrink the tmpfs"
 
-ckt_log "known size, fetched in ranges (space reserved up front) into the full tmpfs"
+ckt_log "known size: the free-space check makes the job wait instead of filling the disk"
 ckpt config set segment_threshold=8388608 > /dev/null
 printf '%s\n  out=big2.bin\n  size=40000000\n' "$CKT_PROXY_URL/big2.bin" > "$CKT_TMP/list"
 c=$(ckpt fetch --detach -o "$mnt" -i "$CKT_TMP/list")
-check_enospc "$c" big2.bin
-ckt_job_log "$c"
+for i in $(seq 1 50); do
+    [ "$(ckt_job_field "$c" "['state']")" = waiting ] && break
+    sleep 0.1
+done
+[ "$(ckt_job_field "$c" "['state']")" = waiting ] || ckt_fail "job $c did not wait for space"
+grep -q "not enough free space in '$mnt'" <(ckt_job_field "$c" "['error']") || ckt_fail "unclear wait reason"
+[ ! -e "$mnt/big2.bin" ] || ckt_fail "published while short of space"
+ckpt cancel "$c" > /dev/null
 
 ckt_daemon_stop
 echo "fault_enospc: ok"
