@@ -242,6 +242,8 @@ int ckd_job_add_file(ckd_job *j, int unit, const char *url, const char *path, in
  * the suffix (ckd_zstd_stored_name, malloc'd). */
 int ckd_job_wants_decoding(const ckd_job *j, const char *url, const char *path);
 char *ckd_zstd_stored_name(const char *path);
+/* -EEXIST (why filled) when two files of a unit would share a stored path. */
+int ckd_job_check_paths(const ckd_job *j, char *why, size_t whylen);
 void ckd_job_resolved(ckd_job *j);
 /* Drops what a failed resolution added, so a resume resolves again. */
 void ckd_job_forget_resolution(ckd_job *j);

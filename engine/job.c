@@ -344,8 +344,17 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* A ".zst" URL or output name. */
+static int zstd_name(const char *url, const char *path)
+{
+    size_t n = strcspn(url, "?#"), l = strlen(path);
+    return (n >= 4 && strncmp(url + n - 4, ".zst", 4) == 0) ||
+           (l > 4 && strcmp(path + l - 4, ".zst") == 0);
+}
+
 /* Validates a URL set; fills why and err_data on the first problem. */
-static int check_url_files(json_t *files, char *why, size_t whylen, json_t **err_data)
+static int check_url_files(json_t *files, int decompress, char *why, size_t whylen,
+                           json_t **err_data)
 {
     size_t n = json_array_size(files);
     if (!json_is_array(files) || n == 0 || n > MAX_FILES_PER_JOB) {
@@ -353,7 +362,12 @@ static int check_url_files(json_t *files, char *why, size_t whylen, json_t **err
         return CKP_RPC_INVALID_PARAMS;
     }
     const char **paths = calloc(n, sizeof(*paths));
-    if (!paths) return CKP_RPC_INTERNAL_ERROR;
+    char **owned = calloc(n, sizeof(*owned)); /* stored names that differ */
+    if (!paths || !owned) {
+        free(paths);
+        free(owned);
+        return CKP_RPC_INTERNAL_ERROR;
+    }
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         json_t *fo = json_array_get(files, i);
@@ -382,6 +396,11 @@ static int check_url_files(json_t *files, char *why, size_t whylen, json_t **err
             rc = CKP_RPC_INVALID_PARAMS;
         }
         paths[i] = json_string_value(path);
+        if (rc == 0 && decompress && zstd_name(url, paths[i])) {
+            /* Compare stored names: "x.zst" decoded is stored as "x". */
+            if (!(owned[i] = ckd_zstd_stored_name(paths[i]))) rc = CKP_RPC_INTERNAL_ERROR;
+            paths[i] = owned[i];
+        }
     }
     if (rc == 0) {
         qsort(paths, n, sizeof(*paths), cmp_str);
@@ -398,25 +417,58 @@ static int check_url_files(json_t *files, char *why, size_t whylen, json_t **err
         }
     }
     free(paths);
+    for (size_t i = 0; i < n; i++) free(owned[i]);
+    free(owned);
     return rc;
 }
+
 
 int ckd_job_wants_decoding(const ckd_job *j, const char *url, const char *path)
 {
     /* Decoding happens in the download path; local copies stay as stored. */
     if (!json_is_true(json_object_get(j->options, "decompress")) || strncmp(url, "file://", 7) == 0)
         return 0;
-    size_t n = strcspn(url, "?#"), l = strlen(path);
-    return (n >= 4 && strncmp(url + n - 4, ".zst", 4) == 0) ||
-           (l > 4 && strcmp(path + l - 4, ".zst") == 0);
+    return zstd_name(url, path);
 }
 
 char *ckd_zstd_stored_name(const char *path)
 {
     size_t l = strlen(path);
     char *s = strdup(path);
-    if (s && l > 4 && strcmp(path + l - 4, ".zst") == 0) s[l - 4] = '\0';
+    const char *why;
+    if (s && l > 4 && strcmp(path + l - 4, ".zst") == 0) {
+        s[l - 4] = '\0';
+        /* "dir/.zst" would become "dir/": keep such names as they are. */
+        if (ckp_path_check(s, l - 4, &why) < 0) memcpy(s, path, l + 1);
+    }
     return s;
+}
+
+static int cmp_file_path(const void *a, const void *b)
+{
+    const ckd_file *x = *(ckd_file *const *)a, *y = *(ckd_file *const *)b;
+    if (x->unit != y->unit) return x->unit - y->unit;
+    return strcmp(x->path, y->path);
+}
+
+int ckd_job_check_paths(const ckd_job *j, char *why, size_t whylen)
+{
+    /* Stored names can collide once ".zst" is dropped ("x" and "x.zst"):
+     * two files may never share a staging file. */
+    const ckd_file **v = malloc((j->nfiles ? j->nfiles : 1) * sizeof(*v));
+    if (!v) return -ENOMEM;
+    for (size_t i = 0; i < j->nfiles; i++) v[i] = &j->files[i];
+    qsort(v, j->nfiles, sizeof(*v), cmp_file_path);
+    int rc = 0;
+    for (size_t i = 1; i < j->nfiles && rc == 0; i++) {
+        if (v[i]->unit == v[i - 1]->unit && strcmp(v[i]->path, v[i - 1]->path) == 0) {
+            snprintf(why, whylen, "two files would be stored as '%s' (one of them decoded from .zst)",
+                     v[i]->path);
+            rc = -EEXIST;
+        }
+    }
+    free(v);
+    return rc;
 }
 
 /* A URL set is one unit: files renamed one by one into the output. */
@@ -510,7 +562,9 @@ int ckd_job_submit(ckd_daemon *d, json_t *params, ckd_job **out, char *why, size
     int urls = kind && strcmp(kind, "urls") == 0;
     int rc;
     if (urls) {
-        if ((rc = check_url_files(json_object_get(source, "files"), why, whylen, err_data)) != 0)
+        int decompress = options && json_is_true(json_object_get(options, "decompress"));
+        if ((rc = check_url_files(json_object_get(source, "files"), decompress, why, whylen,
+                                  err_data)) != 0)
             return rc;
     } else if (kind && strcmp(kind, "follow") == 0) {
         if (ckd_follow_check_source(source, why, whylen) < 0) return CKP_RPC_INVALID_PARAMS;
@@ -551,6 +605,7 @@ int ckd_job_submit(ckd_daemon *d, json_t *params, ckd_job **out, char *why, size
     free(opt);
     if (rc == 0 && !j->output) rc = -ENOMEM;
     if (rc == 0 && urls) rc = add_url_files(j, json_object_get(source, "files"));
+
     /* The reply promises the job exists: make it durable first. */
     if (rc < 0 || ckd_store_commit(&d->store) < 0) {
         job_free(j);

@@ -303,6 +303,10 @@ static void make_units(resolve_ctx *c, json_t **raw, ckd_det_checkpoint *cps, si
         }
     }
     ckd_det_storage_release(&exp_storage);
+    if (rc == 0 && ckd_job_check_paths(j, err, sizeof(err)) < 0) {
+        resolve_fail(c, "%s", err);
+        rc = -1;
+    }
     if (rc < 0) {
         if (j->state == CKD_JOB_RESOLVING) resolve_fail(c, "cannot record the checkpoints: out of memory");
         ckd_job_forget_resolution(j);

@@ -123,6 +123,10 @@ static void test_submit_validation(void)
         {URL_JOB("{\"url\":\"http://h/a\",\"path\":\"a\",\"size\":-1}"), CKP_RPC_INVALID_PARAMS,
          "file 0: 'size' must be a non-negative integer"},
         {URL_JOB(""), CKP_RPC_INVALID_PARAMS, "'source.files' must be an array of 1 to 100000 files"},
+        {"{\"source\":{\"kind\":\"urls\",\"files\":[{\"url\":\"http://h/a\",\"path\":\"x\"},"
+         "{\"url\":\"http://h/b.zst\",\"path\":\"x.zst\"}]},\"output\":\"/tmp/x\","
+         "\"options\":{\"decompress\":true}}",
+         CKP_RPC_INVALID_PARAMS, "two files share the path 'x'"},
         {"{\"source\":{\"kind\":\"nope\"},\"output\":\"/tmp/x\"}", CKP_RPC_INVALID_PARAMS,
          "unknown source kind 'nope'"},
         {"{\"source\":{\"kind\":\"checkpoint\",\"uuid\":\"abc-1\"},\"output\":\"/tmp/x\"}",
