@@ -1204,6 +1204,23 @@ static int sched_file(ckd_daemon *d, ckd_file *f, int slots, uint64_t now)
     return taken;
 }
 
+/* Another, earlier job that is still going writes the same checkpoint to
+ * the same place: wait for it and take its copy (publish_done re-checks),
+ * instead of downloading it twice. */
+static int unit_has_twin(const ckd_job *j, int u)
+{
+    const ckd_unit *un = &j->units[u];
+    if (un->kind != CKD_UNIT_CHECKPOINT || un->status != CKD_UNIT_PENDING) return 0;
+    for (const ckd_job *k = j->d->jobs; k && k->id < j->id; k = k->next) {
+        if (job_terminal(k) || k->state == CKD_JOB_PAUSED) continue;
+        for (size_t v = 0; v < k->nunits; v++)
+            if (k->units[v].status == CKD_UNIT_PENDING && k->units[v].kind == CKD_UNIT_CHECKPOINT &&
+                strcmp(k->units[v].target, un->target) == 0)
+                return 1;
+    }
+    return 0;
+}
+
 static int file_wants_sched(const ckd_file *f)
 {
     return f->state == CKD_FILE_PENDING || f->state == CKD_FILE_ACTIVE || f->reset_pending;
@@ -1312,7 +1329,8 @@ void ckd_sched_run(ckd_daemon *d)
             j->sched_from++;
         for (size_t i = j->sched_from; i < j->nfiles && slots > 0; i++) {
             ckd_file *f = &j->files[i];
-            if (file_wants_sched(f)) slots -= sched_file(d, f, slots, now);
+            if (file_wants_sched(f) && !unit_has_twin(j, f->unit))
+                slots -= sched_file(d, f, slots, now);
         }
         job_close_idle_fds(j);
         job_check_end(j);
@@ -1964,6 +1982,20 @@ static void publish_done(uv_work_t *req, int status)
         ckd_job_set_state(j, CKD_JOB_FAILED, msg);
     } else {
         un->status = CKD_UNIT_FETCHED;
+        /* Jobs that waited for this copy: let their prepare pass find it. */
+        for (ckd_job *k = j->d->jobs; k; k = k->next) {
+            if (k == j || k->state != CKD_JOB_RUNNING || !k->prepared || k->busy) continue;
+            for (size_t v = 0; v < k->nunits; v++) {
+                if (k->units[v].status == CKD_UNIT_PENDING &&
+                    strcmp(k->units[v].target, un->target) == 0) {
+                    ckd_job_log(k, "info", "job %lld fetched checkpoint %s: checking its copy",
+                                (long long)j->id, un->uuid ? un->uuid : "?");
+                    k->prepared = 0;
+                    job_prepare(k);
+                    break;
+                }
+            }
+        }
         ckd_store_unit_status(&j->d->store, j->id, (int)r->unit, un->status);
         if (un->uuid)
             ckd_job_log(j, "info", "published checkpoint %s (%zu files) to '%s'", un->uuid,
