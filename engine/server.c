@@ -241,10 +241,43 @@ static int socket_alive(const char *path)
     return alive;
 }
 
+/* systemd socket activation: LISTEN_PID is us and LISTEN_FDS >= 1 means fd
+ * 3 is a listening Unix socket the service manager made (and owns the path
+ * and its mode). Returns the fd, or -1. */
+static int activated_socket(void)
+{
+    const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+    if (!pid || !fds || atol(pid) != (long)getpid() || atoi(fds) < 1) return -1;
+    struct stat st;
+    if (fstat(3, &st) != 0 || !S_ISSOCK(st.st_mode)) return -1;
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    return 3;
+}
+
 int ckd_server_start(ckd_server *s, ckd_daemon *d, const char *path)
 {
     memset(s, 0, sizeof(*s));
     s->d = d;
+    int fd = activated_socket();
+    if (fd >= 0) {
+        uv_pipe_init(d->loop, &s->listener, 0);
+        s->listener.data = s;
+        int rc = uv_pipe_open(&s->listener, fd);
+        if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, 128, on_connection);
+        if (rc != 0) {
+            ckd_error("cannot listen on the socket passed by the service manager: %s",
+                      uv_strerror(rc));
+            uv_close((uv_handle_t *)&s->listener, NULL);
+            return rc;
+        }
+        /* Peers are still checked (SO_PEERCRED); the path is not ours to remove. */
+        s->listening = 1;
+        s->activated = 1;
+        ckd_info("listening on the socket passed by the service manager (fd %d)", fd);
+        return 0;
+    }
     if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
         ckd_error("socket path '%s' is too long", path);
         return -ENAMETOOLONG;
@@ -286,7 +319,7 @@ void ckd_server_stop(ckd_server *s)
     if (s->listening) {
         s->listening = 0;
         uv_close((uv_handle_t *)&s->listener, NULL);
-        unlink(s->path);
+        if (!s->activated) unlink(s->path);
     }
     while (s->clients) client_close(s->clients);
     free(s->path);

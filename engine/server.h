@@ -34,6 +34,7 @@ typedef struct ckd_server {
     ckd_daemon *d;
     uv_pipe_t listener;
     int listening;
+    int activated; /* the socket came from systemd (LISTEN_FDS) */
     ckd_client *clients;
     char *path;
 } ckd_server;
