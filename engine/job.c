@@ -1282,6 +1282,22 @@ static void job_check_end(ckd_job *j)
     ckd_job_set_state(j, CKD_JOB_FAILED, msg);
 }
 
+/* Starts up to budget transfers of one job; returns how many. */
+static int sched_job_files(ckd_daemon *d, ckd_job *j, int budget, uint64_t now)
+{
+    /* Files before sched_from are fetched, verified or failed: skip
+     * them, so a pass costs the files in flight, not the whole job. */
+    while (j->sched_from < j->nfiles && !file_wants_sched(&j->files[j->sched_from]))
+        j->sched_from++;
+    int taken = 0;
+    for (size_t i = j->sched_from; i < j->nfiles && taken < budget; i++) {
+        ckd_file *f = &j->files[i];
+        if (file_wants_sched(f) && !unit_has_twin(j, f->unit))
+            taken += sched_file(d, f, budget - taken, now);
+    }
+    return taken;
+}
+
 void ckd_sched_run(ckd_daemon *d)
 {
     if (d->stopping) return;
@@ -1304,6 +1320,13 @@ void ckd_sched_run(ckd_daemon *d)
     qsort(order, n, sizeof(*order), cmp_priority);
     uint64_t now = ckd_now_ms();
     int slots = (int)d->cfg.max_connections - d->xe.active - d->copies;
+    /* No starvation: a running job with nothing in flight gets one
+     * connection before higher priorities take the rest. */
+    for (size_t k = 0; k < n && slots > 1; k++) {
+        ckd_job *j = order[k];
+        if (j->state == CKD_JOB_RUNNING && j->prepared && j->xfers == 0 && j->busy == 0)
+            slots -= sched_job_files(d, j, 1, now);
+    }
     for (size_t k = 0; k < n; k++) {
         ckd_job *j = order[k];
         if (j->state == CKD_JOB_QUEUED && strcmp(j->kind, "follow") == 0) {
@@ -1323,15 +1346,7 @@ void ckd_sched_run(ckd_daemon *d)
             continue;
         }
         if (!j->prepared) continue;
-        /* Files before sched_from are fetched, verified or failed: skip
-         * them, so a pass costs the files in flight, not the whole job. */
-        while (j->sched_from < j->nfiles && !file_wants_sched(&j->files[j->sched_from]))
-            j->sched_from++;
-        for (size_t i = j->sched_from; i < j->nfiles && slots > 0; i++) {
-            ckd_file *f = &j->files[i];
-            if (file_wants_sched(f) && !unit_has_twin(j, f->unit))
-                slots -= sched_file(d, f, slots, now);
-        }
+        slots -= sched_job_files(d, j, slots, now);
         job_close_idle_fds(j);
         job_check_end(j);
     }
