@@ -43,10 +43,14 @@ static const char usage[] =
 enum { OPT_XXH128 = 0x2000, OPT_SIZE };
 
 static const struct option longopts[] = {
-    {"output", required_argument, NULL, 'o'},    {"input", required_argument, NULL, 'i'},
-    {"out", required_argument, NULL, 'O'},       {"xxh128", required_argument, NULL, OPT_XXH128},
-    {"size", required_argument, NULL, OPT_SIZE}, {"priority", required_argument, NULL, 'p'},
-    {"detach", no_argument, NULL, 'd'},          {"decompress", no_argument, NULL, 'z'},
+    {"output", required_argument, NULL, 'o'},
+    {"input", required_argument, NULL, 'i'},
+    {"out", required_argument, NULL, 'O'},
+    {"xxh128", required_argument, NULL, OPT_XXH128},
+    {"size", required_argument, NULL, OPT_SIZE},
+    {"priority", required_argument, NULL, 'p'},
+    {"detach", no_argument, NULL, 'd'},
+    {"decompress", no_argument, NULL, 'z'},
     {NULL, 0, NULL, 0},
 };
 

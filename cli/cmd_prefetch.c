@@ -46,8 +46,8 @@ enum { OPT_LATEST = 0x3000, OPT_BEST, OPT_TOPN, OPT_KEEP, OPT_INTERVAL, OPT_PRIO
 static int parse_pos(const char *opt, const char *s, long long lo, long long hi, long long *v)
 {
     if (ckc_parse_int(s, v) < 0 || *v < lo || *v > hi)
-        return ckc_usage_errorf("prefetch", "invalid %s '%s': an integer from %lld to %lld", opt,
-                                s, lo, hi);
+        return ckc_usage_errorf("prefetch", "invalid %s '%s': an integer from %lld to %lld", opt, s,
+                                lo, hi);
     return 0;
 }
 
@@ -89,8 +89,9 @@ static int submit(int argc, char **argv, ckc_opts *o, int experiment)
         case OPT_LATEST:
         case OPT_BEST:
             if (experiment)
-                return ckc_usage_errorf("prefetch", "an experiment is followed by its best "
-                                                    "checkpoints: use --top-n, not --latest/--best");
+                return ckc_usage_errorf("prefetch",
+                                        "an experiment is followed by its best "
+                                        "checkpoints: use --top-n, not --latest/--best");
             if (select && strcmp(select, c == OPT_LATEST ? "latest" : "best"))
                 return ckc_usage_errorf("prefetch", "--latest and --best exclude each other");
             select = c == OPT_LATEST ? "latest" : "best";
@@ -140,7 +141,8 @@ static int submit(int argc, char **argv, ckc_opts *o, int experiment)
     if (source && interval) json_object_set_new(source, "interval", json_integer(interval));
     json_t *params = source ? json_pack("{s:o, s:s}", "source", source, "output", output) : NULL;
     if (params && have_prio)
-        json_object_set_new(params, "options", json_pack("{s:I}", "priority", (json_int_t)priority));
+        json_object_set_new(params, "options",
+                            json_pack("{s:I}", "priority", (json_int_t)priority));
     free(output);
     json_t *res;
     int status = ask(o, "job.submit", params, &res);
@@ -166,8 +168,10 @@ static void pointer_target(const json_t *job, char *out, size_t outlen)
     snprintf(link, sizeof link, "%s/%s-%" JSON_INTEGER_FORMAT "/%s", ckc_jstr(job, "output", ""),
              target, ckc_jint(src, "id", 0), pointer);
     ssize_t n = readlink(link, out, outlen - 1);
-    if (n <= 0) snprintf(out, outlen, "-");
-    else out[n] = '\0';
+    if (n <= 0)
+        snprintf(out, outlen, "-");
+    else
+        out[n] = '\0';
 }
 
 static int list(int argc, char **argv, ckc_opts *o)
@@ -175,7 +179,8 @@ static int list(int argc, char **argv, ckc_opts *o)
     int c = ckc_getopt(argc, argv, "", NULL, o, usage);
     if (c == 'h') return CKC_EXIT_OK;
     if (c != -1) return CKC_EXIT_USAGE;
-    if (optind < argc) return ckc_usage_errorf("prefetch", "unexpected argument '%s'", argv[optind]);
+    if (optind < argc)
+        return ckc_usage_errorf("prefetch", "unexpected argument '%s'", argv[optind]);
     ckc_conn conn;
     if (ckc_connect(o, &conn) != 0) return CKC_EXIT_FAIL;
     json_t *res;
@@ -197,7 +202,8 @@ static int list(int argc, char **argv, ckc_opts *o)
         json_t *job = json_object_get(det, "job");
         char ptr[PATH_MAX];
         pointer_target(job, ptr, sizeof ptr);
-        json_object_set_new(job, "pointer_target", strcmp(ptr, "-") ? json_string(ptr) : json_null());
+        json_object_set_new(job, "pointer_target",
+                            strcmp(ptr, "-") ? json_string(ptr) : json_null());
         json_object_del(job, "log");
         json_object_del(job, "files");
         json_array_append(out, job);

@@ -70,14 +70,14 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"status", ckc_cmd_status},  {"fetch", ckc_cmd_fetch},
-    {"jobs", ckc_cmd_jobs},      {"job", ckc_cmd_job},
-    {"pause", ckc_cmd_control},  {"resume", ckc_cmd_control},
-    {"cancel", ckc_cmd_control}, {"watch", ckc_cmd_watch},
-    {"config", ckc_cmd_config},  {"checkpoint", ckc_cmd_checkpoint},
-    {"c", ckc_cmd_checkpoint},   {"trial", ckc_cmd_trial},
-    {"t", ckc_cmd_trial},        {"experiment", ckc_cmd_experiment},
-    {"e", ckc_cmd_experiment},   {"verify", ckc_cmd_verify},
+    {"status", ckc_cmd_status},     {"fetch", ckc_cmd_fetch},
+    {"jobs", ckc_cmd_jobs},         {"job", ckc_cmd_job},
+    {"pause", ckc_cmd_control},     {"resume", ckc_cmd_control},
+    {"cancel", ckc_cmd_control},    {"watch", ckc_cmd_watch},
+    {"config", ckc_cmd_config},     {"checkpoint", ckc_cmd_checkpoint},
+    {"c", ckc_cmd_checkpoint},      {"trial", ckc_cmd_trial},
+    {"t", ckc_cmd_trial},           {"experiment", ckc_cmd_experiment},
+    {"e", ckc_cmd_experiment},      {"verify", ckc_cmd_verify},
     {"prefetch", ckc_cmd_prefetch},
 };
 

@@ -28,18 +28,18 @@ int ckd_config_set_json(ckd_config *c, const json_t *obj, char *why, size_t whyl
     ckd_config next = *c;
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)obj, key, v) {
+    json_object_foreach((json_t *)obj, key, v)
+    {
         int known = 0;
-#define X(name, def, lo, hi, help)                                                            \
-    if (strcmp(key, #name) == 0) {                                                            \
-        known = 1;                                                                            \
-        if (!json_is_integer(v) || json_integer_value(v) < (lo) ||                            \
-            json_integer_value(v) > (hi)) {                                                   \
-            snprintf(why, whylen, "'%s' must be an integer from %lld to %lld", key,          \
-                     (long long)(lo), (long long)(hi));                                       \
-            return -EINVAL;                                                                   \
-        }                                                                                     \
-        next.name = json_integer_value(v);                                                    \
+#define X(name, def, lo, hi, help)                                                                 \
+    if (strcmp(key, #name) == 0) {                                                                 \
+        known = 1;                                                                                 \
+        if (!json_is_integer(v) || json_integer_value(v) < (lo) || json_integer_value(v) > (hi)) { \
+            snprintf(why, whylen, "'%s' must be an integer from %lld to %lld", key,                \
+                     (long long)(lo), (long long)(hi));                                            \
+            return -EINVAL;                                                                        \
+        }                                                                                          \
+        next.name = json_integer_value(v);                                                         \
     }
         CKD_CONFIG_MAP(X)
 #undef X
@@ -75,7 +75,8 @@ int ckd_config_save(const ckd_config *c, const char *path)
     int rc = obj && tmp ? 0 : -ENOMEM;
     if (rc == 0) {
         snprintf(tmp, n, "%s.tmp", path);
-        if (json_dump_file(obj, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) != 0 || rename(tmp, path) != 0) {
+        if (json_dump_file(obj, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) != 0 ||
+            rename(tmp, path) != 0) {
             rc = -EIO;
             unlink(tmp);
         }

@@ -7,18 +7,19 @@
 #include <stdint.h>
 
 /* X(name, default, min, max, help) */
-#define CKD_CONFIG_MAP(X)                                                                     \
-    X(max_connections, 16, 1, 256, "transfers in flight over all jobs")                       \
-    X(max_per_host, 16, 1, 256, "connections to one host")                                    \
-    X(bandwidth_limit, 0, 0, INT64_MAX, "bytes/s over all transfers, 0 = unlimited")          \
-    X(segment_threshold, 64 << 20, 1 << 20, INT64_MAX, "files this large are fetched in ranges") \
-    X(max_segments, 16, 1, 64, "ranges per file")                                             \
-    X(buffer_cap, 32 << 20, 4 << 20, 4LL << 30, "bytes buffered in memory over all transfers") \
-    X(journal_step, 16 << 20, 1 << 20, 1LL << 30, "bytes per segment between durable journal rows") \
-    X(disk_reserve, 64 << 20, 0, INT64_MAX, "free bytes a job leaves on the disk it writes to") \
-    X(retry_max, 5, 0, 100, "attempts per transfer for transient errors")                     \
-    X(retry_budget, 120, 1, 86400, "seconds a transfer may spend retrying")                   \
-    X(low_speed_limit, 1024, 0, INT64_MAX, "bytes/s under which a connection ...")            \
+#define CKD_CONFIG_MAP(X)                                                                          \
+    X(max_connections, 16, 1, 256, "transfers in flight over all jobs")                            \
+    X(max_per_host, 16, 1, 256, "connections to one host")                                         \
+    X(bandwidth_limit, 0, 0, INT64_MAX, "bytes/s over all transfers, 0 = unlimited")               \
+    X(segment_threshold, 64 << 20, 1 << 20, INT64_MAX, "files this large are fetched in ranges")   \
+    X(max_segments, 16, 1, 64, "ranges per file")                                                  \
+    X(buffer_cap, 32 << 20, 4 << 20, 4LL << 30, "bytes buffered in memory over all transfers")     \
+    X(journal_step, 16 << 20, 1 << 20, 1LL << 30,                                                  \
+      "bytes per segment between durable journal rows")                                            \
+    X(disk_reserve, 64 << 20, 0, INT64_MAX, "free bytes a job leaves on the disk it writes to")    \
+    X(retry_max, 5, 0, 100, "attempts per transfer for transient errors")                          \
+    X(retry_budget, 120, 1, 86400, "seconds a transfer may spend retrying")                        \
+    X(low_speed_limit, 1024, 0, INT64_MAX, "bytes/s under which a connection ...")                 \
     X(low_speed_time, 10, 1, 3600, "... for this many seconds is dropped and retried")
 
 typedef struct ckd_config {

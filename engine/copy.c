@@ -18,10 +18,10 @@
 typedef struct copy_req {
     uv_work_t work;
     ckd_file *file;
-    const char *src;  /* inside file->url */
+    const char *src; /* inside file->url */
     char *dst;
-    int src_err;      /* reading the source failed */
-    int dst_err;      /* writing the copy failed */
+    int src_err; /* reading the source failed */
+    int dst_err; /* writing the copy failed */
     int64_t copied;
     unsigned char digest[16];
 } copy_req;

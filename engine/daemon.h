@@ -21,14 +21,14 @@
 #define CKD_XFER_MAGIC 0x78666572u
 
 /* Job states: X(enum suffix, wire name). */
-#define CKD_JOB_STATE_MAP(X)                                                                  \
-    X(QUEUED, "queued")       /* accepted, waiting for a slot */                              \
-    X(RESOLVING, "resolving") /* asking the master what to fetch */                           \
-    X(RUNNING, "running")     /* transferring, verifying or publishing */                     \
-    X(WAITING, "waiting")     /* cannot progress now; retries by itself */                    \
-    X(PAUSED, "paused")       /* stopped by a client, staging kept */                         \
-    X(DONE, "done")           /* every file verified and published */                         \
-    X(FAILED, "failed")       /* gave up; staging kept for a resume */                        \
+#define CKD_JOB_STATE_MAP(X)                                                                       \
+    X(QUEUED, "queued")       /* accepted, waiting for a slot */                                   \
+    X(RESOLVING, "resolving") /* asking the master what to fetch */                                \
+    X(RUNNING, "running")     /* transferring, verifying or publishing */                          \
+    X(WAITING, "waiting")     /* cannot progress now; retries by itself */                         \
+    X(PAUSED, "paused")       /* stopped by a client, staging kept */                              \
+    X(DONE, "done")           /* every file verified and published */                              \
+    X(FAILED, "failed")       /* gave up; staging kept for a resume */                             \
     X(CANCELED, "canceled")   /* stopped by a client, staging removed */
 
 enum ckd_job_state {
@@ -38,11 +38,11 @@ enum ckd_job_state {
         CKD_JOB_NSTATES
 };
 
-#define CKD_FILE_STATE_MAP(X)                                                                 \
-    X(PENDING, "pending")   /* nothing or part fetched, no transfer now */                    \
-    X(ACTIVE, "active")     /* transfers running */                                           \
-    X(FETCHED, "fetched")   /* all bytes written; hash and flush under way */                 \
-    X(VERIFIED, "verified") /* size and hash checked, data flushed */                         \
+#define CKD_FILE_STATE_MAP(X)                                                                      \
+    X(PENDING, "pending")   /* nothing or part fetched, no transfer now */                         \
+    X(ACTIVE, "active")     /* transfers running */                                                \
+    X(FETCHED, "fetched")   /* all bytes written; hash and flush under way */                      \
+    X(VERIFIED, "verified") /* size and hash checked, data flushed */                              \
     X(FAILED, "failed")     /* gave up; error says why */
 
 enum ckd_file_state {
@@ -89,22 +89,22 @@ enum ckd_unit_status {
 typedef struct ckd_unit {
     enum ckd_unit_kind kind;
     enum ckd_unit_status status;
-    char *uuid;         /* checkpoint uuid, NULL for a URL set */
-    char *target;       /* the directory the files end up in */
-    char *staging;      /* where they are written until verified */
-    char *storage;      /* storage type the checkpoint came from, or NULL */
-    json_t *checkpoint; /* the master's checkpoint object, or NULL */
-    json_t *dirs;       /* directories to create (checkpoint resources ending in '/') */
-    int write_metadata; /* the storage has no metadata.json: write the master's */
+    char *uuid;              /* checkpoint uuid, NULL for a URL set */
+    char *target;            /* the directory the files end up in */
+    char *staging;           /* where they are written until verified */
+    char *storage;           /* storage type the checkpoint came from, or NULL */
+    json_t *checkpoint;      /* the master's checkpoint object, or NULL */
+    json_t *dirs;            /* directories to create (checkpoint resources ending in '/') */
+    int write_metadata;      /* the storage has no metadata.json: write the master's */
     struct ckd_s3_creds *s3; /* s3 storage: credentials, in memory only (never stored) */
-    int found_present;  /* set by the prepare pass, reported on the loop */
+    int found_present;       /* set by the prepare pass, reported on the loop */
     size_t nfiles, verified;
 } ckd_unit;
 
 typedef struct ckd_file {
     struct ckd_job *job;
     int idx;
-    int unit;        /* index into job->units */
+    int unit; /* index into job->units */
     char *url;
     char *path;      /* relative to the job's output */
     int64_t size;    /* -1 while unknown */
@@ -123,12 +123,12 @@ typedef struct ckd_file {
     /* zstd: the bytes fetched are a zstd stream, stored decoded. One range,
      * never split; resume restarts at the last complete frame. */
     int zstd;
-    int64_t dec;             /* decoded bytes written (the decoded file's size so far) */
+    int64_t dec;              /* decoded bytes written (the decoded file's size so far) */
     int64_t frame_c, frame_d; /* compressed and decoded offsets at the last frame end */
     ZSTD_DCtx *zd;
     char *zout;               /* decoder output buffer (pool thread) */
     XXH3_state_t *hash_frame; /* the hash state at the last frame end */
-    int reset_pending;   /* start again from zero once nothing is in flight */
+    int reset_pending;        /* start again from zero once nothing is in flight */
     ckd_seg *segs;
     int nsegs;
 } ckd_file;
@@ -153,19 +153,19 @@ typedef struct ckd_job {
     uint64_t not_before_ms; /* waiting: retry resolution after this */
     size_t files_verified;
     size_t files_failed;
-    int prepared;   /* staging exists and earlier bytes were re-proven */
-    int busy;       /* pool work for the job itself (prepare, flush, publish, cleanup) */
-    int xfers;      /* transfers of this job alive (including detached ones) */
-    int flushing;   /* a flush wave is in the pool */
-    int *fetched;   /* files fetched and verified, waiting for a flush wave */
+    int prepared; /* staging exists and earlier bytes were re-proven */
+    int busy;     /* pool work for the job itself (prepare, flush, publish, cleanup) */
+    int xfers;    /* transfers of this job alive (including detached ones) */
+    int flushing; /* a flush wave is in the pool */
+    int *fetched; /* files fetched and verified, waiting for a flush wave */
     size_t nfetched, fetched_cap;
-    size_t flush_n; /* files in the wave in flight */
-    size_t sched_from; /* files before this need no scheduling */
-    int fd_cleanup; /* some file stopped with its fd possibly open */
-    uint64_t flush_since_ms; /* when the oldest unflushed fetched file finished */
-    int publishing; /* the publish step is in the pool */
-    int cleaned;    /* canceled and its staging removed */
-    int recheck;    /* loaded after a restart: re-prove bytes before use */
+    size_t flush_n;            /* files in the wave in flight */
+    size_t sched_from;         /* files before this need no scheduling */
+    int fd_cleanup;            /* some file stopped with its fd possibly open */
+    uint64_t flush_since_ms;   /* when the oldest unflushed fetched file finished */
+    int publishing;            /* the publish step is in the pool */
+    int cleaned;               /* canceled and its staging removed */
+    int recheck;               /* loaded after a restart: re-prove bytes before use */
     struct ckd_follow *follow; /* kind "follow": its polling state (follow.c) */
     /* rate: bytes_done sampled on the daemon tick */
     int64_t rate_bytes[16];
@@ -185,15 +185,15 @@ int64_t ckd_job_bytes_total(const ckd_job *j);
 typedef struct ckd_xfer_engine {
     CURLM *multi;
     uv_timer_t timer;
-    int active;            /* transfers attached to the multi handle */
-    int64_t buffered;      /* bytes of write buffers handed to transfers */
-    char *pool;            /* free full-size buffers, linked through their first bytes */
+    int active;       /* transfers attached to the multi handle */
+    int64_t buffered; /* bytes of write buffers handed to transfers */
+    char *pool;       /* free full-size buffers, linked through their first bytes */
     int npool;
     struct ckd_xfer *waiting; /* paused for lack of buffer memory or bandwidth */
     uv_timer_t refill;        /* bandwidth token bucket, while a limit is set */
     int64_t tokens;           /* bytes that may be received before the next refill */
     uint64_t refill_ms;
-    int64_t bytes_total;   /* all bytes ever written, for throughput */
+    int64_t bytes_total; /* all bytes ever written, for throughput */
 } ckd_xfer_engine;
 
 struct ckd_server;
@@ -209,12 +209,12 @@ typedef struct ckd_daemon {
     struct ckd_master *master;
     struct ckd_http *http_reqs; /* in-memory requests in flight */
     char *master_ca_file;
-    int copies;     /* local copies in the pool */
+    int copies; /* local copies in the pool */
     int stop_journaled;
     ckd_job *jobs; /* by id */
     uv_signal_t sigint, sigterm;
-    uv_timer_t tick;    /* rates, progress events, retry wake-ups */
-    uv_timer_t kick;    /* runs the scheduler on the next iteration */
+    uv_timer_t tick;     /* rates, progress events, retry wake-ups */
+    uv_timer_t kick;     /* runs the scheduler on the next iteration */
     uv_prepare_t commit; /* commits the store's open transaction */
     int stopping;
     int exit_code;

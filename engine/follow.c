@@ -55,16 +55,16 @@ struct ckd_follow {
     ckd_job *job;
     uv_timer_t timer;
     enum follow_state state;
-    int failures;         /* polls failed in a row: the back-off exponent */
-    int polled_ok;        /* some poll succeeded since the start */
-    int said_empty;       /* "no downloadable checkpoint yet" was logged */
-    json_t *ranked;       /* uuids, best (or newest) first, of the last poll; NULL before */
-    follow_token *poll;   /* the list request in flight */
-    tidy_req *tidy;       /* the pointer/retention work in flight */
-    int tidy_again;       /* a child finished while tidy work was in flight */
-    char *pointer_at;     /* the uuid the pointer was last seen to reach */
-    json_t *removed;      /* uuid -> true: directories already removed */
-    json_t *pinned;       /* uuid -> true: "pinned" already logged */
+    int failures;       /* polls failed in a row: the back-off exponent */
+    int polled_ok;      /* some poll succeeded since the start */
+    int said_empty;     /* "no downloadable checkpoint yet" was logged */
+    json_t *ranked;     /* uuids, best (or newest) first, of the last poll; NULL before */
+    follow_token *poll; /* the list request in flight */
+    tidy_req *tidy;     /* the pointer/retention work in flight */
+    int tidy_again;     /* a child finished while tidy work was in flight */
+    char *pointer_at;   /* the uuid the pointer was last seen to reach */
+    json_t *removed;    /* uuid -> true: directories already removed */
+    json_t *pinned;     /* uuid -> true: "pinned" already logged */
 };
 
 /* ---- the source ------------------------------------------------------------ */
@@ -144,8 +144,9 @@ int ckd_follow_check_source(const json_t *source, char *why, size_t whylen)
         return -EINVAL;
     }
     if (exp && json_object_get(source, "select") && (!select || strcmp(select, "best"))) {
-        snprintf(why, whylen, "an experiment is followed by its best checkpoints: 'select' "
-                              "must be \"best\" or absent");
+        snprintf(why, whylen,
+                 "an experiment is followed by its best checkpoints: 'select' "
+                 "must be \"best\" or absent");
         return -EINVAL;
     }
     if (topn && (!exp || !json_is_integer(topn) || json_integer_value(topn) < 1 ||
@@ -227,9 +228,9 @@ struct tidy_req {
     char **remove; /* uuids whose directories go */
     size_t nremove;
     /* results, read on the loop after the work */
-    int moved;       /* 1: the pointer was (re)placed */
-    int gone;        /* the target's directory is not there: not pointed at */
-    int ptr_err;     /* negative errno of the pointer update */
+    int moved;   /* 1: the pointer was (re)placed */
+    int gone;    /* the target's directory is not there: not pointed at */
+    int ptr_err; /* negative errno of the pointer update */
     char old[PATH_MAX];
     int *outcome; /* per remove: 1 removed, 0 absent, 2 pinned, 3 the pointer's target, <0 error */
 };
@@ -262,7 +263,8 @@ static int pointer_set(const char *dir, const char *name, const char *target, ch
 {
     char link[PATH_MAX], tmp[PATH_MAX];
     if ((size_t)snprintf(link, sizeof(link), "%s/%s", dir, name) >= sizeof(link) ||
-        (size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.tmp-%d", dir, name, (int)getpid()) >= sizeof(tmp))
+        (size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.tmp-%d", dir, name, (int)getpid()) >=
+            sizeof(tmp))
         return -ENAMETOOLONG;
     ssize_t n = readlink(link, old, oldlen - 1);
     old[n > 0 ? n : 0] = '\0';
@@ -578,9 +580,9 @@ static void submit_child(ckd_job *j, const char *dir, const char *uuid)
 {
     int prio = j->priority + 10;
     if (prio > 1000) prio = 1000;
-    json_t *params = json_pack("{s:{s:s, s:s}, s:s, s:{s:I, s:i}}", "source", "kind", "checkpoint",
-                               "uuid", uuid, "output", dir, "options", "parent",
-                               (json_int_t)j->id, "priority", prio);
+    json_t *params =
+        json_pack("{s:{s:s, s:s}, s:s, s:{s:I, s:i}}", "source", "kind", "checkpoint", "uuid", uuid,
+                  "output", dir, "options", "parent", (json_int_t)j->id, "priority", prio);
     char why[600] = "";
     json_t *err_data = NULL;
     ckd_job *c = NULL;
@@ -691,8 +693,9 @@ void ckd_follow_start(ckd_job *j)
         return;
     }
     if (!j->d->master || !j->d->master->url) {
-        ckd_job_set_state(j, CKD_JOB_FAILED, "no Determined master is configured: start ckptd "
-                                             "with --master URL or DET_MASTER");
+        ckd_job_set_state(j, CKD_JOB_FAILED,
+                          "no Determined master is configured: start ckptd "
+                          "with --master URL or DET_MASTER");
         return;
     }
     struct ckd_follow *f = calloc(1, sizeof(*f));
@@ -758,7 +761,7 @@ void ckd_follow_on_job_state(ckd_daemon *d, ckd_job *j)
     if (j->state == CKD_JOB_DONE) {
         follow_tidy(p->follow);
     } else if (j->state == CKD_JOB_FAILED) {
-        ckd_job_log(p, "warn", "the download of checkpoint %s (job %lld) failed: %s",
-                    u ? u : "?", (long long)j->id, j->error ? j->error : "?");
+        ckd_job_log(p, "warn", "the download of checkpoint %s (job %lld) failed: %s", u ? u : "?",
+                    (long long)j->id, j->error ? j->error : "?");
     }
 }

@@ -61,8 +61,7 @@ static void http_free(ckd_http *h)
 }
 
 int ckd_http_start(ckd_daemon *d, const char *url, const char *const *headers,
-                   const char *post_body, size_t max_body, ckd_http_cb cb, void *ud,
-                   ckd_http **out)
+                   const char *post_body, size_t max_body, ckd_http_cb cb, void *ud, ckd_http **out)
 {
     ckd_http *h = calloc(1, sizeof(*h));
     if (!h) return -ENOMEM;
@@ -77,7 +76,8 @@ int ckd_http_start(ckd_daemon *d, const char *url, const char *const *headers,
         free(h);
         return -ENOMEM;
     }
-    for (const char *const *p = headers; p && *p; p++) h->headers = curl_slist_append(h->headers, *p);
+    for (const char *const *p = headers; p && *p; p++)
+        h->headers = curl_slist_append(h->headers, *p);
     h->headers = curl_slist_append(h->headers, "Accept: application/json");
     CURL *e = h->easy;
     curl_easy_setopt(e, CURLOPT_URL, url);
@@ -117,8 +117,11 @@ int ckd_http_start(ckd_daemon *d, const char *url, const char *const *headers,
 
 static void finish(ckd_http *h, int err, const char *msg)
 {
-    ckd_http_resp r = {.err = err, .body = h->body ? h->body : "", .len = h->len,
-                       .errmsg = msg, .retry_after = h->retry_after};
+    ckd_http_resp r = {.err = err,
+                       .body = h->body ? h->body : "",
+                       .len = h->len,
+                       .errmsg = msg,
+                       .retry_after = h->retry_after};
     curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &r.status);
     unlink_req(h);
     h->cb(h->ud, &r);
@@ -132,7 +135,7 @@ void ckd_http_done(ckd_http *h, CURLcode rc)
         finish(h, -E2BIG, "reply too large");
     } else if (rc != CURLE_OK) {
         const char *msg = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
-        int err = rc == CURLE_COULDNT_CONNECT     ? -ECONNREFUSED
+        int err = rc == CURLE_COULDNT_CONNECT      ? -ECONNREFUSED
                   : rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT
                                                    : -EIO;
         finish(h, err, msg);

@@ -8,9 +8,9 @@
 #define CKD_HTTP_MAGIC 0x68747470u
 
 typedef struct ckd_http_resp {
-    int err;            /* 0, or negative errno: transport failure, cap exceeded, canceled */
-    long status;        /* HTTP status, 0 when none arrived */
-    const char *body;   /* NUL-terminated */
+    int err;          /* 0, or negative errno: transport failure, cap exceeded, canceled */
+    long status;      /* HTTP status, 0 when none arrived */
+    const char *body; /* NUL-terminated */
     size_t len;
     const char *errmsg; /* for err != 0 */
     double retry_after; /* seconds, -1 when absent */

@@ -93,7 +93,8 @@ void ckd_job_log(ckd_job *j, const char *level, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     int lvl = ckd_log_parse_level(level);
-    ckd_log(lvl < 0 ? CKD_LOG_INFO : (enum ckd_log_level)lvl, "job %lld: %s", (long long)j->id, msg);
+    ckd_log(lvl < 0 ? CKD_LOG_INFO : (enum ckd_log_level)lvl, "job %lld: %s", (long long)j->id,
+            msg);
     ckd_store_log(&j->d->store, j->id, ckd_wall_s(), level, msg);
 }
 
@@ -297,10 +298,17 @@ int ckd_job_add_unit(ckd_job *j, const ckd_unit *u)
     if (!x->target || !x->staging) return -ENOMEM;
     char *cp = x->checkpoint ? json_dumps(x->checkpoint, JSON_COMPACT) : NULL;
     char *dirs = json_dumps(x->dirs, JSON_COMPACT);
-    ckd_unit_row r = {.job_id = j->id, .idx = (int)j->nunits - 1, .kind = x->kind,
-                      .status = x->status, .uuid = x->uuid, .target = x->target,
-                      .staging = x->staging, .storage = x->storage, .checkpoint = cp,
-                      .dirs = dirs, .write_metadata = x->write_metadata};
+    ckd_unit_row r = {.job_id = j->id,
+                      .idx = (int)j->nunits - 1,
+                      .kind = x->kind,
+                      .status = x->status,
+                      .uuid = x->uuid,
+                      .target = x->target,
+                      .staging = x->staging,
+                      .storage = x->storage,
+                      .checkpoint = cp,
+                      .dirs = dirs,
+                      .write_metadata = x->write_metadata};
     int rc = ckd_store_unit_insert(&j->d->store, &r);
     free(cp);
     free(dirs);
@@ -330,9 +338,15 @@ int ckd_job_add_file(ckd_job *j, int unit, const char *url, const char *path, in
     j->nfiles++;
     j->units[unit].nfiles++;
     if (!f->url || !f->path) return -ENOMEM;
-    ckd_file_row fr = {.job_id = j->id, .idx = f->idx, .unit = unit, .url = f->url,
-                       .path = f->path, .size = f->size, .size_given = f->size_given,
-                       .expect = f->expect[0] ? f->expect : NULL, .state = "pending",
+    ckd_file_row fr = {.job_id = j->id,
+                       .idx = f->idx,
+                       .unit = unit,
+                       .url = f->url,
+                       .path = f->path,
+                       .size = f->size,
+                       .size_given = f->size_given,
+                       .expect = f->expect[0] ? f->expect : NULL,
+                       .state = "pending",
                        .zstd = zstd};
     return ckd_store_file_insert(&j->d->store, &fr);
 }
@@ -358,7 +372,8 @@ static int check_url_files(json_t *files, int decompress, char *why, size_t whyl
 {
     size_t n = json_array_size(files);
     if (!json_is_array(files) || n == 0 || n > MAX_FILES_PER_JOB) {
-        snprintf(why, whylen, "'source.files' must be an array of 1 to %d files", MAX_FILES_PER_JOB);
+        snprintf(why, whylen, "'source.files' must be an array of 1 to %d files",
+                 MAX_FILES_PER_JOB);
         return CKP_RPC_INVALID_PARAMS;
     }
     const char **paths = calloc(n, sizeof(*paths));
@@ -422,7 +437,6 @@ static int check_url_files(json_t *files, int decompress, char *why, size_t whyl
     return rc;
 }
 
-
 int ckd_job_wants_decoding(const ckd_job *j, const char *url, const char *path)
 {
     /* Decoding happens in the download path; local copies stay as stored. */
@@ -462,7 +476,8 @@ int ckd_job_check_paths(const ckd_job *j, char *why, size_t whylen)
     int rc = 0;
     for (size_t i = 1; i < j->nfiles && rc == 0; i++) {
         if (v[i]->unit == v[i - 1]->unit && strcmp(v[i]->path, v[i - 1]->path) == 0) {
-            snprintf(why, whylen, "two files would be stored as '%s' (one of them decoded from .zst)",
+            snprintf(why, whylen,
+                     "two files would be stored as '%s' (one of them decoded from .zst)",
                      v[i]->path);
             rc = -EEXIST;
         }
@@ -483,7 +498,8 @@ static int add_url_files(ckd_job *j, json_t *files)
     free(staging);
     size_t i;
     json_t *fo;
-    json_array_foreach(files, i, fo) {
+    json_array_foreach(files, i, fo)
+    {
         if (rc < 0) break;
         json_t *size = json_object_get(fo, "size");
         const char *url = json_string_value(json_object_get(fo, "url"));
@@ -537,7 +553,8 @@ int ckd_job_submit(ckd_daemon *d, json_t *params, ckd_job **out, char *why, size
         snprintf(why, whylen, "'options.layout' must be \"by_uuid\" or \"direct\"");
         return CKP_RPC_INVALID_PARAMS;
     }
-    const char *nospace = options ? json_string_value(json_object_get(options, "on_no_space")) : NULL;
+    const char *nospace =
+        options ? json_string_value(json_object_get(options, "on_no_space")) : NULL;
     if (options && json_object_get(options, "on_no_space") &&
         (!nospace || (strcmp(nospace, "wait") && strcmp(nospace, "fail")))) {
         snprintf(why, whylen, "'options.on_no_space' must be \"wait\" or \"fail\"");
@@ -569,16 +586,18 @@ int ckd_job_submit(ckd_daemon *d, json_t *params, ckd_job **out, char *why, size
     } else if (kind && strcmp(kind, "follow") == 0) {
         if (ckd_follow_check_source(source, why, whylen) < 0) return CKP_RPC_INVALID_PARAMS;
         if (!d->master) {
-            snprintf(why, whylen, "no Determined master is configured: start ckptd with "
-                                  "--master URL or DET_MASTER");
+            snprintf(why, whylen,
+                     "no Determined master is configured: start ckptd with "
+                     "--master URL or DET_MASTER");
             return CKP_RPC_INVALID_PARAMS;
         }
     } else if (kind && (strcmp(kind, "checkpoint") == 0 || strcmp(kind, "trial") == 0 ||
                         strcmp(kind, "experiment") == 0)) {
         if (ckd_resolve_check_source(source, why, whylen) < 0) return CKP_RPC_INVALID_PARAMS;
         if (!d->master) {
-            snprintf(why, whylen, "no Determined master is configured: start ckptd with "
-                                  "--master URL or DET_MASTER");
+            snprintf(why, whylen,
+                     "no Determined master is configured: start ckptd with "
+                     "--master URL or DET_MASTER");
             return CKP_RPC_INVALID_PARAMS;
         }
     } else {
@@ -597,8 +616,13 @@ int ckd_job_submit(ckd_daemon *d, json_t *params, ckd_job **out, char *why, size
     j->output = strdup(output);
     char *src = json_dumps(source, JSON_COMPACT);
     char *opt = json_dumps(j->options, JSON_COMPACT);
-    ckd_job_row row = {.state = "queued", .kind = kind, .source = src, .output = output,
-                       .options = opt, .priority = j->priority, .created = j->created,
+    ckd_job_row row = {.state = "queued",
+                       .kind = kind,
+                       .source = src,
+                       .output = output,
+                       .options = opt,
+                       .priority = j->priority,
+                       .created = j->created,
                        .updated = j->updated};
     rc = ckd_store_job_insert(&d->store, &row, &j->id);
     free(src);
@@ -636,10 +660,15 @@ static int load_unit(void *ud, const ckd_unit_row *r)
     struct load_ctx *c = ud;
     json_t *cp = r->checkpoint ? json_loads(r->checkpoint, 0, NULL) : NULL;
     json_t *dirs = r->dirs ? json_loads(r->dirs, 0, NULL) : NULL;
-    ckd_unit u = {.kind = (enum ckd_unit_kind)r->kind, .status = (enum ckd_unit_status)r->status,
-                  .uuid = (char *)r->uuid, .target = (char *)r->target,
-                  .staging = (char *)r->staging, .storage = (char *)r->storage,
-                  .checkpoint = cp, .dirs = dirs, .write_metadata = r->write_metadata};
+    ckd_unit u = {.kind = (enum ckd_unit_kind)r->kind,
+                  .status = (enum ckd_unit_status)r->status,
+                  .uuid = (char *)r->uuid,
+                  .target = (char *)r->target,
+                  .staging = (char *)r->staging,
+                  .storage = (char *)r->storage,
+                  .checkpoint = cp,
+                  .dirs = dirs,
+                  .write_metadata = r->write_metadata};
     /* Loading must not write the row again: add it by hand. */
     ckd_job *j = c->j;
     ckd_unit *nu = realloc(j->units, (j->nunits + 1) * sizeof(*nu));
@@ -691,7 +720,7 @@ static int load_file(void *ud, const ckd_file_row *r)
     /* Only verified and failed survive a restart; anything in between is
      * re-proven from the journal. */
     f->state = st == CKD_FILE_VERIFIED || st == CKD_FILE_FAILED ? (enum ckd_file_state)st
-                                                                  : CKD_FILE_PENDING;
+                                                                : CKD_FILE_PENDING;
     if (f->state == CKD_FILE_VERIFIED && !r->hash) f->state = CKD_FILE_PENDING;
     return 0;
 }
@@ -1067,7 +1096,9 @@ static int file_layout(ckd_file *f)
     if (n > 1 || f->size < 0 || f->size >= cfg->journal_step || f->zstd) {
         ckd_store_seg_delete(&f->job->d->store, f->job->id, f->idx);
         for (int i = 0; i < n; i++) {
-            ckd_seg_row r = {.job_id = f->job->id, .idx = f->idx, .start = f->segs[i].start,
+            ckd_seg_row r = {.job_id = f->job->id,
+                             .idx = f->idx,
+                             .start = f->segs[i].start,
                              .end = f->segs[i].end};
             ckd_store_seg_insert(&f->job->d->store, &r);
         }
@@ -1112,8 +1143,8 @@ static void file_split_running(ckd_file *f)
     f->nsegs = n + 1;
     ckd_store_seg_delete(&f->job->d->store, f->job->id, f->idx);
     for (int i = 0; i <= n; i++) {
-        ckd_seg_row r = {.job_id = f->job->id, .idx = f->idx, .start = f->segs[i].start,
-                         .end = f->segs[i].end};
+        ckd_seg_row r = {
+            .job_id = f->job->id, .idx = f->idx, .start = f->segs[i].start, .end = f->segs[i].end};
         ckd_store_seg_insert(&f->job->d->store, &r);
     }
     f->layout_saved = 1;
@@ -1136,9 +1167,9 @@ static void file_open_done(uv_work_t *req, int status);
 static int unit_find_creds(ckd_file *f)
 {
     ckd_unit *un = &f->job->units[f->unit];
-    json_t *cfg = json_object_get(json_object_get(json_object_get(un->checkpoint, "training"),
-                                                  "experimentConfig"),
-                                  "checkpoint_storage");
+    json_t *cfg = json_object_get(
+        json_object_get(json_object_get(un->checkpoint, "training"), "experimentConfig"),
+        "checkpoint_storage");
     ckd_det_storage st = {0};
     char err[600] = "";
     struct ckd_s3_creds *creds = calloc(1, sizeof(*creds));
@@ -1536,7 +1567,8 @@ static void check_space(prep_req *r)
     int64_t need = 0;
     for (size_t i = 0; i < j->nfiles; i++) {
         const ckd_file *f = &j->files[i];
-        if (f->state == CKD_FILE_VERIFIED || f->size < 0 || j->units[f->unit].status != CKD_UNIT_PENDING)
+        if (f->state == CKD_FILE_VERIFIED || f->size < 0 ||
+            j->units[f->unit].status != CKD_UNIT_PENDING)
             continue;
         int64_t done = 0;
         for (int k = 0; k < f->nsegs; k++) done += f->segs[k].written;
@@ -1653,16 +1685,18 @@ static void prepare_done(uv_work_t *req, int status)
     ckd_job *j = r->job;
     j->busy--;
     if (r->reproven || r->rejected)
-        ckd_job_log(j, "info", "re-proved %zu journaled ranges/files; %zu did not match and will be fetched again",
-                    r->reproven, r->rejected);
+        ckd_job_log(
+            j, "info",
+            "re-proved %zu journaled ranges/files; %zu did not match and will be fetched again",
+            r->reproven, r->rejected);
     for (size_t u = 0; u < j->nunits; u++) {
         ckd_unit *un = &j->units[u];
         un->verified = 0;
         if (!un->found_present) continue;
         un->found_present = 0;
         ckd_store_unit_status(&j->d->store, j->id, (int)u, un->status);
-        ckd_job_log(j, "info", "checkpoint %s is already present and verified at '%s'",
-                    un->uuid, un->target);
+        ckd_job_log(j, "info", "checkpoint %s is already present and verified at '%s'", un->uuid,
+                    un->target);
     }
     size_t verified = 0;
     for (size_t i = 0; i < j->nfiles; i++) {
@@ -1690,8 +1724,9 @@ static void prepare_done(uv_work_t *req, int status)
         char b1[32], b2[32];
         ckp_fmt_bytes(b1, sizeof(b1), (double)need);
         ckp_fmt_bytes(b2, sizeof(b2), (double)avail);
-        snprintf(msg, sizeof(msg), "not enough free space in '%s': %s needed (with the reserve), %s free",
-                 j->output, b1, b2);
+        snprintf(msg, sizeof(msg),
+                 "not enough free space in '%s': %s needed (with the reserve), %s free", j->output,
+                 b1, b2);
         const char *policy = json_string_value(json_object_get(j->options, "on_no_space"));
         j->recheck = 0;
         if (policy && strcmp(policy, "fail") == 0) {
@@ -1753,7 +1788,8 @@ static void flush_done(uv_work_t *req, int status)
     j->flushing = 0;
     j->flush_n = 0;
     ckd_debug("job %lld: flushed %zu files in %llu ms (queued %llu ms)", (long long)j->id, r->n,
-              (unsigned long long)r->took_ms, (unsigned long long)(ckd_now_ms() - r->start_ms - r->took_ms));
+              (unsigned long long)r->took_ms,
+              (unsigned long long)(ckd_now_ms() - r->start_ms - r->took_ms));
     for (size_t i = 0; i < r->n; i++) {
         ckd_file *f = &j->files[r->idx[i]];
         if (f->state != CKD_FILE_FETCHED) continue;
@@ -1915,7 +1951,8 @@ static int publish_checkpoint(publish_req *r)
      * had none, then the manifest that proves the copy later. */
     size_t i;
     json_t *v;
-    json_array_foreach(un->dirs, i, v) {
+    json_array_foreach(un->dirs, i, v)
+    {
         char *p = ckd_path_join(S, json_string_value(v));
         rc = p ? ckd_mkdir_p(p) : -ENOMEM;
         free(p);
@@ -1937,8 +1974,10 @@ static int publish_checkpoint(publish_req *r)
     char *slash = strrchr(parent, '/');
     if (slash && slash != parent) *slash = '\0';
     if (lstat(T, &st) != 0) {
-        if (errno != ENOENT) rc = -errno;
-        else if (rename(S, T) != 0) rc = -errno;
+        if (errno != ENOENT)
+            rc = -errno;
+        else if (rename(S, T) != 0)
+            rc = -errno;
     } else if (!S_ISDIR(st.st_mode)) {
         rc = -ENOTDIR;
     } else if (is_empty_dir(T)) {
@@ -1951,19 +1990,23 @@ static int publish_checkpoint(publish_req *r)
             /* An older copy of ours: swap it out in two renames. */
             char old[1200];
             snprintf(old, sizeof(old), "%s.ckptd-old-%lld", T, (long long)j->id);
-            if (rename(T, old) != 0 || rename(S, T) != 0) rc = -errno;
-            else ckd_rm_rf(old);
+            if (rename(T, old) != 0 || rename(S, T) != 0)
+                rc = -errno;
+            else
+                ckd_rm_rf(old);
         } else {
             /* Someone else's directory (det's -o into an existing folder):
              * never replace it; move our files in one by one. */
             rc = publish_files_into(r, T);
             if (rc == 0 && r->metadata) {
-                char *from = ckd_path_join(S, "metadata.json"), *to = ckd_path_join(T, "metadata.json");
+                char *from = ckd_path_join(S, "metadata.json"),
+                     *to = ckd_path_join(T, "metadata.json");
                 if (!from || !to || rename(from, to) != 0) rc = from && to ? -errno : -ENOMEM;
                 free(from);
                 free(to);
             }
-            if (rc == 0) rc = ckd_manifest_write(j, r->unit, T, r->metadata ? "metadata.json" : NULL, mhex);
+            if (rc == 0)
+                rc = ckd_manifest_write(j, r->unit, T, r->metadata ? "metadata.json" : NULL, mhex);
             if (rc == 0) ckd_rm_rf(S);
         }
     }
@@ -2032,7 +2075,8 @@ static void unit_publish(ckd_job *j, size_t u)
     r->unit = u;
     if (un->write_metadata) {
         json_t *md = json_object_get(un->checkpoint, "metadata");
-        r->metadata = json_dumps(json_is_object(md) ? md : json_object(), JSON_INDENT(2) | JSON_SORT_KEYS);
+        r->metadata =
+            json_dumps(json_is_object(md) ? md : json_object(), JSON_INDENT(2) | JSON_SORT_KEYS);
     }
     r->work.data = r;
     j->busy++;

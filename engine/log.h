@@ -14,9 +14,9 @@ void ckd_log(enum ckd_log_level level, const char *fmt, ...) __attribute__((form
 #define ckd_error(...) ckd_log(CKD_LOG_ERROR, __VA_ARGS__)
 #define ckd_warn(...)  ckd_log(CKD_LOG_WARN, __VA_ARGS__)
 #define ckd_info(...)  ckd_log(CKD_LOG_INFO, __VA_ARGS__)
-#define ckd_debug(...)                                                                        \
-    do {                                                                                      \
-        if (ckd_log_enabled(CKD_LOG_DEBUG)) ckd_log(CKD_LOG_DEBUG, __VA_ARGS__);              \
+#define ckd_debug(...)                                                                             \
+    do {                                                                                           \
+        if (ckd_log_enabled(CKD_LOG_DEBUG)) ckd_log(CKD_LOG_DEBUG, __VA_ARGS__);                   \
     } while (0)
 
 #endif

@@ -17,20 +17,19 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: ckptd [--socket PATH] [--state-dir DIR] [--log-level LEVEL]\n"
-            "\n"
-            "Downloads files and checkpoints for clients that talk to it over a Unix socket.\n"
-            "\n"
-            "  --socket PATH     socket to listen on (default $XDG_RUNTIME_DIR/ckptd.sock,\n"
-            "                    else /tmp/ckptd-$UID/ckptd.sock)\n"
-            "  --state-dir DIR   job database (default $XDG_STATE_HOME/ckptd,\n"
-            "                    else ~/.local/state/ckptd)\n"
-            "  --log-level L     error, warn, info (default) or debug\n"
-            "  --master URL      the Determined master (default $DET_MASTER); auth from\n"
-            "                    $DET_USER_TOKEN, or $DET_USER / $DET_PASS\n"
-            "  --master-ca FILE  CA bundle for an https master\n"
-            "  --version         print the version and exit\n");
+    fprintf(out, "usage: ckptd [--socket PATH] [--state-dir DIR] [--log-level LEVEL]\n"
+                 "\n"
+                 "Downloads files and checkpoints for clients that talk to it over a Unix socket.\n"
+                 "\n"
+                 "  --socket PATH     socket to listen on (default $XDG_RUNTIME_DIR/ckptd.sock,\n"
+                 "                    else /tmp/ckptd-$UID/ckptd.sock)\n"
+                 "  --state-dir DIR   job database (default $XDG_STATE_HOME/ckptd,\n"
+                 "                    else ~/.local/state/ckptd)\n"
+                 "  --log-level L     error, warn, info (default) or debug\n"
+                 "  --master URL      the Determined master (default $DET_MASTER); auth from\n"
+                 "                    $DET_USER_TOKEN, or $DET_USER / $DET_PASS\n"
+                 "  --master-ca FILE  CA bundle for an https master\n"
+                 "  --version         print the version and exit\n");
 }
 
 static char *default_socket(void)
@@ -133,7 +132,7 @@ static void on_prepare(uv_prepare_t *p)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"socket", required_argument, NULL, 's'},   {"state-dir", required_argument, NULL, 'd'},
+        {"socket", required_argument, NULL, 's'},    {"state-dir", required_argument, NULL, 'd'},
         {"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},         {"master", required_argument, NULL, 'm'},
         {"master-ca", required_argument, NULL, 'c'}, {NULL, 0, NULL, 0},

@@ -70,9 +70,12 @@ static char *parse_line(char *line, char **hash)
     if (esc) {
         char *w = name;
         for (char *r = name; *r; r++) {
-            if (*r == '\\' && r[1] == 'n') *w++ = '\n', r++;
-            else if (*r == '\\' && r[1] == '\\') *w++ = '\\', r++;
-            else *w++ = *r;
+            if (*r == '\\' && r[1] == 'n')
+                *w++ = '\n', r++;
+            else if (*r == '\\' && r[1] == '\\')
+                *w++ = '\\', r++;
+            else
+                *w++ = *r;
         }
         *w = '\0';
     }
@@ -124,7 +127,8 @@ int ckd_manifest_check(ckd_job *j, size_t u)
         if (!name) continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
-            char **nn = realloc(names, cap * sizeof(*nn)), **nh = nn ? realloc(hashes, cap * sizeof(*nh)) : NULL;
+            char **nn = realloc(names, cap * sizeof(*nn)),
+                 **nh = nn ? realloc(hashes, cap * sizeof(*nh)) : NULL;
             if (nn) names = nn;
             if (nh) hashes = nh;
             if (!nn || !nh) {

@@ -197,10 +197,10 @@ static void on_reply(void *ud, const ckd_http_resp *resp)
     }
     if (resp->status >= 400 || resp->status < 200) {
         error_text(resp->body, resp->len, resp->status, msg, sizeof(msg));
-        int err = resp->status == 404                            ? -ENOENT
+        int err = resp->status == 404                          ? -ENOENT
                   : resp->status == 401 || resp->status == 403 ? -EACCES
-                  : resp->status == 400                          ? -EINVAL
-                                                                 : -EAGAIN;
+                  : resp->status == 400                        ? -EINVAL
+                                                               : -EAGAIN;
         complete(r, err, NULL, msg);
         return;
     }
@@ -292,8 +292,8 @@ static void login(ckd_master *m)
     /* The CLI's salted hash; an empty password is sent as "" unhashed. */
     char hashed[129] = "";
     if (m->password[0]) ckd_master_hash_password(m->password, hashed);
-    json_t *body = json_pack("{s:s, s:s, s:b}", "username", m->user, "password", hashed,
-                             "isHashed", 1);
+    json_t *body =
+        json_pack("{s:s, s:s, s:b}", "username", m->user, "password", hashed, "isHashed", 1);
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     explicit_bzero(hashed, sizeof(hashed));
@@ -404,8 +404,8 @@ static void next_page(pager *p, int64_t offset)
     if (rc < 0) pager_done(p, -EAGAIN, "cannot start a request to the master");
 }
 
-int ckd_master_list_all(ckd_master *m, const char *path, const ckd_det_query *q,
-                        ckd_master_cb cb, void *ud)
+int ckd_master_list_all(ckd_master *m, const char *path, const ckd_det_query *q, ckd_master_cb cb,
+                        void *ud)
 {
     if (!m->url) return -ENOTCONN;
     pager *p = calloc(1, sizeof(*p));

@@ -13,7 +13,7 @@ typedef struct ckd_master_req ckd_master_req;
 
 typedef struct ckd_master {
     ckd_daemon *d;
-    char *url;        /* base, without trailing '/'; NULL when not configured */
+    char *url; /* base, without trailing '/'; NULL when not configured */
     char *user;
     char *password;   /* secret */
     char *token;      /* secret */
@@ -36,8 +36,8 @@ void ckd_master_cancel_all(ckd_master *m);
 int ckd_master_call(ckd_master *m, const char *path, json_t *post, ckd_master_cb cb, void *ud);
 /* GETs every page of a checkpoint list route (path without query), asking
  * the master for q's sort; calls cb with {"checkpoints":[...]} holding all. */
-int ckd_master_list_all(ckd_master *m, const char *path, const ckd_det_query *q,
-                        ckd_master_cb cb, void *ud);
+int ckd_master_list_all(ckd_master *m, const char *path, const ckd_det_query *q, ckd_master_cb cb,
+                        void *ud);
 /* Lowercase hex SHA-512 of the master's fixed salt followed by password. */
 void ckd_master_hash_password(const char *password, char out[129]);
 

@@ -62,7 +62,8 @@ int ckd_resolve_check_source(const json_t *source, char *why, size_t whylen)
         return -EINVAL;
     }
     if (strcmp(kind, "trial") == 0 &&
-        (!select || (strcmp(select, "best") && strcmp(select, "latest") && strcmp(select, "uuid")))) {
+        (!select ||
+         (strcmp(select, "best") && strcmp(select, "latest") && strcmp(select, "uuid")))) {
         snprintf(why, whylen, "'select' must be \"best\", \"latest\" or \"uuid\"");
         return -EINVAL;
     }
@@ -130,7 +131,8 @@ static void resolve_wait(resolve_ctx *c, const char *msg)
     ckd_job_set_state(j, CKD_JOB_WAITING, why);
 }
 
-static void resolve_fail(resolve_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void resolve_fail(resolve_ctx *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void resolve_fail(resolve_ctx *c, const char *fmt, ...)
 {
     char msg[1200];
@@ -164,8 +166,8 @@ static int still_resolving(resolve_ctx *c, int err)
  * in place (so a restart can find the objects again) without any secret. */
 static json_t *recorded_checkpoint(json_t *raw, json_t *storage)
 {
-    static const char *secrets[] = {"access_key", "secret_key", "connection_string",
-                                    "account_key", "sas_token", "credentials"};
+    static const char *secrets[] = {"access_key",  "secret_key", "connection_string",
+                                    "account_key", "sas_token",  "credentials"};
     json_t *cp = json_deep_copy(raw);
     if (!cp) return NULL;
     json_t *training = json_object_get(cp, "training");
@@ -183,7 +185,8 @@ static json_t *recorded_checkpoint(json_t *raw, json_t *storage)
  * the map `ckpt checkpoint seal` stores ("ckptd.xxh128": path -> hex). */
 static const char *sealed_hash(const ckd_det_checkpoint *cp, const char *path)
 {
-    const char *hex = json_string_value(json_object_get(json_object_get(cp->metadata, "ckptd.xxh128"), path));
+    const char *hex =
+        json_string_value(json_object_get(json_object_get(cp->metadata, "ckptd.xxh128"), path));
     return hex && ckd_hash_hex_valid(hex) ? hex : NULL;
 }
 
@@ -211,15 +214,16 @@ static void make_units(resolve_ctx *c, json_t **raw, ckd_det_checkpoint *cps, si
     ckd_det_storage exp_storage = {0};
     char err[600] = "";
     if (c->experiment)
-        ckd_det_storage_from_json(json_object_get(json_object_get(c->experiment, "config"),
-                                                  "checkpoint_storage"),
-                                  &exp_storage, err, sizeof(err));
+        ckd_det_storage_from_json(
+            json_object_get(json_object_get(c->experiment, "config"), "checkpoint_storage"),
+            &exp_storage, err, sizeof(err));
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         ckd_det_checkpoint *cp = &cps[i];
         if (!ckd_det_state_downloadable(cp->state)) {
-            resolve_fail(c, "checkpoint %s is %s: only STATE_COMPLETED and "
-                            "STATE_PARTIALLY_DELETED checkpoints can be downloaded",
+            resolve_fail(c,
+                         "checkpoint %s is %s: only STATE_COMPLETED and "
+                         "STATE_PARTIALLY_DELETED checkpoints can be downloaded",
                          cp->uuid, ckd_det_state_name(cp->state));
             rc = -1;
             break;
@@ -229,7 +233,8 @@ static void make_units(resolve_ctx *c, json_t **raw, ckd_det_checkpoint *cps, si
             json_object_get(json_object_get(raw[i], "training"), "experimentConfig"),
             "checkpoint_storage");
         if (!cp->storage.type)
-            st_json = json_object_get(json_object_get(c->experiment, "config"), "checkpoint_storage");
+            st_json =
+                json_object_get(json_object_get(c->experiment, "config"), "checkpoint_storage");
         if (!st->type) {
             resolve_fail(c, "checkpoint %s has no checkpoint storage in its experiment config",
                          cp->uuid);
@@ -265,9 +270,15 @@ static void make_units(resolve_ctx *c, json_t **raw, ckd_det_checkpoint *cps, si
                 has_metadata = 1;
         }
         json_t *recorded = recorded_checkpoint(raw[i], st_json);
-        ckd_unit u = {.kind = CKD_UNIT_CHECKPOINT, .uuid = cp->uuid, .target = target,
-                      .staging = staging, .storage = st->type, .checkpoint = recorded,
-                      .dirs = dirs, .write_metadata = !has_metadata, .s3 = s3};
+        ckd_unit u = {.kind = CKD_UNIT_CHECKPOINT,
+                      .uuid = cp->uuid,
+                      .target = target,
+                      .staging = staging,
+                      .storage = st->type,
+                      .checkpoint = recorded,
+                      .dirs = dirs,
+                      .write_metadata = !has_metadata,
+                      .s3 = s3};
         rc = target && staging && recorded ? ckd_job_add_unit(j, &u) : -ENOMEM;
         if (rc < 0 && !(target && staging && recorded) && s3) {
             ckd_s3_creds_release(s3);
@@ -308,7 +319,8 @@ static void make_units(resolve_ctx *c, json_t **raw, ckd_det_checkpoint *cps, si
         rc = -1;
     }
     if (rc < 0) {
-        if (j->state == CKD_JOB_RESOLVING) resolve_fail(c, "cannot record the checkpoints: out of memory");
+        if (j->state == CKD_JOB_RESOLVING)
+            resolve_fail(c, "cannot record the checkpoints: out of memory");
         ckd_job_forget_resolution(j);
         return;
     }
@@ -332,7 +344,8 @@ static void on_checkpoint(void *ud, int err, json_t *body, const char *msg)
             json_int_t trial = json_integer_value(json_object_get(c->job->source, "id"));
             if (ckd_det_checkpoint_from_json(raw, &cp, why, sizeof(why)) < 0) {
                 resolve_fail(c, "%s", why);
-            } else if (strcmp(c->job->kind, "trial") == 0 && cp.has_trial_id && cp.trial_id != trial) {
+            } else if (strcmp(c->job->kind, "trial") == 0 && cp.has_trial_id &&
+                       cp.trial_id != trial) {
                 resolve_fail(c, "checkpoint %s belongs to trial %lld, not trial %lld", cp.uuid,
                              (long long)cp.trial_id, (long long)trial);
                 ckd_det_checkpoint_release(&cp);
@@ -348,8 +361,10 @@ static void on_checkpoint(void *ud, int err, json_t *body, const char *msg)
 static int has_sort_value(const ckd_det_query *q, const ckd_det_checkpoint *cp)
 {
     double v;
-    if (q->sort == CKD_DET_SORT_SEARCHER_METRIC) return cp->has_searcher_metric && !isnan(cp->searcher_metric);
-    if (q->sort == CKD_DET_SORT_METRIC) return ckd_det_checkpoint_metric(cp, q->metric, &v) == 1 && !isnan(v);
+    if (q->sort == CKD_DET_SORT_SEARCHER_METRIC)
+        return cp->has_searcher_metric && !isnan(cp->searcher_metric);
+    if (q->sort == CKD_DET_SORT_METRIC)
+        return ckd_det_checkpoint_metric(cp, q->metric, &v) == 1 && !isnan(v);
     if (q->sort == CKD_DET_SORT_BATCH_NUMBER) return cp->has_steps_completed;
     return 1;
 }
@@ -467,7 +482,8 @@ static void list_checkpoints(resolve_ctx *c)
     ckd_job *j = c->job;
     int experiment = strcmp(j->kind, "experiment") == 0;
     char path[128];
-    snprintf(path, sizeof(path), "/api/v1/%s/%lld/checkpoints", experiment ? "experiments" : "trials",
+    snprintf(path, sizeof(path), "/api/v1/%s/%lld/checkpoints",
+             experiment ? "experiments" : "trials",
              (long long)json_integer_value(json_object_get(j->source, "id")));
     /* Ask for the sort we will apply; the answer is re-sorted here anyway. */
     ckd_det_query q;

@@ -52,13 +52,14 @@ static void m_hello(ckd_client *c, json_t *params, reply *r)
         json_array_foreach(versions, i, v) ok |= json_integer_value(v) == CKP_PROTOCOL_VERSION;
         if (!ok) {
             fail(r, CKP_RPC_UNSUPPORTED_VERSION,
-                 "unsupported protocol version: this daemon speaks version %d", CKP_PROTOCOL_VERSION);
+                 "unsupported protocol version: this daemon speaks version %d",
+                 CKP_PROTOCOL_VERSION);
             r->data = json_pack("{s:[i]}", "supported", CKP_PROTOCOL_VERSION);
             return;
         }
     }
-    r->result = json_pack("{s:i, s:s}", "protocol", CKP_PROTOCOL_VERSION, "daemon",
-                          "ckptd " CKPTD_VERSION);
+    r->result =
+        json_pack("{s:i, s:s}", "protocol", CKP_PROTOCOL_VERSION, "daemon", "ckptd " CKPTD_VERSION);
 }
 
 static void m_status(ckd_client *c, json_t *params, reply *r)
@@ -69,12 +70,12 @@ static void m_status(ckd_client *c, json_t *params, reply *r)
     json_t *jobs = json_object();
     for (int i = 0; i < CKD_JOB_NSTATES; i++)
         json_object_set_new(jobs, ckd_job_state_name(i), json_integer(counts[i]));
-    r->result = json_pack("{s:s, s:i, s:i, s:f, s:o, s:i, s:f, s:I, s:s, s:s}", "version",
-                          CKPTD_VERSION, "protocol", CKP_PROTOCOL_VERSION, "pid", (int)getpid(),
-                          "uptime", (double)(ckd_now_ms() - d->start_ms) / 1000.0, "jobs", jobs,
-                          "active_transfers", d->xe.active, "throughput", d->throughput,
-                          "buffered_bytes", (json_int_t)d->xe.buffered, "socket", d->socket_path,
-                          "state_dir", d->state_dir);
+    r->result =
+        json_pack("{s:s, s:i, s:i, s:f, s:o, s:i, s:f, s:I, s:s, s:s}", "version", CKPTD_VERSION,
+                  "protocol", CKP_PROTOCOL_VERSION, "pid", (int)getpid(), "uptime",
+                  (double)(ckd_now_ms() - d->start_ms) / 1000.0, "jobs", jobs, "active_transfers",
+                  d->xe.active, "throughput", d->throughput, "buffered_bytes",
+                  (json_int_t)d->xe.buffered, "socket", d->socket_path, "state_dir", d->state_dir);
 }
 
 static void m_submit(ckd_client *c, json_t *params, reply *r)
@@ -103,7 +104,8 @@ static void m_list(ckd_client *c, json_t *params, reply *r)
     for (int i = 0; i < CKD_JOB_NSTATES; i++) want[i] = states == NULL;
     size_t i;
     json_t *v;
-    json_array_foreach(states, i, v) {
+    json_array_foreach(states, i, v)
+    {
         int s = ckd_job_state_parse(json_string_value(v));
         if (s < 0) {
             fail(r, CKP_RPC_INVALID_PARAMS, "invalid params: unknown state '%s'",
@@ -162,7 +164,8 @@ static void m_subscribe(ckd_client *c, json_t *params, reply *r)
     }
     size_t i;
     json_t *v;
-    json_array_foreach(jobs, i, v) {
+    json_array_foreach(jobs, i, v)
+    {
         if (!json_is_integer(v)) {
             fail(r, CKP_RPC_INVALID_PARAMS, "invalid params: 'jobs' must be an array of job ids");
             return;
@@ -221,12 +224,18 @@ static const struct method {
     const char *name;
     void (*fn)(ckd_client *, json_t *, reply *);
 } methods[] = {
-    {"daemon.hello", m_hello},        {"daemon.status", m_status},
-    {"job.submit", m_submit},         {"job.list", m_list},
-    {"job.get", m_get},               {"job.pause", m_pause},
-    {"job.resume", m_resume},         {"job.cancel", m_cancel},
-    {"events.subscribe", m_subscribe}, {"events.unsubscribe", m_unsubscribe},
-    {"config.get", m_config_get},     {"config.set", m_config_set},
+    {"daemon.hello", m_hello},
+    {"daemon.status", m_status},
+    {"job.submit", m_submit},
+    {"job.list", m_list},
+    {"job.get", m_get},
+    {"job.pause", m_pause},
+    {"job.resume", m_resume},
+    {"job.cancel", m_cancel},
+    {"events.subscribe", m_subscribe},
+    {"events.unsubscribe", m_unsubscribe},
+    {"config.get", m_config_get},
+    {"config.set", m_config_set},
 };
 
 char *ckd_rpc_handle(ckd_client *c, ckp_msg *m, size_t *len)

@@ -73,8 +73,8 @@ static void on_posted(void *ud, int err, json_t *body, const char *msg)
     if (reply_master_error(dc, err, msg, what) < 0) return;
     json_t *cp = json_object_get(body, "checkpoint");
     /* The master answers with the checkpoint; fall back to what we sent. */
-    ckd_deferred_result(dc->reply, json_pack("{s:O}", "checkpoint",
-                                             json_is_object(cp) ? cp : dc->experiment));
+    ckd_deferred_result(dc->reply,
+                        json_pack("{s:O}", "checkpoint", json_is_object(cp) ? cp : dc->experiment));
     call_free(dc);
 }
 
@@ -95,7 +95,8 @@ static void on_get_for_edit(void *ud, int err, json_t *body, const char *msg)
     size_t i;
     json_t *k;
     json_array_foreach(keys, i, k) json_object_del(next, json_string_value(k));
-    json_t *post = json_pack("{s:{s:s, s:O}}", "checkpoint", "uuid", param_uuid(dc), "metadata", next);
+    json_t *post =
+        json_pack("{s:{s:s, s:O}}", "checkpoint", "uuid", param_uuid(dc), "metadata", next);
     /* Kept to answer with if the master's reply has no checkpoint. */
     dc->experiment = json_deep_copy(cp);
     json_object_set(dc->experiment, "metadata", next);
@@ -154,13 +155,14 @@ static void on_list(void *ud, int err, json_t *body, const char *msg)
     }
     json_t *res = json_pack("{s:o}", "checkpoints", out);
     if (exp_id) {
-        json_t *metric = json_object_get(json_object_get(json_object_get(dc->experiment, "config"),
-                                                         "searcher"),
-                                         "metric");
+        json_t *metric = json_object_get(
+            json_object_get(json_object_get(dc->experiment, "config"), "searcher"), "metric");
         json_object_set(res, "searcher_metric", metric ? metric : json_null());
-        json_object_set_new(res, "smaller_is_better",
-                            json_boolean(json_object_get(json_object_get(json_object_get(dc->experiment, "config"), "searcher"),
-                                                         "smaller_is_better") != json_false()));
+        json_object_set_new(
+            res, "smaller_is_better",
+            json_boolean(json_object_get(
+                             json_object_get(json_object_get(dc->experiment, "config"), "searcher"),
+                             "smaller_is_better") != json_false()));
     }
     for (size_t i = 0; cps && i < ok; i++) ckd_det_checkpoint_release(&cps[i]);
     free(cps);
@@ -209,7 +211,9 @@ static int check_params(const char *method, json_t *p, char *why, size_t whylen)
     if (strcmp(method, "checkpoint.list") == 0) {
         json_t *e = json_object_get(p, "experiment"), *t = json_object_get(p, "trial");
         if (!!e == !!t || !json_is_integer(e ? e : t) || json_integer_value(e ? e : t) <= 0) {
-            snprintf(why, whylen, "invalid params: give exactly one of 'experiment' and 'trial' (a positive id)");
+            snprintf(
+                why, whylen,
+                "invalid params: give exactly one of 'experiment' and 'trial' (a positive id)");
             return CKP_RPC_INVALID_PARAMS;
         }
         const char *keys[] = {"best", "max_results"};
@@ -269,11 +273,14 @@ int ckd_rpc_det(ckd_client *c, const char *method, json_t *id, json_t *params, c
     }
     ckd_daemon *d = c->server->d;
     if (!d->master) {
-        snprintf(why, whylen, "no Determined master is configured: start ckptd with --master URL or DET_MASTER");
+        snprintf(why, whylen,
+                 "no Determined master is configured: start ckptd with --master URL or DET_MASTER");
         return CKP_RPC_MASTER_ERROR;
     }
-    if (!params) params = json_object();
-    else json_incref(params);
+    if (!params)
+        params = json_object();
+    else
+        json_incref(params);
     int rc = check_params(method, params, why, whylen);
     det_call *dc = rc == 0 ? calloc(1, sizeof(*dc)) : NULL;
     if (rc != 0 || !dc) {
@@ -288,7 +295,8 @@ int ckd_rpc_det(ckd_client *c, const char *method, json_t *id, json_t *params, c
     if (strcmp(method, "checkpoint.list") == 0) {
         json_t *e = json_object_get(params, "experiment");
         if (e) {
-            snprintf(path, sizeof(path), "/api/v1/experiments/%lld", (long long)json_integer_value(e));
+            snprintf(path, sizeof(path), "/api/v1/experiments/%lld",
+                     (long long)json_integer_value(e));
             rc = ckd_master_call(d->master, path, NULL, on_experiment, dc);
         } else {
             start_list(dc);

@@ -11,7 +11,7 @@
 #include "s3.h"
 
 #define NO_CREDS_MSG                                                                               \
-    "no s3 credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a shared credentials file, " \
+    "no s3 credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a shared credentials file, "  \
     "or access_key/secret_key in the checkpoint storage"
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)

@@ -344,7 +344,8 @@ void ckd_events_job(ckd_daemon *d, ckd_job *j)
         next = c->next; /* sending may drop a slow client */
         if (!ckd_client_matches(c, j->id)) continue;
         size_t len;
-        char *line = ckp_msg_notification("event.job", json_pack("{s:o}", "job", ckd_job_summary(j)), &len);
+        char *line =
+            ckp_msg_notification("event.job", json_pack("{s:o}", "job", ckd_job_summary(j)), &len);
         ckd_client_send(c, line, len);
     }
 }

@@ -32,14 +32,16 @@ static const char *sql[CKD_ST_COUNT] = {
     [CKD_ST_JOB_INSERT] = "INSERT INTO jobs(state, kind, source, output, options, priority,"
                           " error, created, updated) VALUES(?,?,?,?,?,?,?,?,?)",
     [CKD_ST_JOB_UPDATE] = "UPDATE jobs SET state=?, error=?, updated=? WHERE id=?",
-    [CKD_ST_FILE_INSERT] = "INSERT INTO files(job_id, idx, url, path, size, size_given, expect,"
-                           " hash, state, validator, error, unit, zstd) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [CKD_ST_FILE_INSERT] =
+        "INSERT INTO files(job_id, idx, url, path, size, size_given, expect,"
+        " hash, state, validator, error, unit, zstd) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [CKD_ST_FILE_UPDATE] = "UPDATE files SET state=?, size=?, hash=?, validator=?, error=?"
                            " WHERE job_id=? AND idx=?",
     [CKD_ST_SEG_DELETE] = "DELETE FROM segments WHERE job_id=? AND idx=?",
     [CKD_ST_SEG_INSERT] = "INSERT OR REPLACE INTO segments(job_id, idx, start, end, done, hash)"
                           " VALUES(?,?,?,?,?,?)",
-    [CKD_ST_SEG_PROGRESS] = "UPDATE segments SET done=?, hash=?, decoded=? WHERE job_id=? AND idx=? AND start=?",
+    [CKD_ST_SEG_PROGRESS] =
+        "UPDATE segments SET done=?, hash=?, decoded=? WHERE job_id=? AND idx=? AND start=?",
     [CKD_ST_LOG_INSERT] = "INSERT INTO job_log(job_id, time, level, message) VALUES(?,?,?,?)",
     [CKD_ST_LOG_TRIM] = "DELETE FROM job_log WHERE job_id=?1 AND seq <= (SELECT seq FROM job_log"
                         " WHERE job_id=?1 ORDER BY seq DESC LIMIT 1 OFFSET 200)",
@@ -250,8 +252,8 @@ static const char *col_text(sqlite3_stmt *st, int i)
 }
 
 /* Runs a query with one int64 parameter (unless < 0 means none) and maps rows. */
-static int query(ckd_store *s, const char *q, int64_t p1, int64_t p2, int (*row)(void *, sqlite3_stmt *),
-                 void *ud)
+static int query(ckd_store *s, const char *q, int64_t p1, int64_t p2,
+                 int (*row)(void *, sqlite3_stmt *), void *ud)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db, q, -1, &st, NULL) != SQLITE_OK) return fail(s, "query");
@@ -317,8 +319,8 @@ static int file_row(void *p, sqlite3_stmt *st)
     return ((int (*)(void *, const ckd_file_row *))c->cb)(c->ud, &r);
 }
 
-int ckd_store_each_file(ckd_store *s, int64_t job_id,
-                        int (*cb)(void *ud, const ckd_file_row *r), void *ud)
+int ckd_store_each_file(ckd_store *s, int64_t job_id, int (*cb)(void *ud, const ckd_file_row *r),
+                        void *ud)
 {
     struct cbctx c = {(void *)cb, ud};
     return query(s,
@@ -428,8 +430,8 @@ int ckd_store_each_unit(ckd_store *s, int64_t job_id, int (*cb)(void *ud, const 
 int ckd_store_job_forget_files(ckd_store *s, int64_t job_id)
 {
     static const char *const q[] = {"DELETE FROM units WHERE job_id=?",
-                                     "DELETE FROM files WHERE job_id=?",
-                                     "DELETE FROM segments WHERE job_id=?"};
+                                    "DELETE FROM files WHERE job_id=?",
+                                    "DELETE FROM segments WHERE job_id=?"};
     for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
         sqlite3_stmt *st;
         if (sqlite3_prepare_v2(s->db, q[i], -1, &st, NULL) != SQLITE_OK) return fail(s, "prepare");

@@ -585,9 +585,10 @@ static int check_headers(ckd_xfer *x)
         if (x->req_off > 0 || f->nsegs > 1) {
             x->restart = 1;
             f->no_ranges = 1;
-            snprintf(x->why, sizeof(x->why),
-                     "server ignored the range request for '%s' (no range support, or the file changed)",
-                     f->path);
+            snprintf(
+                x->why, sizeof(x->why),
+                "server ignored the range request for '%s' (no range support, or the file changed)",
+                f->path);
             return 0;
         }
         f->no_ranges = 1;
@@ -601,8 +602,9 @@ static int check_headers(ckd_xfer *x)
         if (f->size >= 0 && total != f->size) {
             if (f->size_given) {
                 x->fatal = 1;
-                snprintf(x->why, sizeof(x->why), "size mismatch for '%s': server has %lld bytes, expected %lld",
-                         f->path, (long long)total, (long long)f->size);
+                snprintf(x->why, sizeof(x->why),
+                         "size mismatch for '%s': server has %lld bytes, expected %lld", f->path,
+                         (long long)total, (long long)f->size);
             } else {
                 x->restart = 1;
                 snprintf(x->why, sizeof(x->why), "'%s' changed size on the server", f->path);
@@ -825,8 +827,10 @@ static void xfer_finish(ckd_xfer *x)
             snprintf(why, sizeof(why), "http %ld for '%s'", status, url);
             ckd_seg_retry(s, ra, why);
         } else if ((status == 403 || status == 401) && f->job->units[f->unit].s3) {
-            ckd_file_fail(f, "http %ld for '%s': the s3 server refused the credentials or the "
-                             "signature", status, url);
+            ckd_file_fail(f,
+                          "http %ld for '%s': the s3 server refused the credentials or the "
+                          "signature",
+                          status, url);
         } else {
             ckd_file_fail(f, "http %ld for '%s'", status, url);
         }
@@ -866,7 +870,8 @@ int ckd_xfer_start(ckd_daemon *d, ckd_seg *s)
     x->retry_after = -1;
     int64_t remaining = s->end >= 0 ? s->end - x->req_off : -1;
     x->cap = XFER_BUF_SIZE;
-    if (remaining >= 0 && remaining < (int64_t)x->cap) x->cap = remaining > 4096 ? (size_t)remaining : 4096;
+    if (remaining >= 0 && remaining < (int64_t)x->cap)
+        x->cap = remaining > 4096 ? (size_t)remaining : 4096;
     x->easy = curl_easy_init();
     if (!x->easy) {
         free(x);

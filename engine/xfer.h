@@ -26,7 +26,7 @@ typedef struct ckd_xfer {
     int mem_wait; /* waits in the engine's list for buffer memory */
     int curl_done;
     CURLcode result;
-    int64_t req_off; /* first byte asked for */
+    int64_t req_off;  /* first byte asked for */
     int64_t received; /* body bytes accepted from curl */
     int reached_end;  /* stopped on purpose at the segment's end */
     int restart;      /* the server ignored our range or the file changed */
@@ -47,13 +47,13 @@ typedef struct ckd_xfer {
     size_t wlen;
     int64_t woff;
     int werr;
-    int wjournal;                /* a journal step: claim the last mark, take a new one */
+    int wjournal;                   /* a journal step: claim the last mark, take a new one */
     int64_t wclaim_off, wclaim_len; /* the marked range to wait for on disk */
-    int wclose;                  /* close the file after this write */
-    ckd_file *wfile;             /* the file, for the pool thread */
-    XXH3_state_t *whash;         /* the segment's hash state, for the pool thread */
-    size_t zerr;                 /* zstd error code when werr == -EBADMSG */
-    int wframe;                  /* a zstd frame end was made durable: journal it */
+    int wclose;                     /* close the file after this write */
+    ckd_file *wfile;                /* the file, for the pool thread */
+    XXH3_state_t *whash;            /* the segment's hash state, for the pool thread */
+    size_t zerr;                    /* zstd error code when werr == -EBADMSG */
+    int wframe;                     /* a zstd frame end was made durable: journal it */
     int64_t wframe_c, wframe_d, wframe_journaled;
     char wframe_hex[33];
     unsigned char wdigest[16];

@@ -19,19 +19,19 @@
 
 /* JSON-RPC error codes: the standard ones, then the project's own. One table
  * yields the enum, the wire name and the default message. */
-#define CKP_RPC_ERROR_MAP(X)                                                                  \
-    X(PARSE_ERROR, -32700, "parse_error", "parse error")                                       \
-    X(INVALID_REQUEST, -32600, "invalid_request", "invalid request")                           \
-    X(METHOD_NOT_FOUND, -32601, "method_not_found", "method not found")                        \
-    X(INVALID_PARAMS, -32602, "invalid_params", "invalid params")                              \
-    X(INTERNAL_ERROR, -32603, "internal_error", "internal error")                              \
-    X(UNKNOWN_JOB, -32001, "unknown_job", "unknown job")                                       \
-    X(BAD_TRANSITION, -32002, "transition_not_allowed", "transition not allowed")              \
-    X(UNSUPPORTED_VERSION, -32003, "unsupported_version", "unsupported protocol version")      \
-    X(UNSAFE_PATH, -32004, "unsafe_path", "unsafe path")                                       \
-    X(LINE_TOO_LONG, -32005, "line_too_long", "line too long")                                 \
-    X(SHUTTING_DOWN, -32006, "shutting_down", "daemon is shutting down")                       \
-    X(MASTER_ERROR, -32010, "master_error", "determined master error")                         \
+#define CKP_RPC_ERROR_MAP(X)                                                                       \
+    X(PARSE_ERROR, -32700, "parse_error", "parse error")                                           \
+    X(INVALID_REQUEST, -32600, "invalid_request", "invalid request")                               \
+    X(METHOD_NOT_FOUND, -32601, "method_not_found", "method not found")                            \
+    X(INVALID_PARAMS, -32602, "invalid_params", "invalid params")                                  \
+    X(INTERNAL_ERROR, -32603, "internal_error", "internal error")                                  \
+    X(UNKNOWN_JOB, -32001, "unknown_job", "unknown job")                                           \
+    X(BAD_TRANSITION, -32002, "transition_not_allowed", "transition not allowed")                  \
+    X(UNSUPPORTED_VERSION, -32003, "unsupported_version", "unsupported protocol version")          \
+    X(UNSAFE_PATH, -32004, "unsafe_path", "unsafe path")                                           \
+    X(LINE_TOO_LONG, -32005, "line_too_long", "line too long")                                     \
+    X(SHUTTING_DOWN, -32006, "shutting_down", "daemon is shutting down")                           \
+    X(MASTER_ERROR, -32010, "master_error", "determined master error")                             \
     X(NOT_FOUND, -32011, "not_found", "not found")
 
 enum ckp_rpc_code {

@@ -4,8 +4,8 @@
 const char *ckp_rpc_name(int code)
 {
     switch (code) {
-#define X(name, c, wire, msg)                                                                 \
-    case c:                                                                                   \
+#define X(name, c, wire, msg)                                                                      \
+    case c:                                                                                        \
         return wire;
         CKP_RPC_ERROR_MAP(X)
 #undef X
@@ -16,8 +16,8 @@ const char *ckp_rpc_name(int code)
 const char *ckp_rpc_message(int code)
 {
     switch (code) {
-#define X(name, c, wire, msg)                                                                 \
-    case c:                                                                                   \
+#define X(name, c, wire, msg)                                                                      \
+    case c:                                                                                        \
         return msg;
         CKP_RPC_ERROR_MAP(X)
 #undef X

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building, testing and the demo need on a fresh Debian machine.
-# Run as root (or through sudo). Pass --bench to add the benchmark peers.
+# Run as root (or through sudo). Pass --bench to add the benchmark peers;
+# --list prints the packages instead (.ci/run installs them itself).
 set -euo pipefail
 pkgs=(cmake ninja-build pkg-config gcc make
       libuv1-dev libcurl4-openssl-dev libzstd-dev libxxhash-dev libjansson-dev
@@ -12,6 +13,7 @@ if [ "${1:-}" = --bench ]; then pkgs+=(aria2 rclone hyperfine time); fi
 # package would fight that install, so take them from apt only when missing.
 if ! command -v node >/dev/null; then pkgs+=(nodejs npm)
 elif ! command -v npm >/dev/null; then pkgs+=(npm); fi
+if [ "${1:-}" = --list ]; then echo "${pkgs[@]}"; exit 0; fi
 SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq

@@ -48,7 +48,8 @@ static int submit(ckd_daemon *d, const char *json, ckd_job **j, char *why)
     return rc;
 }
 
-#define URL_JOB(files) "{\"source\":{\"kind\":\"urls\",\"files\":[" files "]},\"output\":\"/tmp/x\"}"
+#define URL_JOB(files)                                                                             \
+    "{\"source\":{\"kind\":\"urls\",\"files\":[" files "]},\"output\":\"/tmp/x\"}"
 
 static void test_transitions(void)
 {
@@ -57,7 +58,8 @@ static void test_transitions(void)
     setup(&d, &loop);
     char why[256];
     ckd_job *j;
-    CKT_ASSERT_INT_EQ(submit(&d, URL_JOB("{\"url\":\"http://127.0.0.1:1/a\",\"path\":\"a\"}"), &j, why), 0);
+    CKT_ASSERT_INT_EQ(
+        submit(&d, URL_JOB("{\"url\":\"http://127.0.0.1:1/a\",\"path\":\"a\"}"), &j, why), 0);
     CKT_ASSERT_INT_EQ(j->state, CKD_JOB_QUEUED);
     CKT_ASSERT_INT_EQ(ckd_job_pause(j), 0);
     CKT_ASSERT_INT_EQ(j->state, CKD_JOB_PAUSED);
@@ -73,7 +75,8 @@ static void test_transitions(void)
 
     /* failed: resumable; done: final */
     ckd_job *k;
-    CKT_ASSERT_INT_EQ(submit(&d, URL_JOB("{\"url\":\"http://127.0.0.1:1/b\",\"path\":\"b\"}"), &k, why), 0);
+    CKT_ASSERT_INT_EQ(
+        submit(&d, URL_JOB("{\"url\":\"http://127.0.0.1:1/b\",\"path\":\"b\"}"), &k, why), 0);
     ckd_job_set_state(k, CKD_JOB_FAILED, "boom");
     CKT_ASSERT_STR_EQ(k->error, "boom");
     CKT_ASSERT_INT_EQ(ckd_job_pause(k), CKP_RPC_BAD_TRANSITION);
@@ -87,7 +90,9 @@ static void test_transitions(void)
     /* Every transition was persisted. */
     ckd_store_commit(&d.store);
     sqlite3_stmt *st;
-    CKT_ASSERT_INT_EQ(sqlite3_prepare_v2(d.store.db, "SELECT state FROM jobs ORDER BY id", -1, &st, NULL), SQLITE_OK);
+    CKT_ASSERT_INT_EQ(
+        sqlite3_prepare_v2(d.store.db, "SELECT state FROM jobs ORDER BY id", -1, &st, NULL),
+        SQLITE_OK);
     CKT_ASSERT_INT_EQ(sqlite3_step(st), SQLITE_ROW);
     CKT_ASSERT_STR_EQ((const char *)sqlite3_column_text(st, 0), "canceled");
     CKT_ASSERT_INT_EQ(sqlite3_step(st), SQLITE_ROW);
@@ -106,7 +111,8 @@ static void test_submit_validation(void)
         int code;
         const char *why;
     } cases[] = {
-        {"{\"source\":{\"kind\":\"urls\",\"files\":[{\"url\":\"http://h/a\",\"path\":\"a\"}]},\"output\":\"rel\"}",
+        {"{\"source\":{\"kind\":\"urls\",\"files\":[{\"url\":\"http://h/"
+         "a\",\"path\":\"a\"}]},\"output\":\"rel\"}",
          CKP_RPC_INVALID_PARAMS, "'output' must be an absolute path"},
         {URL_JOB("{\"url\":\"http://h/a\",\"path\":\"../a\"}"), CKP_RPC_UNSAFE_PATH,
          "unsafe path '../a': '..' segment"},
@@ -114,15 +120,17 @@ static void test_submit_validation(void)
          "unsafe path '/etc/a': absolute path"},
         {URL_JOB("{\"url\":\"http://h/a\",\"path\":\"a\"},{\"url\":\"http://h/b\",\"path\":\"a\"}"),
          CKP_RPC_INVALID_PARAMS, "two files share the path 'a'"},
-        {URL_JOB("{\"url\":\"http://h/a\",\"path\":\"a\"},{\"url\":\"http://h/b\",\"path\":\"a/b\"}"),
+        {URL_JOB(
+             "{\"url\":\"http://h/a\",\"path\":\"a\"},{\"url\":\"http://h/b\",\"path\":\"a/b\"}"),
          CKP_RPC_INVALID_PARAMS, "'a' is both a file and a directory"},
         {URL_JOB("{\"url\":\"ftp://h/a\",\"path\":\"a\"}"), CKP_RPC_INVALID_PARAMS,
          "file 0: only http and https URLs are supported"},
-        {URL_JOB("{\"url\":\"http://h/a\",\"path\":\"a\",\"xxh128\":\"xyz\"}"), CKP_RPC_INVALID_PARAMS,
-         "file 0: 'xxh128' must be 32 hex digits"},
+        {URL_JOB("{\"url\":\"http://h/a\",\"path\":\"a\",\"xxh128\":\"xyz\"}"),
+         CKP_RPC_INVALID_PARAMS, "file 0: 'xxh128' must be 32 hex digits"},
         {URL_JOB("{\"url\":\"http://h/a\",\"path\":\"a\",\"size\":-1}"), CKP_RPC_INVALID_PARAMS,
          "file 0: 'size' must be a non-negative integer"},
-        {URL_JOB(""), CKP_RPC_INVALID_PARAMS, "'source.files' must be an array of 1 to 100000 files"},
+        {URL_JOB(""), CKP_RPC_INVALID_PARAMS,
+         "'source.files' must be an array of 1 to 100000 files"},
         {"{\"source\":{\"kind\":\"urls\",\"files\":[{\"url\":\"http://h/a\",\"path\":\"x\"},"
          "{\"url\":\"http://h/b.zst\",\"path\":\"x.zst\"}]},\"output\":\"/tmp/x\","
          "\"options\":{\"decompress\":true}}",
@@ -141,7 +149,8 @@ static void test_submit_validation(void)
         char why[256] = "";
         ckd_job *j = NULL;
         int rc = submit(&d, cases[i].json, &j, why);
-        if (rc != cases[i].code) CKT_FAIL("case %zu: got %d want %d (%s)", i, rc, cases[i].code, why);
+        if (rc != cases[i].code)
+            CKT_FAIL("case %zu: got %d want %d (%s)", i, rc, cases[i].code, why);
         CKT_ASSERT_STR_EQ(why, cases[i].why);
         CKT_ASSERT(j == NULL);
     }

@@ -123,7 +123,8 @@ static void test_msg_parse_errors(void)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int rc = ckp_msg_parse(cases[i].in, strlen(cases[i].in), &m, why, sizeof(why));
-        if (rc != cases[i].code) CKT_FAIL("case %zu '%s': got %d want %d", i, cases[i].in, rc, cases[i].code);
+        if (rc != cases[i].code)
+            CKT_FAIL("case %zu '%s': got %d want %d", i, cases[i].in, rc, cases[i].code);
         CKT_ASSERT(why[0] != '\0');
         ckp_msg_release(&m);
     }

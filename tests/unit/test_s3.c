@@ -24,14 +24,10 @@ static const char *UUID = "7e0bad2d-7a1a-4ad6-9fd0-5f9d1c3c0f2a";
 static char tmpdir[64];
 static char credfile[128];
 
-static const char *ENV_VARS[] = {"AWS_ACCESS_KEY_ID",
-                                 "AWS_SECRET_ACCESS_KEY",
-                                 "AWS_SESSION_TOKEN",
-                                 "AWS_SHARED_CREDENTIALS_FILE",
-                                 "AWS_PROFILE",
-                                 "AWS_REGION",
-                                 "AWS_DEFAULT_REGION",
-                                 "HOME"};
+static const char *ENV_VARS[] = {"AWS_ACCESS_KEY_ID",  "AWS_SECRET_ACCESS_KEY",
+                                 "AWS_SESSION_TOKEN",  "AWS_SHARED_CREDENTIALS_FILE",
+                                 "AWS_PROFILE",        "AWS_REGION",
+                                 "AWS_DEFAULT_REGION", "HOME"};
 
 /* Every AWS variable unset, and HOME pointing at an empty directory, so
  * that the tester's own ~/.aws/credentials never leaks in. */
@@ -140,8 +136,9 @@ static void test_object_url(void)
     check_url((char *)"my.dotted.bucket", NULL, NULL, "us-west-2", "x",
               "https://s3.us-west-2.amazonaws.com/my.dotted.bucket/"
               "7e0bad2d-7a1a-4ad6-9fd0-5f9d1c3c0f2a/x");
-    check_url((char *)"Old_Bucket", NULL, NULL, "us-east-1", "x",
-              "https://s3.us-east-1.amazonaws.com/Old_Bucket/7e0bad2d-7a1a-4ad6-9fd0-5f9d1c3c0f2a/x");
+    check_url(
+        (char *)"Old_Bucket", NULL, NULL, "us-east-1", "x",
+        "https://s3.us-east-1.amazonaws.com/Old_Bucket/7e0bad2d-7a1a-4ad6-9fd0-5f9d1c3c0f2a/x");
     ckd_det_storage st = storage(NULL, NULL, NULL);
     CKT_ASSERT(ckd_s3_object_url(&st, NULL, "k") == NULL);
     st.bucket = (char *)"b";
@@ -149,24 +146,23 @@ static void test_object_url(void)
     CKT_ASSERT(ckd_s3_object_url(NULL, NULL, "k") == NULL);
 }
 
-static const char *CREDS_TEXT =
-    "\xef\xbb\xbf# a comment line\n"
-    "; another comment\n"
-    "[default]\n"
-    "aws_access_key_id = AKIDDEFAULT\n"
-    "aws_secret_access_key=defaultsecret/+abc   # inline comment\n"
-    "\n"
-    "[  other  ]\r\n"
-    "  AWS_ACCESS_KEY_ID: AKIDOTHER\r\n"
-    "aws_secret_access_key = other#secret;x\r\n"
-    "aws_session_token = TOKEN/OTHER== ; trailing comment\r\n"
-    "region = eu-central-1\r\n"
-    "[partial]\n"
-    "aws_access_key_id = AKIDPARTIAL\n"
-    "[later]\n"
-    "aws_access_key_id = AKIDFIRST\n"
-    "aws_secret_access_key = first\n"
-    "aws_access_key_id = AKIDSECOND\n";
+static const char *CREDS_TEXT = "\xef\xbb\xbf# a comment line\n"
+                                "; another comment\n"
+                                "[default]\n"
+                                "aws_access_key_id = AKIDDEFAULT\n"
+                                "aws_secret_access_key=defaultsecret/+abc   # inline comment\n"
+                                "\n"
+                                "[  other  ]\r\n"
+                                "  AWS_ACCESS_KEY_ID: AKIDOTHER\r\n"
+                                "aws_secret_access_key = other#secret;x\r\n"
+                                "aws_session_token = TOKEN/OTHER== ; trailing comment\r\n"
+                                "region = eu-central-1\r\n"
+                                "[partial]\n"
+                                "aws_access_key_id = AKIDPARTIAL\n"
+                                "[later]\n"
+                                "aws_access_key_id = AKIDFIRST\n"
+                                "aws_secret_access_key = first\n"
+                                "aws_access_key_id = AKIDSECOND\n";
 
 static void resolve_ok(const ckd_det_storage *st, const char *ak, const char *sk, const char *tok,
                        const char *region)
@@ -394,7 +390,8 @@ static char *read_all(const char *path, size_t *len)
     membuf b = {0};
     char chunk[65536];
     size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) CKT_ASSERT(membuf_write(chunk, 1, n, &b) == n);
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        CKT_ASSERT(membuf_write(chunk, 1, n, &b) == n);
     fclose(f);
     *len = b.len;
     return b.data;
