@@ -41,6 +41,8 @@ int ckc_cmd_trial(int argc, char **argv, ckc_opts *o);
 int ckc_cmd_experiment(int argc, char **argv, ckc_opts *o);
 /* Follow jobs (GPU-node prefetch): argv[1] is trial, experiment, list or stop. */
 int ckc_cmd_prefetch(int argc, char **argv, ckc_opts *o);
+/* ckpt pin|unpin UUID, ckpt pins */
+int ckc_cmd_pin(int argc, char **argv, ckc_opts *o);
 
 /* ---- shared helpers (common.c) ------------------------------------------ */
 

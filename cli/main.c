@@ -55,6 +55,7 @@ static const char usage[] =
     "                            keep the newest (or best) checkpoints on this node\n"
     "                            as they appear, with a stable 'latest' symlink\n"
     "  prefetch list | prefetch stop ID\n"
+    "  pin UUID | unpin UUID | pins  checkpoints retention never removes\n"
     "                            the follow jobs; stop one (its copies stay)\n"
     "\n"
     "options:\n"
@@ -78,7 +79,8 @@ static const struct command commands[] = {
     {"c", ckc_cmd_checkpoint},      {"trial", ckc_cmd_trial},
     {"t", ckc_cmd_trial},           {"experiment", ckc_cmd_experiment},
     {"e", ckc_cmd_experiment},      {"verify", ckc_cmd_verify},
-    {"prefetch", ckc_cmd_prefetch},
+    {"prefetch", ckc_cmd_prefetch}, {"pin", ckc_cmd_pin},
+    {"unpin", ckc_cmd_pin},         {"pins", ckc_cmd_pin},
 };
 
 /* The socket path when --socket is not given. */

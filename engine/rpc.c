@@ -1,12 +1,15 @@
 /* The protocol's methods. Each handler fills a reply: a result, or an error
  * code with a message (and optional data). See proto/PROTOCOL.md. */
 #include <stdarg.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "fsutil.h"
 #include "log.h"
+#include "det_model.h"
 #include "server.h"
 
 typedef struct reply {
@@ -220,6 +223,86 @@ static void m_config_set(ckd_client *c, json_t *params, reply *r)
     r->result = json_pack("{s:o}", "config", ckd_config_to_json(&d->cfg));
 }
 
+/* ---- pins: checkpoints retention never removes ------------------------ */
+
+/* The pins file (<state>/pins): one checkpoint uuid (or directory) a line,
+ * read by follow jobs before they remove anything. Small; rewritten whole,
+ * atomically. */
+static json_t *pins_read(ckd_daemon *d)
+{
+    json_t *list = json_array();
+    char *path = ckd_path_join(d->state_dir, "pins");
+    FILE *fp = path ? fopen(path, "re") : NULL;
+    char line[4200];
+    while (fp && fgets(line, sizeof(line), fp)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (line[0] && line[0] != '#') json_array_append_new(list, json_string(line));
+    }
+    if (fp) fclose(fp);
+    free(path);
+    return list;
+}
+
+static int pins_write(ckd_daemon *d, const json_t *list)
+{
+    char *path = ckd_path_join(d->state_dir, "pins");
+    char *tmp = ckd_path_join(d->state_dir, "pins.tmp");
+    FILE *fp = tmp ? fopen(tmp, "we") : NULL;
+    int rc = fp ? 0 : -EIO;
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v) if (fp) fprintf(fp, "%s\n", json_string_value(v));
+    if (fp && (fflush(fp) != 0 || fsync(fileno(fp)) != 0)) rc = -EIO;
+    if (fp && fclose(fp) != 0) rc = -EIO;
+    if (rc == 0 && rename(tmp, path) != 0) rc = -EIO;
+    free(path);
+    free(tmp);
+    return rc;
+}
+
+static void pins_change(ckd_client *c, json_t *params, reply *r, int add)
+{
+    const char *uuid = json_string_value(json_object_get(params, "uuid"));
+    if (!uuid || ckd_det_uuid_check(uuid, strlen(uuid)) < 0) {
+        fail(r, CKP_RPC_INVALID_PARAMS, "invalid params: 'uuid' must be a checkpoint uuid");
+        return;
+    }
+    ckd_daemon *d = c->server->d;
+    json_t *list = pins_read(d), *next = json_array();
+    size_t i;
+    json_t *v;
+    int had = 0;
+    json_array_foreach(list, i, v)
+    {
+        if (strcmp(json_string_value(v), uuid) == 0)
+            had = 1;
+        else
+            json_array_append(next, v);
+    }
+    if (add) json_array_append_new(next, json_string(uuid));
+    if ((add || had) && pins_write(d, next) < 0)
+        fail(r, CKP_RPC_INTERNAL_ERROR, "cannot write the pins file in '%s'", d->state_dir);
+    else
+        r->result = json_pack("{s:O}", "pins", next);
+    json_decref(list);
+    json_decref(next);
+}
+
+static void m_pin(ckd_client *c, json_t *params, reply *r)
+{
+    pins_change(c, params, r, 1);
+}
+
+static void m_unpin(ckd_client *c, json_t *params, reply *r)
+{
+    pins_change(c, params, r, 0);
+}
+
+static void m_pins(ckd_client *c, json_t *params, reply *r)
+{
+    r->result = json_pack("{s:o}", "pins", pins_read(c->server->d));
+}
+
 static const struct method {
     const char *name;
     void (*fn)(ckd_client *, json_t *, reply *);
@@ -236,6 +319,9 @@ static const struct method {
     {"events.unsubscribe", m_unsubscribe},
     {"config.get", m_config_get},
     {"config.set", m_config_set},
+    {"pins.add", m_pin},
+    {"pins.remove", m_unpin},
+    {"pins.list", m_pins},
 };
 
 char *ckd_rpc_handle(ckd_client *c, ckp_msg *m, size_t *len)

@@ -3,3 +3,4 @@
 ckptd_e2e_test(prefetch_follow)
 ckptd_e2e_test(prefetch_restart)
 ckptd_e2e_test(prefetch_master_down)
+ckptd_e2e_test(prefetch_pin)
