@@ -73,6 +73,11 @@ int ckc_connect(const ckc_opts *o, ckc_conn *c);
  * CKC_EXIT_FAIL. params is stolen. */
 int ckc_call(ckc_conn *c, const char *method, json_t *params, json_t **result);
 
+/* One request on a connection of its own: connects, calls, closes. 0 and
+ * *result, or an exit status after printing why. params is stolen (NULL:
+ * "cannot build the request"). */
+int ckc_request(const ckc_opts *o, const char *method, json_t *params, json_t **result);
+
 /* Installs a SIGINT handler that only sets a flag (a second SIGINT kills the
  * process as usual), and tells whether SIGINT has arrived since. */
 void ckc_catch_sigint(void);

@@ -89,14 +89,8 @@ int ckc_cmd_config(int argc, char **argv, ckc_opts *o)
         method = "config.set";
     }
 
-    ckc_conn conn;
-    if (ckc_connect(o, &conn) != 0) {
-        json_decref(params);
-        return CKC_EXIT_FAIL;
-    }
     json_t *res;
-    int status = ckc_call(&conn, method, params, &res);
-    ckc_conn_close(&conn);
+    int status = ckc_request(o, method, params, &res);
     if (status != 0) return status;
     if (o->json) {
         ckc_print_json(res);

@@ -30,11 +30,8 @@ int ckc_cmd_control(int argc, char **argv, ckc_opts *o)
 
     char method[32];
     snprintf(method, sizeof method, "job.%s", verb);
-    ckc_conn conn;
-    if (ckc_connect(o, &conn) != 0) return CKC_EXIT_FAIL;
     json_t *res;
-    int status = ckc_call(&conn, method, json_pack("{s:I}", "id", id), &res);
-    ckc_conn_close(&conn);
+    int status = ckc_request(o, method, json_pack("{s:I}", "id", id), &res);
     if (status != 0) return status;
     if (o->json) {
         ckc_print_json(res);

@@ -92,14 +92,8 @@ int ckc_cmd_jobs(int argc, char **argv, ckc_opts *o)
     if (params && json_array_size(states) > 0) json_object_set(params, "states", states);
     json_decref(states);
 
-    ckc_conn conn;
-    if (ckc_connect(o, &conn) != 0) {
-        json_decref(params);
-        return CKC_EXIT_FAIL;
-    }
     json_t *res;
-    int status = ckc_call(&conn, "job.list", params, &res);
-    ckc_conn_close(&conn);
+    int status = ckc_request(o, "job.list", params, &res);
     if (status != 0) return status;
     if (o->json) {
         ckc_print_json(res);
@@ -199,11 +193,8 @@ int ckc_cmd_job(int argc, char **argv, ckc_opts *o)
     if (ckc_parse_job_id(argv[optind], &id) < 0)
         return ckc_usage_errorf("job", "invalid job id '%s'", argv[optind]);
 
-    ckc_conn conn;
-    if (ckc_connect(o, &conn) != 0) return CKC_EXIT_FAIL;
     json_t *res;
-    int status = ckc_call(&conn, "job.get", json_pack("{s:I}", "id", id), &res);
-    ckc_conn_close(&conn);
+    int status = ckc_request(o, "job.get", json_pack("{s:I}", "id", id), &res);
     if (status != 0) return status;
     if (o->json) {
         ckc_print_json(res);

@@ -51,23 +51,6 @@ static int parse_pos(const char *opt, const char *s, long long lo, long long hi,
     return 0;
 }
 
-/* Connects, calls, hands back the result; an exit status otherwise. */
-static int ask(const ckc_opts *o, const char *method, json_t *params, json_t **res)
-{
-    if (!params) {
-        ckc_errorf("cannot build the request: out of memory");
-        return CKC_EXIT_FAIL;
-    }
-    ckc_conn conn;
-    if (ckc_connect(o, &conn) != 0) {
-        json_decref(params);
-        return CKC_EXIT_FAIL;
-    }
-    int status = ckc_call(&conn, method, params, res);
-    ckc_conn_close(&conn);
-    return status;
-}
-
 static int submit(int argc, char **argv, ckc_opts *o, int experiment)
 {
     static const struct option longopts[] = {
@@ -145,7 +128,7 @@ static int submit(int argc, char **argv, ckc_opts *o, int experiment)
                             json_pack("{s:I}", "priority", (json_int_t)priority));
     free(output);
     json_t *res;
-    int status = ask(o, "job.submit", params, &res);
+    int status = ckc_request(o, "job.submit", params, &res);
     if (status != 0) return status;
     if (o->json)
         ckc_print_json(res);

@@ -133,6 +133,22 @@ int ckc_call(ckc_conn *c, const char *method, json_t *params, json_t **result)
     return 0;
 }
 
+int ckc_request(const ckc_opts *o, const char *method, json_t *params, json_t **result)
+{
+    if (!params) {
+        ckc_errorf("cannot build the request: out of memory");
+        return CKC_EXIT_FAIL;
+    }
+    ckc_conn conn;
+    if (ckc_connect(o, &conn) != 0) {
+        json_decref(params);
+        return CKC_EXIT_FAIL;
+    }
+    int status = ckc_call(&conn, method, params, result);
+    ckc_conn_close(&conn);
+    return status;
+}
+
 static void on_sigint(int sig)
 {
     (void)sig;
