@@ -78,12 +78,15 @@ int ckc_cmd_config(int argc, char **argv, ckc_opts *o)
     if (c != -1) return CKC_EXIT_USAGE;
 
     const char *method = "config.get";
-    json_t *params = NULL;
+    json_t *params = json_object(); /* config.get: no settings */
     if (optind < argc) {
-        if (strcmp(argv[optind], "set") != 0)
-            return ckc_usage_errorf("config", "unknown config command '%s'", argv[optind]);
-        if (optind + 1 >= argc)
+        if (strcmp(argv[optind], "set") != 0 || optind + 1 >= argc) {
+            json_decref(params);
+            if (strcmp(argv[optind], "set") != 0)
+                return ckc_usage_errorf("config", "unknown config command '%s'", argv[optind]);
             return ckc_usage_errorf("config", "config set needs KEY=VALUE arguments");
+        }
+        json_decref(params);
         params = parse_settings(argc - optind - 1, argv + optind + 1);
         if (!params) return CKC_EXIT_USAGE;
         method = "config.set";
