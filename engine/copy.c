@@ -130,7 +130,11 @@ static void copy_done(uv_work_t *req, int status)
         ckd_sched_kick(j->d);
         return;
     }
-    if (src_err < 0) {
+    if (src_err == -EACCES || src_err == -EPERM) {
+        char why[1200];
+        snprintf(why, sizeof(why), "cannot read '%s': %s", f->url + 7, strerror(-src_err));
+        ckd_unit_access_denied(f, why);
+    } else if (src_err < 0) {
         ckd_file_fail(f, "cannot read '%s': %s", f->url + 7, strerror(-src_err));
     } else if (dst_err < 0) {
         ckd_job_disk_error(j, dst, dst_err);

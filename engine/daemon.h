@@ -86,6 +86,9 @@ enum ckd_unit_status {
     CKD_UNIT_PRESENT = 2, /* an identical verified copy was already there */
 };
 
+/* Which route serves a checkpoint: its storage, or the master's archive. */
+enum ckd_unit_via { CKD_VIA_DIRECT = 0, CKD_VIA_MASTER = 1 };
+
 typedef struct ckd_unit {
     enum ckd_unit_kind kind;
     enum ckd_unit_status status;
@@ -98,6 +101,10 @@ typedef struct ckd_unit {
     int write_metadata;      /* the storage has no metadata.json: write the master's */
     struct ckd_s3_creds *s3; /* s3 storage: credentials, in memory only (never stored) */
     int found_present;       /* set by the prepare pass, reported on the loop */
+    int via;                 /* enum ckd_unit_via, persisted: the job's record of the route */
+    struct ckd_archive *archive; /* master route: the archive in flight, or NULL */
+    int arc_attempts;            /* transient archive failures in a row */
+    uint64_t arc_not_before_ms;  /* retry back-off for the archive */
     size_t nfiles, verified;
 } ckd_unit;
 
@@ -286,6 +293,15 @@ void ckd_sched_run(ckd_daemon *d);
 void ckd_seg_finished(ckd_seg *s, int ok);
 /* Transient failure of a segment's transfer: back off and retry. */
 void ckd_seg_retry(ckd_seg *s, double retry_after_s, const char *why);
+/* The storage refused access (401/403, EACCES) to a file of a direct unit:
+ * with options.mode "auto" the unit moves to the master's archive,
+ * otherwise the file fails with msg. */
+void ckd_unit_access_denied(ckd_file *f, const char *msg);
+/* Moves unit u to the master's archive (why is logged); its unfinished
+ * files start again from zero there. */
+void ckd_unit_use_master(ckd_job *j, int u, const char *why);
+/* options.mode is "auto" (the default). */
+int ckd_job_mode_auto(const ckd_job *j);
 /* Permanent failure of a file. */
 void ckd_file_fail(ckd_file *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The server ignored Range or the file changed: start it again from zero. */

@@ -14,6 +14,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "master_archive.h"
 #include "ckp.h"
 #include "fsutil.h"
 #include "log.h"
@@ -139,6 +140,7 @@ int64_t ckd_job_bytes_done(const ckd_job *j)
 {
     int64_t n = 0;
     for (size_t i = 0; i < j->nfiles; i++) n += file_bytes_done(&j->files[i]);
+    for (size_t u = 0; u < j->nunits; u++) n += ckd_archive_progress(j->units[u].archive);
     return n;
 }
 
@@ -293,6 +295,7 @@ int ckd_job_add_unit(ckd_job *j, const ckd_unit *u)
     x->checkpoint = u->checkpoint ? json_incref(u->checkpoint) : NULL;
     x->dirs = u->dirs ? json_incref(u->dirs) : json_array();
     x->s3 = u->s3; /* ownership moves to the job */
+    x->archive = NULL;
     x->nfiles = x->verified = 0;
     j->nunits++;
     if (!x->target || !x->staging) return -ENOMEM;
@@ -308,7 +311,8 @@ int ckd_job_add_unit(ckd_job *j, const ckd_unit *u)
                       .storage = x->storage,
                       .checkpoint = cp,
                       .dirs = dirs,
-                      .write_metadata = x->write_metadata};
+                      .write_metadata = x->write_metadata,
+                      .via = x->via};
     int rc = ckd_store_unit_insert(&j->d->store, &r);
     free(cp);
     free(dirs);
@@ -571,12 +575,12 @@ int ckd_job_submit(ckd_daemon *d, json_t *params, ckd_job **out, char *why, size
         snprintf(why, whylen, "'options.mode' must be \"auto\", \"direct\" or \"master\"");
         return CKP_RPC_INVALID_PARAMS;
     }
-    if (mode && strcmp(mode, "master") == 0) {
-        snprintf(why, whylen, "download mode 'master' (the master's archive) is not supported yet");
-        return CKP_RPC_INVALID_PARAMS;
-    }
     const char *kind = json_string_value(json_object_get(source, "kind"));
     int urls = kind && strcmp(kind, "urls") == 0;
+    if (urls && mode && strcmp(mode, "master") == 0) {
+        snprintf(why, whylen, "download mode 'master' (the master's archive) is for checkpoints");
+        return CKP_RPC_INVALID_PARAMS;
+    }
     int rc;
     if (urls) {
         int decompress = options && json_is_true(json_object_get(options, "decompress"));
@@ -668,7 +672,8 @@ static int load_unit(void *ud, const ckd_unit_row *r)
                   .storage = (char *)r->storage,
                   .checkpoint = cp,
                   .dirs = dirs,
-                  .write_metadata = r->write_metadata};
+                  .write_metadata = r->write_metadata,
+                  .via = r->via};
     /* Loading must not write the row again: add it by hand. */
     ckd_job *j = c->j;
     ckd_unit *nu = realloc(j->units, (j->nunits + 1) * sizeof(*nu));
@@ -852,6 +857,7 @@ int ckd_jobs_load(ckd_daemon *d)
 static void job_abort_transfers(ckd_job *j)
 {
     j->fd_cleanup = 1;
+    for (size_t u = 0; u < j->nunits; u++) ckd_archive_abort(j->units[u].archive);
     for (size_t i = 0; i < j->nfiles; i++) {
         ckd_file *f = &j->files[i];
         for (int k = 0; k < f->nsegs; k++) ckd_xfer_abort(&f->segs[k]);
@@ -920,6 +926,44 @@ void ckd_job_disk_error(ckd_job *j, const char *path, int err)
 }
 
 /* ---- segment and file outcomes ------------------------------------------ */
+
+int ckd_job_mode_auto(const ckd_job *j)
+{
+    const char *mode = json_string_value(json_object_get(j->options, "mode"));
+    return !mode || strcmp(mode, "auto") == 0;
+}
+
+void ckd_unit_use_master(ckd_job *j, int u, const char *why)
+{
+    ckd_unit *un = &j->units[u];
+    un->via = CKD_VIA_MASTER;
+    ckd_job_log(j, "warn", "checkpoint %s: %s; downloading it through the master instead", un->uuid,
+                why);
+    for (size_t i = 0; i < j->nfiles; i++) {
+        ckd_file *f = &j->files[i];
+        if (f->unit != u || (f->state != CKD_FILE_PENDING && f->state != CKD_FILE_ACTIVE)) continue;
+        /* The archive writes whole files: what the direct route left goes. */
+        for (int k = 0; k < f->nsegs; k++) ckd_xfer_abort(&f->segs[k]);
+        f->state = CKD_FILE_PENDING;
+        f->reset_pending = 1;
+        if ((size_t)f->idx < j->sched_from) j->sched_from = (size_t)f->idx;
+    }
+    ckd_store_unit_status(&j->d->store, j->id, u, un->status, un->via);
+    ckd_sched_kick(j->d);
+}
+
+void ckd_unit_access_denied(ckd_file *f, const char *msg)
+{
+    ckd_job *j = f->job;
+    const ckd_unit *un = &j->units[f->unit];
+    /* Not for azure: the master has no archive of its checkpoints. */
+    if (un->kind != CKD_UNIT_CHECKPOINT || un->via != CKD_VIA_DIRECT || !ckd_job_mode_auto(j) ||
+        !j->d->master || (un->storage && strcmp(un->storage, "azure") == 0)) {
+        ckd_file_fail(f, "%s", msg);
+        return;
+    }
+    ckd_unit_use_master(j, f->unit, msg);
+}
 
 void ckd_file_fail(ckd_file *f, const char *fmt, ...)
 {
@@ -1162,6 +1206,14 @@ static int file_idle(const ckd_file *f)
 static void file_open_work(uv_work_t *req);
 static void file_open_done(uv_work_t *req, int status);
 
+/* No file of unit u has a transfer or pool work in flight. */
+static int unit_idle(const ckd_job *j, int u)
+{
+    for (size_t i = 0; i < j->nfiles; i++)
+        if (j->files[i].unit == u && !file_idle(&j->files[i])) return 0;
+    return 1;
+}
+
 /* After a restart an s3 unit has no credentials in memory (they are never
  * stored): find them again from the environment or the shared file. */
 static int unit_find_creds(ckd_file *f)
@@ -1194,12 +1246,19 @@ static int sched_file(ckd_daemon *d, ckd_file *f, int slots, uint64_t now)
         file_reset(f);
     }
     if (f->state != CKD_FILE_PENDING && f->state != CKD_FILE_ACTIVE) return 0;
+    ckd_unit *un = &f->job->units[f->unit];
+    if (un->via == CKD_VIA_MASTER) {
+        /* One archive brings every pending file of the checkpoint. */
+        if (un->archive || f->state != CKD_FILE_PENDING || now < un->arc_not_before_ms ||
+            !unit_idle(f->job, f->unit))
+            return 0;
+        return ckd_archive_start(f->job, (size_t)f->unit) == 0 ? 1 : 0;
+    }
     if (strncmp(f->url, "file://", 7) == 0) {
         /* Mounted storage: one local copy, no ranges. */
         if (f->state != CKD_FILE_PENDING || !file_idle(f)) return 0;
         return ckd_copy_start(d, f) == 0 ? 1 : 0;
     }
-    ckd_unit *un = &f->job->units[f->unit];
     if (un->storage && strcmp(un->storage, "s3") == 0 && !un->s3 && unit_find_creds(f) < 0)
         return 0;
     if (f->nsegs == 0 && file_layout(f) < 0) return 0;
@@ -1694,7 +1753,7 @@ static void prepare_done(uv_work_t *req, int status)
         un->verified = 0;
         if (!un->found_present) continue;
         un->found_present = 0;
-        ckd_store_unit_status(&j->d->store, j->id, (int)u, un->status);
+        ckd_store_unit_status(&j->d->store, j->id, (int)u, un->status, un->via);
         ckd_job_log(j, "info", "checkpoint %s is already present and verified at '%s'", un->uuid,
                     un->target);
     }
@@ -2054,7 +2113,7 @@ static void publish_done(uv_work_t *req, int status)
                 }
             }
         }
-        ckd_store_unit_status(&j->d->store, j->id, (int)r->unit, un->status);
+        ckd_store_unit_status(&j->d->store, j->id, (int)r->unit, un->status, un->via);
         if (un->uuid)
             ckd_job_log(j, "info", "published checkpoint %s (%zu files) to '%s'", un->uuid,
                         un->nfiles, un->target);
@@ -2218,6 +2277,7 @@ void ckd_jobs_stop_all(ckd_daemon *d)
 {
     for (ckd_job *j = d->jobs; j; j = j->next) {
         ckd_follow_stop(j);
+        for (size_t u = 0; u < j->nunits; u++) ckd_archive_abort(j->units[u].archive);
         for (size_t i = 0; i < j->nfiles; i++) {
             ckd_file *f = &j->files[i];
             for (int k = 0; k < f->nsegs; k++) ckd_xfer_abort(&f->segs[k]);

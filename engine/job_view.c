@@ -62,10 +62,11 @@ json_t *ckd_job_detail(ckd_job *j)
         json_t *cps = json_array();
         for (size_t u = 0; u < j->nunits; u++) {
             const ckd_unit *un = &j->units[u];
-            json_array_append_new(cps,
-                                  json_pack("{s:s?, s:s, s:s, s:s?, s:O?}", "uuid", un->uuid,
-                                            "path", un->target, "status", status[un->status],
-                                            "storage", un->storage, "checkpoint", un->checkpoint));
+            json_array_append_new(cps, json_pack("{s:s?, s:s, s:s, s:s?, s:s, s:O?}", "uuid",
+                                                 un->uuid, "path", un->target, "status",
+                                                 status[un->status], "storage", un->storage, "via",
+                                                 un->via == CKD_VIA_MASTER ? "master" : "direct",
+                                                 "checkpoint", un->checkpoint));
         }
         json_object_set_new(o, "checkpoints", cps);
     }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "det_model.h"
 #include "det_select.h"
@@ -205,6 +206,70 @@ static int add_resource(ckd_job *j, int unit, const char *url, const ckd_det_che
     return rc;
 }
 
+/* Which route serves checkpoint cp (options.mode): 0 with *via set (and
+ * *s3 for a direct s3 download), or -1 after failing the job. In "auto"
+ * the master's archive stands in when the storage cannot be reached from
+ * here: no credentials, a type without direct support, storage not
+ * mounted. Never for azure: the master has no archive of those. */
+static int choose_route(resolve_ctx *c, const ckd_det_checkpoint *cp, const ckd_det_storage *st,
+                        struct ckd_s3_creds **s3, int *via)
+{
+    ckd_job *j = c->job;
+    const char *mode = json_string_value(json_object_get(j->options, "mode"));
+    int azure = strcmp(st->type, "azure") == 0;
+    int fallback = ckd_job_mode_auto(j) && !azure && j->d->master;
+    char err[600] = "";
+    *via = CKD_VIA_DIRECT;
+    *s3 = NULL;
+    if (mode && strcmp(mode, "master") == 0) {
+        if (azure) {
+            resolve_fail(c,
+                         "checkpoint %s is on azure storage, which the master cannot serve "
+                         "as an archive: use --mode direct",
+                         cp->uuid);
+            return -1;
+        }
+        *via = CKD_VIA_MASTER;
+        return 0;
+    }
+    if (strcmp(st->type, "s3") == 0) {
+        struct ckd_s3_creds *cr = calloc(1, sizeof(*cr));
+        int rc = cr ? ckd_s3_creds_resolve(st, cr, err, sizeof(err)) : -ENOMEM;
+        if (rc == 0) {
+            *s3 = cr;
+            return 0;
+        }
+        free(cr);
+        if (rc != -ENOKEY || !fallback) {
+            resolve_fail(c, "checkpoint %s: %s", cp->uuid, cr ? err : "out of memory");
+            return -1;
+        }
+    } else if (strcmp(st->type, "shared_fs") == 0 || strcmp(st->type, "directory") == 0) {
+        /* Mounted here? Probe one file; a checkpoint without files has nothing to miss. */
+        size_t r = 0;
+        while (r < cp->n_resources && cp->resources[r].is_dir) r++;
+        char *local = NULL;
+        if (!fallback || r == cp->n_resources ||
+            ckd_det_storage_local_path(st, cp->uuid, cp->resources[r].path, &local, err,
+                                       sizeof(err)) < 0 ||
+            access(local, R_OK) == 0) {
+            free(local);
+            return 0; /* direct; a bad path is reported when the files are added */
+        }
+        snprintf(err, sizeof(err), "'%s' is not readable here (%s)", local, strerror(errno));
+        free(local);
+    } else if (!fallback) {
+        resolve_fail(c, "checkpoint %s: storage type '%s' cannot be downloaded directly%s",
+                     cp->uuid, st->type, azure ? "" : "; --mode master uses the master's archive");
+        return -1;
+    } else {
+        snprintf(err, sizeof(err), "storage type '%s' cannot be downloaded directly", st->type);
+    }
+    ckd_job_log(j, "info", "checkpoint %s: %s; downloading it through the master", cp->uuid, err);
+    *via = CKD_VIA_MASTER;
+    return 0;
+}
+
 /* Turns chosen checkpoints into units and files, then starts the job. */
 static void make_units(resolve_ctx *c, json_t **raw, ckd_det_checkpoint *cps, size_t n)
 {
@@ -242,14 +307,10 @@ static void make_units(resolve_ctx *c, json_t **raw, ckd_det_checkpoint *cps, si
             break;
         }
         struct ckd_s3_creds *s3 = NULL;
-        if (strcmp(st->type, "s3") == 0) {
-            s3 = calloc(1, sizeof(*s3));
-            if (!s3 || ckd_s3_creds_resolve(st, s3, err, sizeof(err)) < 0) {
-                resolve_fail(c, "checkpoint %s: %s", cp->uuid, s3 ? err : "out of memory");
-                free(s3);
-                rc = -1;
-                break;
-            }
+        int via;
+        if (choose_route(c, cp, st, &s3, &via) < 0) {
+            rc = -1;
+            break;
         }
         char *target = direct ? strdup(j->output) : ckd_path_join(j->output, cp->uuid);
         char *slash = target ? strrchr(target, '/') : NULL;
@@ -278,6 +339,7 @@ static void make_units(resolve_ctx *c, json_t **raw, ckd_det_checkpoint *cps, si
                       .checkpoint = recorded,
                       .dirs = dirs,
                       .write_metadata = !has_metadata,
+                      .via = via,
                       .s3 = s3};
         rc = target && staging && recorded ? ckd_job_add_unit(j, &u) : -ENOMEM;
         if (rc < 0 && !(target && staging && recorded) && s3) {
@@ -291,6 +353,18 @@ static void make_units(resolve_ctx *c, json_t **raw, ckd_det_checkpoint *cps, si
         int unit = (int)j->nunits - 1;
         for (size_t r = 0; r < cp->n_resources && rc == 0; r++) {
             if (cp->resources[r].is_dir) continue;
+            if (via == CKD_VIA_MASTER) {
+                /* Names the route; the archive itself is one request per checkpoint. */
+                const char *base = j->d->master->url;
+                size_t len = strlen(base) + strlen(cp->uuid) + strlen(cp->resources[r].path) + 16;
+                char *url = malloc(len);
+                if (url)
+                    snprintf(url, len, "%s/checkpoints/%s#%s", base, cp->uuid,
+                             cp->resources[r].path);
+                rc = url ? add_resource(j, unit, url, cp, r) : -ENOMEM;
+                free(url);
+                continue;
+            }
             if (s3) {
                 char *key = ckd_s3_object_key(st, cp->uuid, cp->resources[r].path);
                 char *url = key ? ckd_s3_object_url(st, s3->region, key) : NULL;

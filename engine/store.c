@@ -13,7 +13,7 @@ static const char *schema =
     "  job_id INTEGER NOT NULL, idx INTEGER NOT NULL, kind INTEGER NOT NULL,"
     "  status INTEGER NOT NULL, uuid TEXT, target TEXT NOT NULL, staging TEXT NOT NULL,"
     "  storage TEXT, checkpoint TEXT, dirs TEXT, write_metadata INTEGER NOT NULL,"
-    "  PRIMARY KEY(job_id, idx));"
+    "  via INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(job_id, idx));"
     "CREATE TABLE IF NOT EXISTS files("
     "  job_id INTEGER NOT NULL, idx INTEGER NOT NULL, unit INTEGER NOT NULL,"
     "  zstd INTEGER NOT NULL DEFAULT 0, url TEXT NOT NULL, path TEXT NOT NULL,"
@@ -46,9 +46,9 @@ static const char *sql[CKD_ST_COUNT] = {
     [CKD_ST_LOG_TRIM] = "DELETE FROM job_log WHERE job_id=?1 AND seq <= (SELECT seq FROM job_log"
                         " WHERE job_id=?1 ORDER BY seq DESC LIMIT 1 OFFSET 200)",
     [CKD_ST_UNIT_INSERT] = "INSERT OR REPLACE INTO units(job_id, idx, kind, status, uuid, target,"
-                           " staging, storage, checkpoint, dirs, write_metadata)"
-                           " VALUES(?,?,?,?,?,?,?,?,?,?,?)",
-    [CKD_ST_UNIT_STATUS] = "UPDATE units SET status=? WHERE job_id=? AND idx=?",
+                           " staging, storage, checkpoint, dirs, write_metadata, via)"
+                           " VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+    [CKD_ST_UNIT_STATUS] = "UPDATE units SET status=?, via=? WHERE job_id=? AND idx=?",
 };
 
 const char *ckd_store_errmsg(ckd_store *s)
@@ -82,6 +82,9 @@ int ckd_store_open(ckd_store *s, const char *path)
         ckd_store_close(s);
         return -EIO;
     }
+    /* Stores made before units.via existed gain it (fails harmlessly when present). */
+    sqlite3_exec(s->db, "ALTER TABLE units ADD COLUMN via INTEGER NOT NULL DEFAULT 0", NULL, NULL,
+                 NULL);
     for (int i = 0; i < CKD_ST_COUNT; i++) {
         if (sqlite3_prepare_v2(s->db, sql[i], -1, &s->st[i], NULL) != SQLITE_OK) {
             int rc = fail(s, "cannot prepare statement");
@@ -386,15 +389,17 @@ int ckd_store_unit_insert(ckd_store *s, const ckd_unit_row *r)
     bind_text(st, 9, r->checkpoint);
     bind_text(st, 10, r->dirs);
     sqlite3_bind_int(st, 11, r->write_metadata);
+    sqlite3_bind_int(st, 12, r->via);
     return run(s, st, "insert unit");
 }
 
-int ckd_store_unit_status(ckd_store *s, int64_t job_id, int idx, int status)
+int ckd_store_unit_status(ckd_store *s, int64_t job_id, int idx, int status, int via)
 {
     sqlite3_stmt *st = s->st[CKD_ST_UNIT_STATUS];
     sqlite3_bind_int(st, 1, status);
-    sqlite3_bind_int64(st, 2, job_id);
-    sqlite3_bind_int(st, 3, idx);
+    sqlite3_bind_int(st, 2, via);
+    sqlite3_bind_int64(st, 3, job_id);
+    sqlite3_bind_int(st, 4, idx);
     return run(s, st, "update unit");
 }
 
@@ -413,6 +418,7 @@ static int unit_row(void *p, sqlite3_stmt *st)
         .checkpoint = col_text(st, 8),
         .dirs = col_text(st, 9),
         .write_metadata = sqlite3_column_int(st, 10),
+        .via = sqlite3_column_int(st, 11),
     };
     return ((int (*)(void *, const ckd_unit_row *))c->cb)(c->ud, &r);
 }
@@ -423,7 +429,7 @@ int ckd_store_each_unit(ckd_store *s, int64_t job_id, int (*cb)(void *ud, const 
     struct cbctx c = {(void *)cb, ud};
     return query(s,
                  "SELECT job_id, idx, kind, status, uuid, target, staging, storage, checkpoint,"
-                 " dirs, write_metadata FROM units WHERE job_id=? ORDER BY idx",
+                 " dirs, write_metadata, via FROM units WHERE job_id=? ORDER BY idx",
                  job_id, -1, unit_row, &c);
 }
 

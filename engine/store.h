@@ -42,7 +42,7 @@ typedef struct ckd_job_row {
 typedef struct ckd_unit_row {
     int64_t job_id;
     int idx;
-    int kind, status, write_metadata;
+    int kind, status, write_metadata, via;
     const char *uuid, *target, *staging, *storage, *checkpoint, *dirs; /* JSON texts */
 } ckd_unit_row;
 
@@ -83,7 +83,8 @@ int ckd_store_seg_progress(ckd_store *s, int64_t job_id, int idx, int64_t start,
 /* Drops a job's units, files and segments (a resolution that failed). */
 int ckd_store_job_forget_files(ckd_store *s, int64_t job_id);
 int ckd_store_unit_insert(ckd_store *s, const ckd_unit_row *r);
-int ckd_store_unit_status(ckd_store *s, int64_t job_id, int idx, int status);
+/* A unit's status and route (enum ckd_unit_via) changed. */
+int ckd_store_unit_status(ckd_store *s, int64_t job_id, int idx, int status, int via);
 int ckd_store_each_unit(ckd_store *s, int64_t job_id, int (*cb)(void *ud, const ckd_unit_row *r),
                         void *ud);
 int ckd_store_log(ckd_store *s, int64_t job_id, int64_t time, const char *level,

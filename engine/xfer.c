@@ -827,10 +827,11 @@ static void xfer_finish(ckd_xfer *x)
             snprintf(why, sizeof(why), "http %ld for '%s'", status, url);
             ckd_seg_retry(s, ra, why);
         } else if ((status == 403 || status == 401) && f->job->units[f->unit].s3) {
-            ckd_file_fail(f,
-                          "http %ld for '%s': the s3 server refused the credentials or the "
-                          "signature",
-                          status, url);
+            char why[800];
+            snprintf(why, sizeof(why),
+                     "http %ld for '%s': the s3 server refused the credentials or the signature",
+                     status, url);
+            ckd_unit_access_denied(f, why);
         } else {
             ckd_file_fail(f, "http %ld for '%s'", status, url);
         }

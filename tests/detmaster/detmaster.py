@@ -45,6 +45,9 @@ Test controls under /_ctl/ (no auth):
   POST /_ctl/trials/{id}/checkpoints   add a COMPLETED checkpoint with files;
         optional body {"searcherMetric":x,"stepsCompleted":n,"files":{rel:size}}
   POST /_ctl/fail?n=K&status=503   the next K non-control requests fail
+  POST /_ctl/archive?cut=N&extra=NAME   the next tar archive announces its
+        full Content-Length but the connection closes after N bytes, and/or
+        carries one more entry NAME (say "../evil") that no resource lists
 """
 
 import argparse
@@ -442,6 +445,7 @@ class State:
         self.tokens = {}  # token -> (username, expiry as time.time())
         self.stats = {}
         self.fail_left, self.fail_status = 0, 503
+        self.archive_cut, self.archive_extra = -1, None  # the next tar archive only
 
 
 S = None  # the State, set in main()
@@ -701,6 +705,12 @@ class Handler(BaseHTTPRequestHandler):
             if cp.wire["state"] not in ON_DISK:
                 raise ApiError(404, f"checkpoint {uuid} has no files ({cp.wire['state']})")
             entries = []
+            cut, extra = -1, None
+            if kind in ("application/x-tar", "*/*", ""):
+                cut, extra = S.archive_cut, S.archive_extra
+                S.archive_cut, S.archive_extra = -1, None
+            if extra:
+                entries.append((extra, b"planted by the archive\n"))
             for rel, size in sorted(cp.wire["resources"].items()):
                 data = None if rel.endswith("/") else S.data.file_bytes(cp, rel, int(size))
                 if rel.endswith("/") or data is not None:
@@ -723,7 +733,16 @@ class Handler(BaseHTTPRequestHandler):
                 tar.addfile(info, io.BytesIO(data) if data is not None else None)
         if kind == "application/gzip":
             return self.send_chunked(gzip.compress(buf.getvalue(), mtime=0), "application/gzip")
-        self.send(200, buf.getvalue(), "application/x-tar")
+        data = buf.getvalue()
+        if cut >= 0:  # a connection that breaks mid-archive
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-tar")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[:cut])
+            self.close_connection = True
+            return
+        self.send(200, data, "application/x-tar")
 
     # -- /_ctl --
 
@@ -744,6 +763,14 @@ class Handler(BaseHTTPRequestHandler):
         if method == "GET" and path == "/_ctl/dataset":
             with S.lock:
                 return self.send(200, S.data.summary())
+        if method == "POST" and path == "/_ctl/archive":
+            try:
+                cut = int(query.get("cut", ["-1"])[-1])
+            except ValueError:
+                return self.send(400, {"message": "cut must be an integer"})
+            with S.lock:
+                S.archive_cut, S.archive_extra = cut, query.get("extra", [None])[-1]
+            return self.send(200, {"cut": cut, "extra": S.archive_extra})
         if method == "POST" and path == "/_ctl/fail":
             try:
                 n = int(query.get("n", ["1"])[-1])
