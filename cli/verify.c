@@ -17,7 +17,7 @@
 #endif
 
 #include "ckp.h"
-#include "manifest.h"
+#include "xxhsum.h"
 #include "render.h"
 #include "verify.h"
 
@@ -177,10 +177,10 @@ int ckc_verify_dir(int dirfd, const char *const *manifests, const char **used, c
         }
         memset(&it, 0, sizeof it);
         it.line = ++lineno;
-        ckc_mf_entry e;
+        ckp_mf_entry e;
         const char *why = NULL;
-        int prc = ckc_manifest_parse_line(line, (size_t)len, &e, &why);
-        if (prc == CKC_MF_BLANK) continue;
+        int prc = ckp_xxhsum_parse_line(line, (size_t)len, &e, &why);
+        if (prc == CKP_MF_BLANK) continue;
         if (prc < 0) {
             it.status = CKC_V_BAD_LINE;
             snprintf(it.why, sizeof it.why, "%s%s", prc == -EINVAL ? "improperly formatted: " : "",

@@ -105,6 +105,8 @@ typedef struct ckd_unit {
     struct ckd_archive *archive; /* master route: the archive in flight, or NULL */
     int arc_attempts;            /* transient archive failures in a row */
     uint64_t arc_not_before_ms;  /* retry back-off for the archive */
+    int manifest;       /* index of the checkpoint's own checksums.xxh128 file, or -1 */
+    int manifest_state; /* enum ckd_checksums_state */
     size_t nfiles, verified;
 } ckd_unit;
 
@@ -136,6 +138,8 @@ typedef struct ckd_file {
     char *zout;               /* decoder output buffer (pool thread) */
     XXH3_state_t *hash_frame; /* the hash state at the last frame end */
     int reset_pending;        /* start again from zero once nothing is in flight */
+    int64_t held;             /* master route: size + 1 of a file whose verification waits
+                                 for its checkpoint's checksums.xxh128; 0 otherwise */
     ckd_seg *segs;
     int nsegs;
 } ckd_file;
@@ -264,6 +268,21 @@ int ckd_resolve_check_source(const json_t *source, char *why, size_t whylen);
 int ckd_copy_start(ckd_daemon *d, ckd_file *f);
 /* job.c: a local copy of size bytes landed and f->hash holds its XXH3-128. */
 void ckd_file_copied(ckd_file *f, int64_t size);
+
+/* checksums.c: a checkpoint's own checksums.xxh128, applied to its other
+ * files as expected hashes. */
+#define CKD_CHECKSUMS_NAME "checksums.xxh128"
+enum ckd_checksums_state {
+    CKD_CHECKSUMS_UNREAD = 0,  /* not applied (the unit's other files wait) */
+    CKD_CHECKSUMS_READING = 1, /* being read in the pool */
+    CKD_CHECKSUMS_APPLIED = 2, /* applied, or failed: nothing waits */
+};
+int ckd_checksums_is_manifest(const char *path);
+/* 1 when f must wait for its unit's manifest (reading it once it is in). */
+int ckd_checksums_gate(ckd_file *f);
+/* Master route: 1 when f (written, hash set) is held until the manifest is
+ * applied, then verified; 0 to verify it now. */
+int ckd_checksums_hold(ckd_file *f, int64_t size);
 
 /* manifest.c: the .ckptd.xxh128 file (xxhsum -H2 format) in a published
  * checkpoint. Pool threads only. */

@@ -296,6 +296,8 @@ int ckd_job_add_unit(ckd_job *j, const ckd_unit *u)
     x->dirs = u->dirs ? json_incref(u->dirs) : json_array();
     x->s3 = u->s3; /* ownership moves to the job */
     x->archive = NULL;
+    x->manifest = -1;
+    x->manifest_state = CKD_CHECKSUMS_UNREAD;
     x->nfiles = x->verified = 0;
     j->nunits++;
     if (!x->target || !x->staging) return -ENOMEM;
@@ -341,6 +343,8 @@ int ckd_job_add_file(ckd_job *j, int unit, const char *url, const char *path, in
         for (int k = 0; k < 33; k++) f->expect[k] = (char)tolower((unsigned char)expect[k]);
     j->nfiles++;
     j->units[unit].nfiles++;
+    if (j->units[unit].kind == CKD_UNIT_CHECKPOINT && ckd_checksums_is_manifest(path))
+        j->units[unit].manifest = f->idx;
     if (!f->url || !f->path) return -ENOMEM;
     ckd_file_row fr = {.job_id = j->id,
                        .idx = f->idx,
@@ -690,6 +694,7 @@ static int load_unit(void *ud, const ckd_unit_row *r)
     x->staging = strdup(u.staging);
     x->storage = u.storage ? strdup(u.storage) : NULL;
     x->s3 = NULL; /* credentials are found again when a transfer needs them */
+    x->manifest = -1;
     if (!x->dirs) x->dirs = json_array();
     return 0;
 }
@@ -727,6 +732,9 @@ static int load_file(void *ud, const ckd_file_row *r)
     f->state = st == CKD_FILE_VERIFIED || st == CKD_FILE_FAILED ? (enum ckd_file_state)st
                                                                 : CKD_FILE_PENDING;
     if (f->state == CKD_FILE_VERIFIED && !r->hash) f->state = CKD_FILE_PENDING;
+    if (j->units[f->unit].kind == CKD_UNIT_CHECKPOINT && f->path &&
+        ckd_checksums_is_manifest(f->path))
+        j->units[f->unit].manifest = f->idx;
     return 0;
 }
 
@@ -1247,6 +1255,9 @@ static int sched_file(ckd_daemon *d, ckd_file *f, int slots, uint64_t now)
     }
     if (f->state != CKD_FILE_PENDING && f->state != CKD_FILE_ACTIVE) return 0;
     ckd_unit *un = &f->job->units[f->unit];
+    /* A checkpoint's checksums.xxh128 comes first (the archive brings it
+     * along with the rest, holding early files until it is applied). */
+    if (ckd_checksums_gate(f) && un->via != CKD_VIA_MASTER) return 0;
     if (un->via == CKD_VIA_MASTER) {
         /* One archive brings every pending file of the checkpoint. */
         if (un->archive || f->state != CKD_FILE_PENDING || now < un->arc_not_before_ms ||

@@ -448,7 +448,7 @@ static void arc_file_done(ckd_archive *x, const arc_event *ev)
         return;
     }
     ckd_hash_hex(ev->digest, f->hash);
-    ckd_file_copied(f, ev->size);
+    if (!ckd_checksums_hold(f, ev->size)) ckd_file_copied(f, ev->size);
 }
 
 static void arc_drain(ckd_archive *x)
@@ -472,7 +472,8 @@ static void arc_finish(ckd_archive *x)
     un->archive = NULL;
     for (size_t i = 0; i < j->nfiles; i++) {
         ckd_file *f = &j->files[i];
-        if (unit_file(f, x->unit) && f->state == CKD_FILE_ACTIVE) f->state = CKD_FILE_PENDING;
+        if (unit_file(f, x->unit) && f->state == CKD_FILE_ACTIVE && !f->held)
+            f->state = CKD_FILE_PENDING;
     }
     if (x->err == 0) {
         un->arc_attempts = 0;

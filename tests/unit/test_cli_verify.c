@@ -4,28 +4,28 @@
 #include <errno.h>
 
 #include "ckt_test.h"
-#include "manifest.h"
+#include "xxhsum.h"
 
 #define H128 "0123456789abcdef0123456789abcdef"
 
 /* Parses a copy of text (as getline hands it over, newline included). */
-static int parse(const char *text, char *buf, size_t buflen, ckc_mf_entry *e, const char **why)
+static int parse(const char *text, char *buf, size_t buflen, ckp_mf_entry *e, const char **why)
 {
     size_t len = strlen(text);
     CKT_ASSERT(len < buflen);
     memcpy(buf, text, len + 1);
     memset(e, 0, sizeof *e);
     *why = NULL;
-    return ckc_manifest_parse_line(buf, len, e, why);
+    return ckp_xxhsum_parse_line(buf, len, e, why);
 }
 
 static void expect_entry(const char *text, const char *hex, const char *path)
 {
     char buf[512];
-    ckc_mf_entry e;
+    ckp_mf_entry e;
     const char *why;
     int rc = parse(text, buf, sizeof buf, &e, &why);
-    if (rc != CKC_MF_ENTRY) CKT_FAIL("'%s': rc %d: %s", text, rc, why ? why : "(no reason)");
+    if (rc != CKP_MF_ENTRY) CKT_FAIL("'%s': rc %d: %s", text, rc, why ? why : "(no reason)");
     CKT_ASSERT_STR_EQ(e.hex, hex);
     CKT_ASSERT_MEM_EQ(e.path, e.path_len, path, strlen(path));
     CKT_ASSERT_INT_EQ(e.path[e.path_len], '\0');
@@ -35,7 +35,7 @@ static void expect_entry(const char *text, const char *hex, const char *path)
 static void expect_error(const char *text, int want, const char *part)
 {
     char buf[512];
-    ckc_mf_entry e;
+    ckp_mf_entry e;
     const char *why;
     int rc = parse(text, buf, sizeof buf, &e, &why);
     if (rc != want) CKT_FAIL("'%s': rc %d, expected %d", text, rc, want);
@@ -101,9 +101,9 @@ static void test_bad_hex(void)
     /* a NUL byte inside the line */
     char buf[64];
     memcpy(buf, H128 "  a\0b\n", 38);
-    ckc_mf_entry e;
+    ckp_mf_entry e;
     const char *why = NULL;
-    CKT_ASSERT_INT_EQ(ckc_manifest_parse_line(buf, 37, &e, &why), -EINVAL);
+    CKT_ASSERT_INT_EQ(ckp_xxhsum_parse_line(buf, 37, &e, &why), -EINVAL);
     CKT_ASSERT(why && strstr(why, "NUL"));
 }
 
@@ -131,19 +131,19 @@ static void test_crlf_and_blank(void)
     expect_entry(H128 "  cr\r\r\n", H128, "cr\r");
 
     char buf[64];
-    ckc_mf_entry e;
+    ckp_mf_entry e;
     const char *why;
-    CKT_ASSERT_INT_EQ(parse("\n", buf, sizeof buf, &e, &why), CKC_MF_BLANK);
-    CKT_ASSERT_INT_EQ(parse("\r\n", buf, sizeof buf, &e, &why), CKC_MF_BLANK);
-    CKT_ASSERT_INT_EQ(parse("  \t \n", buf, sizeof buf, &e, &why), CKC_MF_BLANK);
-    CKT_ASSERT_INT_EQ(parse("", buf, sizeof buf, &e, &why), CKC_MF_BLANK);
+    CKT_ASSERT_INT_EQ(parse("\n", buf, sizeof buf, &e, &why), CKP_MF_BLANK);
+    CKT_ASSERT_INT_EQ(parse("\r\n", buf, sizeof buf, &e, &why), CKP_MF_BLANK);
+    CKT_ASSERT_INT_EQ(parse("  \t \n", buf, sizeof buf, &e, &why), CKP_MF_BLANK);
+    CKT_ASSERT_INT_EQ(parse("", buf, sizeof buf, &e, &why), CKP_MF_BLANK);
 }
 
 static void test_reason_optional(void)
 {
     char buf[64] = "zz  x\n";
-    ckc_mf_entry e;
-    CKT_ASSERT_INT_EQ(ckc_manifest_parse_line(buf, strlen(buf), &e, NULL), -EINVAL);
+    ckp_mf_entry e;
+    CKT_ASSERT_INT_EQ(ckp_xxhsum_parse_line(buf, strlen(buf), &e, NULL), -EINVAL);
 }
 
 int main(void)

@@ -1,10 +1,10 @@
-/* ckc manifest: one xxhsum checksum line, parsed (GNU or BSD form, escaped
- * names, XXH3-128 only). See manifest.h. */
+/* ckp xxhsum: one xxhsum checksum line, parsed (GNU or BSD form, escaped
+ * names, XXH3-128 only). See xxhsum.h. */
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
 
-#include "manifest.h"
+#include "xxhsum.h"
 
 #define ONLY_128 ": only XXH3 128-bit hashes (xxhsum -H2) can be checked"
 
@@ -31,7 +31,7 @@ static bool all_hex(const char *s, size_t n)
 
 /* Checks a hash field: 32 hex digits are copied lowercase into e->hex;
  * 16 or 8 are a 64- or 32-bit xxHash. */
-static int take_hash(const char *s, size_t n, ckc_mf_entry *e, const char **why)
+static int take_hash(const char *s, size_t n, ckp_mf_entry *e, const char **why)
 {
     if (n == 0) return fail(why, -EINVAL, "no hash");
     if (!all_hex(s, n)) return fail(why, -EINVAL, "the hash is not hexadecimal");
@@ -98,14 +98,14 @@ static int unescape(char *name, size_t n, size_t *outlen, const char **why)
     return 0;
 }
 
-int ckc_manifest_parse_line(char *line, size_t len, ckc_mf_entry *e, const char **why)
+int ckp_xxhsum_parse_line(char *line, size_t len, ckp_mf_entry *e, const char **why)
 {
     if (why) *why = NULL;
     if (len > 0 && line[len - 1] == '\n') len--;
     if (len > 0 && line[len - 1] == '\r') len--;
     line[len] = '\0';
     if (memchr(line, '\0', len)) return fail(why, -EINVAL, "NUL byte in the line");
-    if (strspn(line, " \t") == len) return CKC_MF_BLANK;
+    if (strspn(line, " \t") == len) return CKP_MF_BLANK;
 
     bool escaped = line[0] == '\\';
     char *p = line + escaped, *end = line + len;
@@ -139,5 +139,5 @@ int ckc_manifest_parse_line(char *line, size_t len, ckc_mf_entry *e, const char 
     if (escaped && (rc = unescape(name, namelen, &namelen, why)) < 0) return rc;
     e->path = name;
     e->path_len = namelen;
-    return CKC_MF_ENTRY;
+    return CKP_MF_ENTRY;
 }
