@@ -19,13 +19,15 @@ struct download {
     json_t *source;     /* the job's source (owned) */
     const char *outdir; /* -o DIR, or NULL for ./checkpoints */
     bool direct;        /* -o DIR holds the files of the single checkpoint itself */
-    const char *mode;   /* --mode, or NULL for the daemon's default */
+    const char *mode;   /* --mode, or NULL for the daemon's default (auto) */
+    bool decompress;    /* --decompress: store .zst objects decoded */
     bool quiet;         /* -q: only the paths */
     bool many;          /* any number of checkpoints, a blank line after each */
 };
 
 enum {
     OPT_MODE = 0x4000,
+    OPT_DECOMPRESS,
     OPT_BEST,
     OPT_LATEST,
     OPT_UUID,
@@ -36,7 +38,8 @@ enum {
 };
 
 static const char checkpoint_usage[] =
-    "usage: ckpt checkpoint download UUID [-o DIR] [-q] [--mode MODE] [--json]\n"
+    "usage: ckpt checkpoint download UUID [-o DIR] [-q] [--mode MODE] [--decompress]\n"
+    "                                [--json]\n"
     "\n"
     "Downloads a checkpoint of the Determined master through ckptd with live\n"
     "progress, then prints where it is and what it is, as det does. The files\n"
@@ -48,9 +51,14 @@ static const char checkpoint_usage[] =
     "  -o, --output-dir DIR  put the checkpoint's files in DIR itself (default:\n"
     "                        checkpoints/UUID under the current directory)\n"
     "  -q, --quiet           print only the checkpoint's path\n"
-    "      --mode MODE       direct: straight from the checkpoint storage; master:\n"
-    "                        through the master; auto: direct, falling back to the\n"
-    "                        master (default: the daemon's choice)\n"
+    "      --mode MODE       direct: straight from the checkpoint storage;\n"
+    "                        master: the master's archive; auto (default):\n"
+    "                        direct, else the master when the storage cannot\n"
+    "                        be reached from here (no credentials, not mounted,\n"
+    "                        access denied)\n"
+    "      --decompress      store zstd-compressed files (.zst) decoded,\n"
+    "                        without the suffix\n"
+
     "      --json            print each event, then the final job, as JSON lines\n"
     "\n"
     "exit status: 0 when the checkpoint is there, 1 when the download failed,\n"
@@ -59,7 +67,7 @@ static const char checkpoint_usage[] =
 static const char trial_usage[] =
     "usage: ckpt trial download ID (--best | --latest | --uuid UUID)\n"
     "                           [--sort-by METRIC --smaller-is-better BOOL]\n"
-    "                           [-o DIR] [-q] [--json]\n"
+    "                           [-o DIR] [-q] [--mode MODE] [--decompress] [--json]\n"
     "\n"
     "Downloads one checkpoint of trial ID through ckptd with live progress, then\n"
     "prints where it is and what it is, as det does. Only completed (or partially\n"
@@ -74,6 +82,13 @@ static const char trial_usage[] =
     "  -o, --output-dir DIR      put the checkpoint's files in DIR itself (default:\n"
     "                            checkpoints/UUID under the current directory)\n"
     "  -q, --quiet               print only the checkpoint's path\n"
+    "      --mode MODE           direct: straight from the checkpoint storage;\n"
+    "                            master: the master's archive; auto (default):\n"
+    "                            direct, else the master when the storage cannot\n"
+    "                            be reached from here (no credentials, not mounted,\n"
+    "                            access denied)\n"
+    "      --decompress          store zstd-compressed files (.zst) decoded,\n"
+    "                            without the suffix\n"
     "      --json                print each event, then the final job, as JSON\n"
     "\n"
     "exit status: 0 when the checkpoint is there, 1 when the download failed,\n"
@@ -82,7 +97,8 @@ static const char trial_usage[] =
 static const char experiment_usage[] =
     "usage: ckpt experiment download ID [--top-n N] [--per-trial]\n"
     "                                [--sort-by METRIC --smaller-is-better BOOL]\n"
-    "                                [-o DIR] [-q] [--json]\n"
+    "                                [-o DIR] [-q] [--mode MODE] [--decompress]\n"
+    "                                [--json]\n"
     "\n"
     "Downloads the best checkpoints of experiment ID through ckptd with live\n"
     "progress, each into DIR/UUID, then prints where each is and what it is, as\n"
@@ -98,6 +114,13 @@ static const char experiment_usage[] =
     "  -o, --output-dir DIR      top directory (default: checkpoints under the\n"
     "                            current directory)\n"
     "  -q, --quiet               print only the checkpoints' paths\n"
+    "      --mode MODE           direct: straight from the checkpoint storage;\n"
+    "                            master: the master's archive; auto (default):\n"
+    "                            direct, else the master when the storage cannot\n"
+    "                            be reached from here (no credentials, not mounted,\n"
+    "                            access denied)\n"
+    "      --decompress          store zstd-compressed files (.zst) decoded,\n"
+    "                            without the suffix\n"
     "      --json                print each event, then the final job, as JSON\n"
     "\n"
     "exit status: 0 when the checkpoints are there, 1 when the download failed,\n"
@@ -185,7 +208,9 @@ static int run(struct download *d, const ckc_opts *o)
         return CKC_EXIT_FAIL;
     }
     json_t *options = json_pack("{s:s}", "layout", d->direct ? "direct" : "by_uuid");
-    if (options && d->mode && json_object_set_new(options, "mode", json_string(d->mode)) < 0) {
+    if (options &&
+        ((d->mode && json_object_set_new(options, "mode", json_string(d->mode)) < 0) ||
+         (d->decompress && json_object_set_new(options, "decompress", json_true()) < 0))) {
         json_decref(options);
         options = NULL;
     }
@@ -218,17 +243,30 @@ static int run(struct download *d, const ckc_opts *o)
 }
 
 /* -o and -q, which every download has. Returns true when c was one. */
-static bool common_option(struct download *d, int c)
+/* -o, -q, --mode and --decompress: 1 when c was one of them, 0 when not,
+ * CKC_EXIT_USAGE (negated) for a bad --mode. */
+static int common_option(struct download *d, int c)
 {
+    if (c == OPT_MODE) {
+        if (strcmp(optarg, "auto") != 0 && strcmp(optarg, "direct") != 0 &&
+            strcmp(optarg, "master") != 0)
+            return -ckc_usage_errorf(d->cmd, "--mode is auto, direct or master, not '%s'", optarg);
+        d->mode = optarg;
+        return 1;
+    }
+    if (c == OPT_DECOMPRESS) {
+        d->decompress = true;
+        return 1;
+    }
     if (c == 'o') {
         d->outdir = optarg;
-        return true;
+        return 1;
     }
     if (c == 'q') {
         d->quiet = true;
-        return true;
+        return 1;
     }
-    return false;
+    return 0;
 }
 
 /* Checks the positional words (exactly one: what) and -o. */
@@ -278,16 +316,15 @@ int ckc_det_checkpoint_download(int argc, char **argv, ckc_opts *o)
     static const struct option longopts[] = {{"output-dir", required_argument, NULL, 'o'},
                                              {"quiet", no_argument, NULL, 'q'},
                                              {"mode", required_argument, NULL, OPT_MODE},
+                                             {"decompress", no_argument, NULL, OPT_DECOMPRESS},
+                                             {"mode", required_argument, NULL, OPT_MODE},
                                              {NULL, 0, NULL, 0}};
     struct download d = {.cmd = argv[0]};
     int c, status;
     while ((c = ckc_getopt(argc, argv, "o:q", longopts, o, checkpoint_usage)) != -1) {
-        if (common_option(&d, c)) continue;
-        if (c != OPT_MODE) return c == 'h' ? CKC_EXIT_OK : CKC_EXIT_USAGE;
-        if (strcmp(optarg, "auto") != 0 && strcmp(optarg, "direct") != 0 &&
-            strcmp(optarg, "master") != 0)
-            return ckc_usage_errorf(d.cmd, "--mode is auto, direct or master, not '%s'", optarg);
-        d.mode = optarg;
+        if ((status = common_option(&d, c)) < 0) return -status;
+        if (status) continue;
+        return c == 'h' ? CKC_EXIT_OK : CKC_EXIT_USAGE;
     }
     if ((status = check_common(&d, argc, argv, "which checkpoint? give its UUID")) != 0)
         return status;
@@ -305,6 +342,8 @@ int ckc_det_trial_download(int argc, char **argv, ckc_opts *o)
     static const struct option longopts[] = {
         {"output-dir", required_argument, NULL, 'o'},
         {"quiet", no_argument, NULL, 'q'},
+        {"mode", required_argument, NULL, OPT_MODE},
+        {"decompress", no_argument, NULL, OPT_DECOMPRESS},
         {"best", no_argument, NULL, OPT_BEST},
         {"latest", no_argument, NULL, OPT_LATEST},
         {"uuid", required_argument, NULL, OPT_UUID},
@@ -316,7 +355,8 @@ int ckc_det_trial_download(int argc, char **argv, ckc_opts *o)
     bool smaller = true, has_smaller = false;
     int c, status;
     while ((c = ckc_getopt(argc, argv, "o:q", longopts, o, trial_usage)) != -1) {
-        if (common_option(&d, c)) continue;
+        if ((status = common_option(&d, c)) < 0) return -status;
+        if (status) continue;
         const char *pick = NULL;
         switch (c) {
         case OPT_BEST:
@@ -367,6 +407,8 @@ int ckc_det_experiment_download(int argc, char **argv, ckc_opts *o)
     static const struct option longopts[] = {
         {"output-dir", required_argument, NULL, 'o'},
         {"quiet", no_argument, NULL, 'q'},
+        {"mode", required_argument, NULL, OPT_MODE},
+        {"decompress", no_argument, NULL, OPT_DECOMPRESS},
         {"top-n", required_argument, NULL, OPT_TOP_N},
         {"per-trial", no_argument, NULL, OPT_PER_TRIAL},
         {"sort-by", required_argument, NULL, OPT_SORT_BY},
@@ -378,7 +420,8 @@ int ckc_det_experiment_download(int argc, char **argv, ckc_opts *o)
     long long top_n = 1;
     int c, status;
     while ((c = ckc_getopt(argc, argv, "o:q", longopts, o, experiment_usage)) != -1) {
-        if (common_option(&d, c)) continue;
+        if ((status = common_option(&d, c)) < 0) return -status;
+        if (status) continue;
         switch (c) {
         case OPT_TOP_N:
             if (ckc_parse_int(optarg, &top_n) < 0 || top_n <= 0 || top_n > INT32_MAX)

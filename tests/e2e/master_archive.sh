@@ -51,6 +51,16 @@ grep -q "no s3 credentials.*downloading it through the master" <(ckpt job "$job"
 ckpt checkpoint download "$u1" -o "$CKT_TMP/d1" -q > /dev/null
 [ "$(via "$(last_job)")" = direct ] || ckt_fail "mounted storage should be served directly in auto"
 
+ckt_log "--mode master --decompress: a .zst entry is decoded while it streams"
+zu=$(curl -sf -X POST -d '{"files":{"w.bin.zst":1000,"plain.txt":500}}' "$CKT_DET_URL/_ctl/trials/1/checkpoints" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["checkpoint"]["uuid"])')
+head -c 3000000 /dev/urandom > "$CKT_TMP/w.bin"
+zstd -q -c "$CKT_TMP/w.bin" > "$data/$zu/w.bin.zst"
+ckpt checkpoint download "$zu" --mode master --decompress -o "$CKT_TMP/z" -q > /dev/null
+cmp "$CKT_TMP/w.bin" "$CKT_TMP/z/w.bin" || ckt_fail "the decoded file differs from the original"
+[ ! -e "$CKT_TMP/z/w.bin.zst" ] || ckt_fail "the compressed name was kept"
+cmp "$data/$zu/plain.txt" "$CKT_TMP/z/plain.txt" || ckt_fail "plain.txt differs"
+
 ckt_log "an archive that breaks off is fetched again; verified files are kept"
 reference "$u2" "$CKT_TMP/ref-u2"
 # Cut inside the last entry's data: every file before it arrives whole.
