@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,7 +20,8 @@
 typedef struct copy_req {
     uv_work_t work;
     ckd_file *file;
-    const char *src; /* inside file->url */
+    char *src;
+    int twin; /* src is a copy published elsewhere, not the storage */
     char *dst;
     int src_err; /* reading the source failed */
     int dst_err; /* writing the copy failed */
@@ -28,6 +31,11 @@ typedef struct copy_req {
 
 static int copy_range(int in, int out, int64_t size, int64_t *copied)
 {
+    /* A reflink shares the extents: no bytes move at all (btrfs, XFS). */
+    if (size > 0 && ioctl(out, FICLONE, in) == 0) {
+        *copied = size;
+        return 0;
+    }
     int64_t off = 0;
     /* In-kernel copy first (reflinks on filesystems that can); plain reads
      * and writes where the kernel cannot copy between these files. */
@@ -118,19 +126,23 @@ static void copy_done(uv_work_t *req, int status)
     j->d->copies--;
     j->busy--;
     f->io--;
-    int src_err = r->src_err, dst_err = r->dst_err;
+    int src_err = r->src_err, dst_err = r->dst_err, twin = r->twin;
     int64_t copied = r->copied;
     if (dst_err == 0 && src_err == 0) ckd_hash_hex(r->digest, f->hash);
-    char *dst = r->dst;
+    char *dst = r->dst, *src = r->src;
     free(r);
     if (f->state != CKD_FILE_ACTIVE || j->state != CKD_JOB_RUNNING) {
         /* Paused, canceled or failed meanwhile: the copy is simply redone. */
         if (f->state == CKD_FILE_ACTIVE) f->state = CKD_FILE_PENDING;
-        free(dst);
-        ckd_sched_kick(j->d);
-        return;
-    }
-    if (src_err == -EACCES || src_err == -EPERM) {
+        f->twin = 0;
+    } else if (twin && src_err < 0) {
+        /* The other copy went away: fetch this file from its source. */
+        ckd_job_log(j, "warn", "cannot copy '%s' from '%s' (%s): fetching it instead", f->path, src,
+                    strerror(-src_err));
+        f->twin = 0;
+        f->no_twin = 1;
+        f->state = CKD_FILE_PENDING;
+    } else if (src_err == -EACCES || src_err == -EPERM) {
         char why[1200];
         snprintf(why, sizeof(why), "cannot read '%s': %s", f->url + 7, strerror(-src_err));
         ckd_unit_access_denied(f, why);
@@ -144,20 +156,25 @@ static void copy_done(uv_work_t *req, int status)
         ckd_file_copied(f, copied);
     }
     free(dst);
+    free(src);
     ckd_sched_kick(j->d);
 }
 
-int ckd_copy_start(ckd_daemon *d, ckd_file *f)
+static int copy_start(ckd_daemon *d, ckd_file *f, const char *src, int twin)
 {
     copy_req *r = calloc(1, sizeof(*r));
     if (!r) return -ENOMEM;
     r->file = f;
-    r->src = f->url + strlen("file://");
+    r->twin = twin;
+    r->src = strdup(src);
     r->dst = ckd_file_staging_path(f);
-    if (!r->dst) {
+    if (!r->dst || !r->src) {
+        free(r->src);
+        free(r->dst);
         free(r);
         return -ENOMEM;
     }
+    f->twin = twin;
     r->work.data = r;
     f->state = CKD_FILE_ACTIVE;
     f->hash[0] = '\0';
@@ -166,4 +183,14 @@ int ckd_copy_start(ckd_daemon *d, ckd_file *f)
     d->copies++;
     uv_queue_work(d->loop, &r->work, copy_work, copy_done);
     return 0;
+}
+
+int ckd_copy_start(ckd_daemon *d, ckd_file *f)
+{
+    return copy_start(d, f, f->url + strlen("file://"), 0);
+}
+
+int ckd_copy_start_twin(ckd_daemon *d, ckd_file *f, const char *src)
+{
+    return copy_start(d, f, src, 1);
 }

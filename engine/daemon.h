@@ -92,21 +92,21 @@ enum ckd_unit_via { CKD_VIA_DIRECT = 0, CKD_VIA_MASTER = 1 };
 typedef struct ckd_unit {
     enum ckd_unit_kind kind;
     enum ckd_unit_status status;
-    char *uuid;              /* checkpoint uuid, NULL for a URL set */
-    char *target;            /* the directory the files end up in */
-    char *staging;           /* where they are written until verified */
-    char *storage;           /* storage type the checkpoint came from, or NULL */
-    json_t *checkpoint;      /* the master's checkpoint object, or NULL */
-    json_t *dirs;            /* directories to create (checkpoint resources ending in '/') */
-    int write_metadata;      /* the storage has no metadata.json: write the master's */
-    struct ckd_s3_creds *s3; /* s3 storage: credentials, in memory only (never stored) */
-    int found_present;       /* set by the prepare pass, reported on the loop */
-    int via;                 /* enum ckd_unit_via, persisted: the job's record of the route */
+    char *uuid;                  /* checkpoint uuid, NULL for a URL set */
+    char *target;                /* the directory the files end up in */
+    char *staging;               /* where they are written until verified */
+    char *storage;               /* storage type the checkpoint came from, or NULL */
+    json_t *checkpoint;          /* the master's checkpoint object, or NULL */
+    json_t *dirs;                /* directories to create (checkpoint resources ending in '/') */
+    int write_metadata;          /* the storage has no metadata.json: write the master's */
+    struct ckd_s3_creds *s3;     /* s3 storage: credentials, in memory only (never stored) */
+    int found_present;           /* set by the prepare pass, reported on the loop */
+    int via;                     /* enum ckd_unit_via, persisted: the job's record of the route */
     struct ckd_archive *archive; /* master route: the archive in flight, or NULL */
     int arc_attempts;            /* transient archive failures in a row */
     uint64_t arc_not_before_ms;  /* retry back-off for the archive */
-    int manifest;       /* index of the checkpoint's own checksums.xxh128 file, or -1 */
-    int manifest_state; /* enum ckd_checksums_state */
+    int manifest;                /* index of the checkpoint's own checksums.xxh128 file, or -1 */
+    int manifest_state;          /* enum ckd_checksums_state */
     size_t nfiles, verified;
 } ckd_unit;
 
@@ -128,6 +128,8 @@ typedef struct ckd_file {
     int opening;         /* an open is queued in the pool */
     int io;              /* other pool work on this file in flight */
     int no_ranges;       /* the server ignores Range: one stream from zero */
+    int twin;            /* being (or was) copied from a verified copy published elsewhere */
+    int no_twin;         /* that copy failed or differed: fetch it from its source */
     int layout_saved;    /* segment rows exist in the store */
     /* zstd: the bytes fetched are a zstd stream, stored decoded. One range,
      * never split; resume restarts at the last complete frame. */
@@ -266,6 +268,9 @@ int ckd_resolve_check_source(const json_t *source, char *why, size_t whylen);
 
 /* copy.c: a file whose source is mounted locally (file://). */
 int ckd_copy_start(ckd_daemon *d, ckd_file *f);
+/* The same for a file of a checkpoint already published elsewhere by
+ * ckptd: copied (reflinked where the filesystem can) from src. */
+int ckd_copy_start_twin(ckd_daemon *d, ckd_file *f, const char *src);
 /* job.c: a local copy of size bytes landed and f->hash holds its XXH3-128. */
 void ckd_file_copied(ckd_file *f, int64_t size);
 

@@ -1103,6 +1103,14 @@ static void file_verify(ckd_file *f)
     else if (f->expect[0] && strcmp(f->expect, f->hash) != 0)
         snprintf(why, sizeof(why), "xxh128 mismatch for '%s': got %s, expected %s", f->path,
                  f->hash, f->expect);
+    if (why[0] && f->twin) {
+        /* The other copy changed under us: fetch this file from its source. */
+        ckd_job_log(j, "warn", "%s in the local copy: fetching it instead", why);
+        f->twin = 0;
+        f->no_twin = 1;
+        ckd_file_restart(f, why);
+        return;
+    }
     if (why[0]) {
         if (f->verify_attempts++ == 0) {
             ckd_file_restart(f, why);
@@ -1245,6 +1253,48 @@ static int unit_find_creds(ckd_file *f)
     return 0;
 }
 
+/* The same checkpoint wanted in another place: 1 while an earlier job still
+ * fetches it there (wait, then copy it locally); 0 with *src set to a
+ * verified copy of f that ckptd published there (and f->expect set to its
+ * hash); -1 when f must come from its source. */
+static int twin_source(const ckd_file *f, char **src, char expect[33])
+{
+    const ckd_job *j = f->job;
+    const ckd_unit *un = &j->units[f->unit];
+    *src = NULL;
+    if (un->kind != CKD_UNIT_CHECKPOINT || f->no_twin) return -1;
+    int wait = 0;
+    for (const ckd_job *k = j->d->jobs; k; k = k->next) {
+        for (size_t v = 0; v < k->nunits; v++) {
+            const ckd_unit *o = &k->units[v];
+            if (o == un || o->kind != CKD_UNIT_CHECKPOINT || strcmp(o->uuid, un->uuid) != 0 ||
+                strcmp(o->target, un->target) == 0)
+                continue;
+            if (o->status == CKD_UNIT_PENDING) {
+                /* Only earlier jobs are waited for: two never wait for each other. */
+                wait |= k->id < j->id && !job_terminal(k) && k->state != CKD_JOB_PAUSED;
+                continue;
+            }
+            for (size_t i = 0; i < k->nfiles; i++) {
+                const ckd_file *g = &k->files[i];
+                if ((size_t)g->unit != v || g->state != CKD_FILE_VERIFIED ||
+                    strcmp(g->path, f->path) != 0 || (f->expect[0] && strcmp(f->expect, g->hash)))
+                    continue;
+                /* A copy removed since (one access(2) here is cheap) is no source. */
+                char *path = ckd_path_join(o->target, f->path);
+                if (!path || access(path, R_OK) != 0) {
+                    free(path);
+                    break;
+                }
+                *src = path;
+                memcpy(expect, g->hash, 33);
+                return 0;
+            }
+        }
+    }
+    return wait ? 1 : -1;
+}
+
 /* Starts what a file can start; returns the connections it took. */
 static int sched_file(ckd_daemon *d, ckd_file *f, int slots, uint64_t now)
 {
@@ -1258,6 +1308,22 @@ static int sched_file(ckd_daemon *d, ckd_file *f, int slots, uint64_t now)
     /* A checkpoint's checksums.xxh128 comes first (the archive brings it
      * along with the rest, holding early files until it is applied). */
     if (ckd_checksums_gate(f) && un->via != CKD_VIA_MASTER) return 0;
+    if (f->state == CKD_FILE_PENDING && file_idle(f) && !un->archive) {
+        /* Fetched once, copied to every other place that wants it. */
+        char *src, expect[33];
+        int t = twin_source(f, &src, expect);
+        if (t == 1) return 0;
+        if (t == 0) {
+            memcpy(f->expect, expect, sizeof(f->expect));
+            if (f->verify_attempts == 0)
+                ckd_job_log(f->job, "info", "copying '%s' from '%s' (the same checkpoint)", f->path,
+                            src);
+            int rc = ckd_copy_start_twin(d, f, src);
+            free(src);
+            return rc == 0 ? 1 : 0;
+        }
+    }
+    if (f->twin) return 0; /* its local copy is in flight */
     if (un->via == CKD_VIA_MASTER) {
         /* One archive brings every pending file of the checkpoint. */
         if (un->archive || f->state != CKD_FILE_PENDING || now < un->arc_not_before_ms ||

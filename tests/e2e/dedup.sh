@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # End to end: two clients download the same checkpoint to the same place at
 # the same time: one set of requests reaches the storage; the second job
-# waits for the first and takes its verified copy.
+# waits for the first and takes its verified copy. The same checkpoint
+# wanted in other places is copied locally from a verified copy, whether
+# that copy is done already or still being downloaded.
 set -euo pipefail
 . "$CKPT_SRC/tests/lib/common.sh"
 . "$CKPT_SRC/tests/lib/detmaster.sh"
@@ -45,5 +47,34 @@ echo "files: $nfiles, object requests: $gets"
 [ "$gets" -eq "$nfiles" ] || ckt_fail "$gets requests for $nfiles files: the checkpoint was fetched twice"
 grep -q "checking its copy" <(ckpt --json job 2) || ckt_fail "the second job did not wait for the first"
 grep -q '"status": *"present"' <(ckpt --json job 2) || ckt_fail "the second job did not take the first's copy"
+object_gets() {
+    curl -sf "$CKT_FAULT_URL/_fault/stats" | python3 -c "
+import json, sys
+s = json.load(sys.stdin)
+print(sum(v['requests'] for p, v in s['per_path'].items() if '/$u/' in p))"
+}
+last_job() { ckpt --json jobs | python3 -c 'import json,sys; print(max(j["id"] for j in json.load(sys.stdin)["jobs"]))'; }
+
+ckt_log "the same checkpoint wanted in another place: a local copy, no storage request"
+ckt_fault_clear
+ckpt checkpoint download "$u" -o "$CKT_TMP/elsewhere" -q > c.out 2>&1 || { cat c.out; ckt_fail "third download failed"; }
+diff -r "$CKT_TMP/shared" "$CKT_TMP/elsewhere" || ckt_fail "the local copy differs"
+[ "$(object_gets)" -eq 0 ] || { curl -sf "$CKT_FAULT_URL/_fault/stats"; ckt_fail "$(object_gets) storage requests for a checkpoint already here"; }
+grep -q "copying .* from '$CKT_TMP/shared/" <(ckpt job "$(last_job)") || ckt_fail "the job did not say where it copied from"
+
+ckt_log "two new places at once: one download, the later job copies from the first"
+rm -rf "$CKT_TMP/shared" "$CKT_TMP/elsewhere"
+ckt_fault_clear
+ckpt checkpoint download "$u" -o "$CKT_TMP/p1" -q > d.out 2>&1 & d=$!
+sleep 0.3
+ckpt checkpoint download "$u" -o "$CKT_TMP/p2" -q > e.out 2>&1 & e=$!
+wait $d || { cat d.out; ckt_fail "download to p1 failed"; }
+wait $e || { cat e.out; ckt_fail "download to p2 failed"; }
+diff -r "$CKT_TMP/p1" "$CKT_TMP/p2" || ckt_fail "p2 differs from p1"
+(cd "$CKT_TMP/p2" && xxhsum -q -c .ckptd.xxh128) || ckt_fail "p2 fails its manifest"
+gets=$(object_gets)
+[ "$gets" -eq "$nfiles" ] || ckt_fail "$gets requests for $nfiles files: fetched more than once"
+grep -q "copying .* from '$CKT_TMP/p1/" <(ckpt job "$(last_job)") || ckt_fail "p2 was not copied from p1"
+
 ckt_daemon_stop
 echo "dedup: ok"
