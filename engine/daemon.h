@@ -15,6 +15,7 @@
 #include <zstd.h>
 
 #include "config.h"
+#include "storage_auth.h"
 #include "store.h"
 
 #define CKD_JOB_MAGIC  0x6a6f6221u
@@ -99,7 +100,7 @@ typedef struct ckd_unit {
     json_t *checkpoint;          /* the master's checkpoint object, or NULL */
     json_t *dirs;                /* directories to create (checkpoint resources ending in '/') */
     int write_metadata;          /* the storage has no metadata.json: write the master's */
-    struct ckd_s3_creds *s3;     /* s3 storage: credentials, in memory only (never stored) */
+    ckd_storage_auth auth;       /* object stores: credentials, in memory only (never stored) */
     int found_present;           /* set by the prepare pass, reported on the loop */
     int via;                     /* enum ckd_unit_via, persisted: the job's record of the route */
     struct ckd_archive *archive; /* master route: the archive in flight, or NULL */
@@ -107,6 +108,7 @@ typedef struct ckd_unit {
     uint64_t arc_not_before_ms;  /* retry back-off for the archive */
     int manifest;                /* index of the checkpoint's own checksums.xxh128 file, or -1 */
     int manifest_state;          /* enum ckd_checksums_state */
+    int twin_logged;             /* "copying from a verified copy" was logged */
     size_t nfiles, verified;
 } ckd_unit;
 

@@ -217,10 +217,7 @@ static void file_release(ckd_file *f)
 
 static void unit_release(ckd_unit *u)
 {
-    if (u->s3) {
-        ckd_s3_creds_release(u->s3);
-        free(u->s3);
-    }
+    ckd_storage_auth_release(&u->auth);
     free(u->uuid);
     free(u->target);
     free(u->staging);
@@ -294,7 +291,7 @@ int ckd_job_add_unit(ckd_job *j, const ckd_unit *u)
     x->storage = u->storage ? strdup(u->storage) : NULL;
     x->checkpoint = u->checkpoint ? json_incref(u->checkpoint) : NULL;
     x->dirs = u->dirs ? json_incref(u->dirs) : json_array();
-    x->s3 = u->s3; /* ownership moves to the job */
+    x->auth = u->auth; /* ownership moves to the job */
     x->archive = NULL;
     x->manifest = -1;
     x->manifest_state = CKD_CHECKSUMS_UNREAD;
@@ -693,7 +690,7 @@ static int load_unit(void *ud, const ckd_unit_row *r)
     x->target = strdup(u.target);
     x->staging = strdup(u.staging);
     x->storage = u.storage ? strdup(u.storage) : NULL;
-    x->s3 = NULL; /* credentials are found again when a transfer needs them */
+    memset(&x->auth, 0, sizeof(x->auth)); /* found again when a transfer needs them */
     x->manifest = -1;
     if (!x->dirs) x->dirs = json_array();
     return 0;
@@ -1230,8 +1227,8 @@ static int unit_idle(const ckd_job *j, int u)
     return 1;
 }
 
-/* After a restart an s3 unit has no credentials in memory (they are never
- * stored): find them again from the environment or the shared file. */
+/* After a restart an object-store unit has no credentials in memory (they
+ * are never stored): find them again from the environment or the files. */
 static int unit_find_creds(ckd_file *f)
 {
     ckd_unit *un = &f->job->units[f->unit];
@@ -1240,16 +1237,13 @@ static int unit_find_creds(ckd_file *f)
         "checkpoint_storage");
     ckd_det_storage st = {0};
     char err[600] = "";
-    struct ckd_s3_creds *creds = calloc(1, sizeof(*creds));
-    int rc = creds ? ckd_det_storage_from_json(cfg, &st, err, sizeof(err)) : -ENOMEM;
-    if (rc == 0) rc = ckd_s3_creds_resolve(&st, creds, err, sizeof(err));
+    int rc = ckd_det_storage_from_json(cfg, &st, err, sizeof(err));
+    if (rc == 0) rc = ckd_storage_auth_resolve(&un->auth, &st, err, sizeof(err));
     ckd_det_storage_release(&st);
     if (rc < 0) {
-        free(creds);
         ckd_file_fail(f, "checkpoint %s: %s", un->uuid, err[0] ? err : "out of memory");
         return rc;
     }
-    un->s3 = creds;
     return 0;
 }
 
@@ -1315,9 +1309,11 @@ static int sched_file(ckd_daemon *d, ckd_file *f, int slots, uint64_t now)
         if (t == 1) return 0;
         if (t == 0) {
             memcpy(f->expect, expect, sizeof(f->expect));
-            if (f->verify_attempts == 0)
-                ckd_job_log(f->job, "info", "copying '%s' from '%s' (the same checkpoint)", f->path,
-                            src);
+            if (!un->twin_logged)
+                ckd_job_log(f->job, "info",
+                            "checkpoint %s: copying its files from '%.*s', a verified copy here",
+                            un->uuid, (int)(strlen(src) - strlen(f->path) - 1), src);
+            un->twin_logged = 1;
             int rc = ckd_copy_start_twin(d, f, src);
             free(src);
             return rc == 0 ? 1 : 0;
@@ -1336,7 +1332,8 @@ static int sched_file(ckd_daemon *d, ckd_file *f, int slots, uint64_t now)
         if (f->state != CKD_FILE_PENDING || !file_idle(f)) return 0;
         return ckd_copy_start(d, f) == 0 ? 1 : 0;
     }
-    if (un->storage && strcmp(un->storage, "s3") == 0 && !un->s3 && unit_find_creds(f) < 0)
+    if (ckd_storage_is_object_store(un->storage) && !ckd_storage_auth_ready(&un->auth) &&
+        unit_find_creds(f) < 0)
         return 0;
     if (f->nsegs == 0 && file_layout(f) < 0) return 0;
     if (f->state == CKD_FILE_PENDING && file_all_written(f) && file_idle(f)) {

@@ -16,7 +16,6 @@
 #include "log.h"
 #include "master.h"
 #include "resolve.h"
-#include "s3.h"
 
 typedef struct resolve_ctx {
     ckd_job *job;
@@ -207,12 +206,12 @@ static int add_resource(ckd_job *j, int unit, const char *url, const ckd_det_che
 }
 
 /* Which route serves checkpoint cp (options.mode): 0 with *via set (and
- * *s3 for a direct s3 download), or -1 after failing the job. In "auto"
- * the master's archive stands in when the storage cannot be reached from
- * here: no credentials, a type without direct support, storage not
- * mounted. Never for azure: the master has no archive of those. */
+ * *auth for a direct object-store download), or -1 after failing the job.
+ * In "auto" the master's archive stands in when the storage cannot be
+ * reached from here: no credentials, a type without direct support,
+ * storage not mounted. Never for azure: the master has no archive of those. */
 static int choose_route(resolve_ctx *c, const ckd_det_checkpoint *cp, const ckd_det_storage *st,
-                        struct ckd_s3_creds **s3, int *via)
+                        ckd_storage_auth *auth, int *via)
 {
     ckd_job *j = c->job;
     const char *mode = json_string_value(json_object_get(j->options, "mode"));
@@ -220,7 +219,7 @@ static int choose_route(resolve_ctx *c, const ckd_det_checkpoint *cp, const ckd_
     int fallback = ckd_job_mode_auto(j) && !azure && j->d->master;
     char err[600] = "";
     *via = CKD_VIA_DIRECT;
-    *s3 = NULL;
+    memset(auth, 0, sizeof(*auth));
     if (mode && strcmp(mode, "master") == 0) {
         if (azure) {
             resolve_fail(c,
@@ -232,16 +231,11 @@ static int choose_route(resolve_ctx *c, const ckd_det_checkpoint *cp, const ckd_
         *via = CKD_VIA_MASTER;
         return 0;
     }
-    if (strcmp(st->type, "s3") == 0) {
-        struct ckd_s3_creds *cr = calloc(1, sizeof(*cr));
-        int rc = cr ? ckd_s3_creds_resolve(st, cr, err, sizeof(err)) : -ENOMEM;
-        if (rc == 0) {
-            *s3 = cr;
-            return 0;
-        }
-        free(cr);
+    if (ckd_storage_is_object_store(st->type)) {
+        int rc = ckd_storage_auth_resolve(auth, st, err, sizeof(err));
+        if (rc == 0) return 0;
         if (rc != -ENOKEY || !fallback) {
-            resolve_fail(c, "checkpoint %s: %s", cp->uuid, cr ? err : "out of memory");
+            resolve_fail(c, "checkpoint %s: %s", cp->uuid, err);
             return -1;
         }
     } else if (strcmp(st->type, "shared_fs") == 0 || strcmp(st->type, "directory") == 0) {
@@ -306,9 +300,9 @@ static void make_units(resolve_ctx *c, json_t **raw, ckd_det_checkpoint *cps, si
             rc = -1;
             break;
         }
-        struct ckd_s3_creds *s3 = NULL;
+        ckd_storage_auth auth;
         int via;
-        if (choose_route(c, cp, st, &s3, &via) < 0) {
+        if (choose_route(c, cp, st, &auth, &via) < 0) {
             rc = -1;
             break;
         }
@@ -340,12 +334,9 @@ static void make_units(resolve_ctx *c, json_t **raw, ckd_det_checkpoint *cps, si
                       .dirs = dirs,
                       .write_metadata = !has_metadata,
                       .via = via,
-                      .s3 = s3};
+                      .auth = auth};
         rc = target && staging && recorded ? ckd_job_add_unit(j, &u) : -ENOMEM;
-        if (rc < 0 && !(target && staging && recorded) && s3) {
-            ckd_s3_creds_release(s3);
-            free(s3);
-        }
+        if (rc < 0 && !(target && staging && recorded)) ckd_storage_auth_release(&auth);
         json_decref(recorded);
         json_decref(dirs);
         free(target);
@@ -365,11 +356,9 @@ static void make_units(resolve_ctx *c, json_t **raw, ckd_det_checkpoint *cps, si
                 free(url);
                 continue;
             }
-            if (s3) {
-                char *key = ckd_s3_object_key(st, cp->uuid, cp->resources[r].path);
-                char *url = key ? ckd_s3_object_url(st, s3->region, key) : NULL;
+            if (ckd_storage_auth_ready(&auth)) {
+                char *url = ckd_storage_object_url(&auth, st, cp->uuid, cp->resources[r].path);
                 rc = url ? add_resource(j, unit, url, cp, r) : -ENOMEM;
-                free(key);
                 free(url);
                 continue;
             }

@@ -10,7 +10,6 @@
 
 #include "fsutil.h"
 #include "http.h"
-#include "s3.h"
 #include "log.h"
 #include "xfer.h"
 
@@ -826,11 +825,12 @@ static void xfer_finish(ckd_xfer *x)
             char why[600];
             snprintf(why, sizeof(why), "http %ld for '%s'", status, url);
             ckd_seg_retry(s, ra, why);
-        } else if ((status == 403 || status == 401) && f->job->units[f->unit].s3) {
+        } else if ((status == 403 || status == 401) &&
+                   ckd_storage_auth_ready(&f->job->units[f->unit].auth)) {
             char why[800];
             snprintf(why, sizeof(why),
-                     "http %ld for '%s': the s3 server refused the credentials or the signature",
-                     status, url);
+                     "http %ld for '%s': the %s server refused the credentials or the signature",
+                     status, url, f->job->units[f->unit].storage);
             ckd_unit_access_denied(f, why);
         } else {
             ckd_file_fail(f, "http %ld for '%s'", status, url);
@@ -878,11 +878,6 @@ int ckd_xfer_start(ckd_daemon *d, ckd_seg *s)
         free(x);
         return -ENOMEM;
     }
-    char range[64];
-    if (s->end >= 0)
-        snprintf(range, sizeof(range), "%lld-%lld", (long long)x->req_off, (long long)s->end - 1);
-    else
-        snprintf(range, sizeof(range), "%lld-", (long long)x->req_off);
     CURL *e = x->easy;
     curl_easy_setopt(e, CURLOPT_URL, f->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x);
@@ -906,7 +901,6 @@ int ckd_xfer_start(ckd_daemon *d, ckd_seg *s)
      * on plain http it would start a new host's transfers one at a time. */
     if (strncmp(f->url, "https://", 8) == 0) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_RANGE, range);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "ckptd/" CKPTD_VERSION);
     if (f->validator && x->req_off > 0) {
         /* Only the same version of the file may continue what we have. */
@@ -914,17 +908,14 @@ int ckd_xfer_start(ckd_daemon *d, ckd_seg *s)
         snprintf(hdr, sizeof(hdr), "If-Range: %s", f->validator);
         x->headers = curl_slist_append(x->headers, hdr);
     }
+    /* The range, and for object stores the signature or token. */
     const ckd_unit *un = &f->job->units[f->unit];
-    if (un->s3) {
-        /* Signed by libcurl (SigV4); the secret stays in memory. */
-        char sigv4[128];
-        char *userpwd = NULL;
-        if (ckd_s3_curl_params(un->s3, sigv4, sizeof(sigv4), &userpwd, &x->headers) == 0) {
-            curl_easy_setopt(e, CURLOPT_AWS_SIGV4, sigv4);
-            curl_easy_setopt(e, CURLOPT_USERPWD, userpwd);
-        }
-        if (userpwd) explicit_bzero(userpwd, strlen(userpwd));
-        free(userpwd);
+    if (ckd_storage_auth_apply(&un->auth, e, f->url, x->req_off, s->end >= 0 ? s->end - 1 : -1,
+                               &x->headers) < 0) {
+        curl_easy_cleanup(e);
+        curl_slist_free_all(x->headers);
+        free(x);
+        return -ENOMEM;
     }
     if (x->headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
     if (curl_multi_add_handle(d->xe.multi, e) != CURLM_OK) {

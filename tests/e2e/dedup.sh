@@ -60,7 +60,7 @@ ckt_fault_clear
 ckpt checkpoint download "$u" -o "$CKT_TMP/elsewhere" -q > c.out 2>&1 || { cat c.out; ckt_fail "third download failed"; }
 diff -r "$CKT_TMP/shared" "$CKT_TMP/elsewhere" || ckt_fail "the local copy differs"
 [ "$(object_gets)" -eq 0 ] || { curl -sf "$CKT_FAULT_URL/_fault/stats"; ckt_fail "$(object_gets) storage requests for a checkpoint already here"; }
-grep -q "copying .* from '$CKT_TMP/shared/" <(ckpt job "$(last_job)") || ckt_fail "the job did not say where it copied from"
+grep -q "copying its files from '$CKT_TMP/shared'" <(ckpt job "$(last_job)") || ckt_fail "the job did not say where it copied from"
 
 ckt_log "two new places at once: one download, the later job copies from the first"
 rm -rf "$CKT_TMP/shared" "$CKT_TMP/elsewhere"
@@ -74,7 +74,7 @@ diff -r "$CKT_TMP/p1" "$CKT_TMP/p2" || ckt_fail "p2 differs from p1"
 (cd "$CKT_TMP/p2" && xxhsum -q -c .ckptd.xxh128) || ckt_fail "p2 fails its manifest"
 gets=$(object_gets)
 [ "$gets" -eq "$nfiles" ] || ckt_fail "$gets requests for $nfiles files: fetched more than once"
-grep -q "copying .* from '$CKT_TMP/p1/" <(ckpt job "$(last_job)") || ckt_fail "p2 was not copied from p1"
+grep -q "copying its files from '$CKT_TMP/p1'" <(ckpt job "$(last_job)") || ckt_fail "p2 was not copied from p1"
 
 ckt_daemon_stop
 echo "dedup: ok"

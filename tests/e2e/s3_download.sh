@@ -44,16 +44,25 @@ grep -q "S3RVER" "$CKT_TMP/ckptd.log" && ckt_fail "a credential reached the log"
 grep -q "S3RVER" <(sqlite3 "$CKT_STATE/ckptd.db" .dump) && ckt_fail "a credential reached the job records"
 ckt_daemon_stop
 
-ckt_log "a wrong secret: a clear authentication error within seconds, no retries"
+ckt_log "a wrong secret, --mode direct: a clear authentication error within seconds, no retries"
+rm -rf "$CKT_TMP/out" # else the checkpoint is copied from there, not fetched
 export AWS_SECRET_ACCESS_KEY=wrong
 CKT_KEEP_AWS=1 DET_MASTER=$CKT_DET_URL ckt_daemon_start
 t0=$(date +%s)
-rc=0; ckpt checkpoint download "$u" -o "$CKT_TMP/bad" > bad.out 2>&1 || rc=$?
+rc=0; ckpt checkpoint download "$u" --mode direct -o "$CKT_TMP/bad" > bad.out 2>&1 || rc=$?
 t1=$(date +%s)
 [ $rc -ne 0 ] || ckt_fail "a wrong secret was accepted"
 grep -q "http 403 for .*the s3 server refused the credentials" bad.out || { cat bad.out; ckt_fail "auth message"; }
 [ $((t1 - t0)) -le 10 ] || ckt_fail "took $((t1 - t0))s to fail"
 grep -q "retrying" "$CKT_TMP/ckptd.log" && ckt_fail "a 403 was retried"
 [ ! -e "$CKT_TMP/bad" ] || [ -z "$(ls -A "$CKT_TMP/bad")" ] || ckt_fail "something was published"
+
+ckt_log "a wrong secret, auto (the default): the 403 sends the checkpoint through the master"
+ckpt checkpoint download "$u" -o "$CKT_TMP/auto" -q > auto.out 2>&1 || { cat auto.out; ckt_fail "auto did not fall back"; }
+diff -r -x .ckptd.xxh128 -x metadata.json "$ref" "$CKT_TMP/auto" || ckt_fail "bytes through the master differ"
+job=$(ckpt --json jobs | python3 -c 'import json,sys; print(max(j["id"] for j in json.load(sys.stdin)["jobs"]))')
+grep -q '"via": *"master"' <(ckpt --json job "$job") || ckt_fail "the job does not record the master route"
+grep -q "http 403.*downloading it through the master instead" <(ckpt job "$job") || ckt_fail "the fallback is not logged"
+grep -q "wrong" "$CKT_TMP/ckptd.log" && ckt_fail "a credential reached the log"
 ckt_daemon_stop
 echo "s3_download: ok"

@@ -1,0 +1,42 @@
+/* Object-store access for one checkpoint unit: s3, gcs or azure
+ * credentials (found from the storage config and the environment, kept in
+ * memory only: job records never hold them), the objects' URLs, and what
+ * each request carries (signature, token, range). */
+#ifndef CKD_STORAGE_AUTH_H
+#define CKD_STORAGE_AUTH_H
+
+#include <curl/curl.h>
+
+#include "det_model.h"
+
+struct ckd_s3_creds;
+struct ckd_gcs_creds;
+struct ckd_azure_creds;
+
+typedef struct ckd_storage_auth {
+    struct ckd_s3_creds *s3;
+    struct ckd_gcs_creds *gcs;
+    struct ckd_azure_creds *azure;
+} ckd_storage_auth;
+
+/* 1 for the storage types fetched over HTTP with credentials. */
+int ckd_storage_is_object_store(const char *type);
+/* Resolves credentials for st (s3, gcs, azure; other types need none).
+ * Returns 0; -ENOKEY when no source has any (err says where it looked);
+ * -EINVAL for unusable ones (err names the source, never a secret); -ENOMEM. */
+int ckd_storage_auth_resolve(ckd_storage_auth *a, const ckd_det_storage *st, char *err,
+                             size_t errlen);
+void ckd_storage_auth_release(ckd_storage_auth *a);
+/* 1 when a holds credentials. */
+int ckd_storage_auth_ready(const ckd_storage_auth *a);
+/* The URL of file rel of checkpoint uuid (malloc'd, NULL on error). It
+ * never holds a secret: an azure SAS is added per request. */
+char *ckd_storage_object_url(const ckd_storage_auth *a, const ckd_det_storage *st, const char *uuid,
+                             const char *rel);
+/* Prepares one ranged GET of url on e (bytes start..end inclusive, end < 0:
+ * to the end): signing, tokens, the range (in a header where the signature
+ * covers it). Headers are appended to *headers. Returns 0 or -errno. */
+int ckd_storage_auth_apply(const ckd_storage_auth *a, CURL *e, const char *url, int64_t start,
+                           int64_t end, struct curl_slist **headers);
+
+#endif
