@@ -224,7 +224,8 @@ typedef struct ckd_daemon {
     struct ckd_master *master;
     struct ckd_http *http_reqs; /* in-memory requests in flight */
     char *master_ca_file;
-    int copies; /* local copies in the pool */
+    int copies;   /* local copies in the pool */
+    int archives; /* master archives streaming (each holds a connection) */
     int stop_journaled;
     ckd_job *jobs; /* by id */
     uv_signal_t sigint, sigterm;

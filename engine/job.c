@@ -1483,7 +1483,7 @@ void ckd_sched_run(ckd_daemon *d)
     }
     qsort(order, n, sizeof(*order), cmp_priority);
     uint64_t now = ckd_now_ms();
-    int slots = (int)d->cfg.max_connections - d->xe.active - d->copies;
+    int slots = (int)d->cfg.max_connections - d->xe.active - d->copies - d->archives;
     /* No starvation: a running job with nothing in flight gets one
      * connection before higher priorities take the rest. */
     for (size_t k = 0; k < n && slots > 1; k++) {

@@ -300,6 +300,7 @@ static int take_entry(ckd_archive *x, struct archive *a, struct archive_entry *a
     arc_event ev = {.idx = e->idx};
     int rc = write_entry(x, a, e, &ev);
     if (rc == 0) arc_push(x, &ev);
+    atomic_store(&x->cur_bytes, 0); /* the file counts as a whole from here */
     return rc;
 }
 
@@ -427,6 +428,7 @@ static void on_closed(uv_handle_t *h)
     ckd_archive *x = h->data;
     ckd_job *j = x->job;
     j->busy--;
+    j->d->archives--;
     arc_free(x);
     ckd_sched_kick(j->d);
 }
@@ -618,6 +620,7 @@ int ckd_archive_start(ckd_job *j, size_t u)
     uv_async_init(d->loop, &x->async, on_async);
     x->async.data = x;
     j->busy++;
+    d->archives++;
     un->archive = x;
     size_t kept = 0;
     for (size_t i = 0; i < x->n; i++) {
