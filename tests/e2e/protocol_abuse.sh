@@ -60,8 +60,38 @@ except (BrokenPipeError, ConnectionResetError):
 r = json.loads(f2.readline())
 assert r["error"]["code"] == -32005, r
 assert f2.readline() == b"", "connection stayed open"
-print("protocol cases ok")
+
+# A client that asks and never reads: once more than 8 MiB of replies wait
+# for it, the daemon drops it (and serves everyone else).
+files = [{"url": "http://127.0.0.1:9/never/%05d" % i, "path": "d/%05d-%s" % (i, "p" * 150)}
+         for i in range(3000)]
+r = ask(json.dumps({"jsonrpc": "2.0", "id": 11, "method": "job.submit",
+                    "params": {"source": {"kind": "urls", "files": files}, "output": "/tmp/ckt-never",
+                               "options": {"priority": -5}}}).encode() + b"\n")
+big = r["result"]["job"]["id"]
+s3, f3 = conn()
+req = json.dumps({"jsonrpc": "2.0", "id": 12, "method": "job.get", "params": {"id": big}}).encode()
+try:
+    s3.sendall((req + b"\n") * 40)  # ~40 replies of ~0.6 MB each, none read yet
+except (BrokenPipeError, ConnectionResetError):
+    pass
+import time
+time.sleep(1)
+got = 0
+while True:
+    try:
+        line = f3.readline()
+    except ConnectionResetError:
+        break
+    if not line:
+        break
+    got += 1
+assert got < 40, "a client that never read got all %d replies" % got
+r = ask(b"{\"jsonrpc\":\"2.0\",\"id\":13,\"method\":\"job.cancel\",\"params\":{\"id\":%d}}\n" % big)
+assert "result" in r, r
+print("protocol cases ok; the slow reader got %d of 40 replies before it was dropped" % got)
 PY
+grep -q "dropping a subscriber that is more than" "$CKT_TMP/ckptd.log" || ckt_fail "the slow reader was not dropped"
 ckpt watch "$id" >/dev/null || ckt_fail "the other client's job did not complete"
 cmp "$www/slow/a.bin" "$CKT_TMP/out/a.bin" || ckt_fail "bytes differ"
 
