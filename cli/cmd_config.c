@@ -14,8 +14,9 @@ static const char usage[] =
     "Shows the daemon's settings, or changes some; changes apply at once to\n"
     "running transfers. Values are integers. Keys: max_connections,\n"
     "max_per_host, bandwidth_limit (bytes/s, 0 = unlimited), segment_threshold,\n"
-    "max_segments, buffer_cap, retry_max, retry_budget, low_speed_limit,\n"
-    "low_speed_time.\n";
+    "max_segments, buffer_cap, journal_step, disk_reserve, disk_budget (bytes\n"
+    "of prefetched checkpoints kept on disk, 0 = unlimited), retry_max,\n"
+    "retry_budget, low_speed_limit, low_speed_time.\n";
 
 static int print_config(const json_t *cfg)
 {

@@ -17,6 +17,8 @@
     X(journal_step, 16 << 20, 1 << 20, 1LL << 30,                                                  \
       "bytes per segment between durable journal rows")                                            \
     X(disk_reserve, 64 << 20, 0, INT64_MAX, "free bytes a job leaves on the disk it writes to")    \
+    X(disk_budget, 0, 0, INT64_MAX,                                                                \
+      "bytes of follow jobs' checkpoints kept on disk, 0 = unlimited")                             \
     X(retry_max, 5, 0, 100, "attempts per transfer for transient errors")                          \
     X(retry_budget, 120, 1, 86400, "seconds a transfer may spend retrying")                        \
     X(low_speed_limit, 1024, 0, INT64_MAX, "bytes/s under which a connection ...")                 \

@@ -2,7 +2,9 @@
  * for a trial's or experiment's newest (or best) checkpoints, downloads each
  * newly qualifying one through an ordinary child checkpoint job, keeps a
  * stable symlink to the newest complete copy, and removes the ones it
- * downloaded beyond --keep. All on the loop; the follow state lives in
+ * downloaded beyond --keep; over all follow jobs, disk_budget evicts the least
+ * recently used unpinned, unpointed copies and a copy deleted by hand is
+ * fetched again. All on the loop; the follow state lives in
  * j->follow and is rebuilt from the job's source after a restart. */
 #ifndef CKD_FOLLOW_H
 #define CKD_FOLLOW_H
@@ -16,6 +18,8 @@ void ckd_follow_start(ckd_job *j);
 /* Stop polling (pause, cancel, daemon stop); frees j->follow. Safe to call
  * on a job that is not following. */
 void ckd_follow_stop(ckd_job *j);
+/* disk_budget changed (config.set): enforce it now, off the loop. */
+void ckd_follow_budget_changed(ckd_daemon *d);
 /* Every job state change; a follow job reacts to its children's. */
 void ckd_follow_on_job_state(ckd_daemon *d, ckd_job *j);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "follow.h"
 #include "fsutil.h"
 #include "log.h"
 #include "det_model.h"
@@ -219,6 +220,7 @@ static void m_config_set(ckd_client *c, json_t *params, reply *r)
         ckd_warn("cannot save the settings to '%s'; they last until the daemon stops",
                  path ? path : d->state_dir);
     free(path);
+    if (json_object_get(params, "disk_budget")) ckd_follow_budget_changed(d);
     ckd_sched_kick(d);
     r->result = json_pack("{s:o}", "config", ckd_config_to_json(&d->cfg));
 }

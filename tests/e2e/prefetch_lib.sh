@@ -41,3 +41,31 @@ ckt_pf_wait_count() {
     ls -la "$1" >&2
     ckt_fail "$1 holds $(ckt_pf_count "$1") checkpoint directories, not $2"
 }
+
+# ckt_pf_bytes PATH: apparent bytes of the regular files under PATH (0 when gone).
+ckt_pf_bytes() {
+    python3 - "$1" <<'PY'
+import os, sys
+total = 0
+for root, dirs, files in os.walk(sys.argv[1]):
+    for f in files:
+        try:
+            st = os.lstat(os.path.join(root, f))
+        except OSError:
+            continue
+        if os.path.isfile(os.path.join(root, f)) and not os.path.islink(os.path.join(root, f)):
+            total += st.st_size
+print(total)
+PY
+}
+
+# ckt_pf_wait_log JOB TEXT SECONDS: until `ckpt job JOB` shows TEXT (a fixed string).
+ckt_pf_wait_log() {
+    local i
+    for i in $(seq 1 $(($3 * 10))); do
+        grep -qF -- "$2" <(ckpt job "$1") && return 0
+        sleep 0.1
+    done
+    ckpt job "$1" >&2
+    ckt_fail "job $1 did not log '$2' within $3 s"
+}
