@@ -169,9 +169,15 @@ int ckd_xfer_engine_init(ckd_daemon *d)
     return 0;
 }
 
+#define CKD_CONTROL_CONNECTIONS 4
+
 void ckd_xfer_engine_apply_config(ckd_daemon *d)
 {
-    curl_multi_setopt(d->xe.multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)d->cfg.max_connections);
+    /* The scheduler keeps transfers within max_connections; the headroom is
+     * for the master's API (polls, resolution, login), which must not queue
+     * inside libcurl behind a bulk download. */
+    curl_multi_setopt(d->xe.multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+                      (long)d->cfg.max_connections + CKD_CONTROL_CONNECTIONS);
     curl_multi_setopt(d->xe.multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)d->cfg.max_per_host);
     /* Keep enough idle connections for reuse by the next files. */
     curl_multi_setopt(d->xe.multi, CURLMOPT_MAXCONNECTS, (long)d->cfg.max_connections * 2);
