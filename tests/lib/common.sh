@@ -88,11 +88,15 @@ ckt_daemon_start() {
     : "${CKT_SOCK:=$CKT_TMP/ckptd.sock}"
     : "${CKT_STATE:=$CKT_TMP/state}"
     # Hermetic: no credentials from the machine unless a test exports them
-    # and sets CKT_KEEP_AWS=1.
+    # and sets CKT_KEEP_AWS=1 (s3) or CKT_KEEP_AZURE=1 (azure).
     local aws=(-u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE
                AWS_SHARED_CREDENTIALS_FILE=/nonexistent)
     [ "${CKT_KEEP_AWS:-0}" = 1 ] && aws=()
-    env "${aws[@]}" "$CKPTD" --socket "$CKT_SOCK" --state-dir "$CKT_STATE" \
+    local azure=(-u AZURE_STORAGE_CONNECTION_STRING -u AZURE_STORAGE_ACCOUNT -u AZURE_STORAGE_KEY
+                 -u AZURE_STORAGE_SAS_TOKEN)
+    [ "${CKT_KEEP_AZURE:-0}" = 1 ] && azure=()
+    # Options before assignments: env takes what follows a NAME=VALUE as the command.
+    env "${azure[@]}" "${aws[@]}" "$CKPTD" --socket "$CKT_SOCK" --state-dir "$CKT_STATE" \
         --log-level "${CKT_LOG_LEVEL:-info}" "$@" >>"$CKT_TMP/ckptd.log" 2>&1 &
     CKT_DAEMON_PID=$!
     CKT_PIDS+=("$CKT_DAEMON_PID")
