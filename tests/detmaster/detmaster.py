@@ -53,6 +53,9 @@ The dataset (ids are fixed; uuids depend on --seed, see GET /_ctl/dataset):
       container C, signed with Shared Key, before the port file is written
       (the container is created first); /_ctl/dataset then gives each
       checkpoint's "azureBlobPrefix" ("<uuid>/").
+  experiment 7: storage type "gcs" (bucket "g", prefix "runs"), trial 10, one
+      checkpoint; nothing uploaded anywhere: only the archive route serves it
+      (the fallback of "auto" when there are no gcs credentials).
 
 Test controls under /_ctl/ (no auth):
   POST /_ctl/expire-tokens         every token becomes invalid (401)
@@ -385,6 +388,12 @@ class Dataset:
                          "connection_string": None, "account_url": None}
         self.experiment(6, "azure-storage", "validation_loss", True, azure_storage,
                         [(9, 10, "COMPLETED", 0.4)])
+        # Experiment 7 (gcs, no bucket anyone can reach: only the archive
+        # serves it), likewise on a sequence of its own.
+        self.rng = random.Random(f"{seed}/gcs")
+        self.experiment(7, "gcs-storage", "validation_loss", True,
+                        {"type": "gcs", "bucket": "g", "prefix": "runs"},
+                        [(10, 10, "COMPLETED", 0.3)])
         self.rng, self.clock, self.serial = main
 
     def experiment(self, eid, name, metric, smaller_is_better, storage, rows):

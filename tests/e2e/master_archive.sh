@@ -39,7 +39,7 @@ same "$CKT_TMP/m1" "$data/$u1"
 [ "$(archive_count)" -eq $((before + 1)) ] || ckt_fail "expected one archive request"
 [ "$(via "$(last_job)")" = master ] || ckt_fail "the job does not record the master route"
 
-ckt_log "auto: s3 storage without credentials falls back to the master"
+ckt_log "auto: s3 and gcs storage without credentials fall back to the master"
 s3=$(ckt_det_q '[c["uuid"] for c in d["checkpoints"] if c["experimentId"]==4 and c["state"]=="STATE_COMPLETED"][0]')
 ckpt checkpoint download "$s3" -o "$CKT_TMP/s3" -q > /dev/null || ckt_fail "auto did not fall back"
 reference "$s3" "$CKT_TMP/ref-s3"
@@ -48,6 +48,14 @@ job=$(last_job)
 [ "$(via "$job")" = master ] || ckt_fail "the s3 job does not record the master route"
 grep -q "no s3 credentials.*downloading it through the master" <(ckpt job "$job") \
     || ckt_fail "the job log does not say why the master served it"
+gcs=$(ckt_det_q '[c["uuid"] for c in d["checkpoints"] if c["experimentId"]==7][0]')
+ckpt checkpoint download "$gcs" -o "$CKT_TMP/gcs" -q > /dev/null || ckt_fail "auto did not fall back for gcs"
+reference "$gcs" "$CKT_TMP/ref-gcs"
+same "$CKT_TMP/gcs" "$CKT_TMP/ref-gcs"
+grep -q "no gcs credentials.*downloading it through the master" <(ckpt job "$(last_job)") \
+    || ckt_fail "the gcs fallback is not logged"
+rc=0; ckpt checkpoint download "$gcs" --mode direct -o "$CKT_TMP/gcs-direct" > gd.out 2>&1 || rc=$?
+[ $rc -ne 0 ] && grep -q "no gcs credentials" gd.out || { cat gd.out; ckt_fail "gcs --mode direct without credentials"; }
 ckpt checkpoint download "$u1" -o "$CKT_TMP/d1" -q > /dev/null
 [ "$(via "$(last_job)")" = direct ] || ckt_fail "mounted storage should be served directly in auto"
 

@@ -94,9 +94,11 @@ ckt_daemon_start() {
     [ "${CKT_KEEP_AWS:-0}" = 1 ] && aws=()
     local azure=(-u AZURE_STORAGE_CONNECTION_STRING -u AZURE_STORAGE_ACCOUNT -u AZURE_STORAGE_KEY
                  -u AZURE_STORAGE_SAS_TOKEN)
+    local gcs=(-u GCS_HMAC_ACCESS_ID -u GCS_HMAC_SECRET -u GOOGLE_OAUTH_ACCESS_TOKEN
+               -u CLOUDSDK_AUTH_ACCESS_TOKEN -u GOOGLE_OAUTH_ACCESS_TOKEN_FILE -u CKPTD_GCS_ENDPOINT)
     [ "${CKT_KEEP_AZURE:-0}" = 1 ] && azure=()
     # Options before assignments: env takes what follows a NAME=VALUE as the command.
-    env "${azure[@]}" "${aws[@]}" "$CKPTD" --socket "$CKT_SOCK" --state-dir "$CKT_STATE" \
+    env "${gcs[@]}" "${azure[@]}" "${aws[@]}" "$CKPTD" --socket "$CKT_SOCK" --state-dir "$CKT_STATE" \
         --log-level "${CKT_LOG_LEVEL:-info}" "$@" >>"$CKT_TMP/ckptd.log" 2>&1 &
     CKT_DAEMON_PID=$!
     CKT_PIDS+=("$CKT_DAEMON_PID")
