@@ -4,4 +4,5 @@
 ckptd_unit_test(test_s3 ckd_det)
 ckptd_e2e_test(s3_smoke)
 ckptd_e2e_test(s3_download)
+ckptd_e2e_test(s3_crash_resume)
 ckptd_e2e_test(dedup)
