@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "ckp.h"
@@ -532,11 +533,7 @@ static bool looks_number(const char *s, double *v)
     while (is_space(*end)) end++;
     if (*end) return false;
     if (isinf(x) || isnan(x)) {
-        char low[8];
-        size_t n = strlen(s);
-        if (n >= sizeof low) return false;
-        for (size_t i = 0; i <= n; i++) low[i] = (char)tolower((unsigned char)s[i]);
-        if (strcmp(low, "inf") != 0 && strcmp(low, "-inf") != 0 && strcmp(low, "nan") != 0)
+        if (strcasecmp(s, "inf") != 0 && strcasecmp(s, "-inf") != 0 && strcasecmp(s, "nan") != 0)
             return false;
     }
     *v = x;
