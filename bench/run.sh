@@ -6,7 +6,10 @@
 #
 # Scenarios: large (1 x 2 GiB), medium (64 x 32 MiB), small (2,000 x 16 KiB)
 # from nginx; s3 (64 x 32 MiB objects in s3rver, a SigV4-checking S3 server);
-# --quick shrinks each file 8x (1 x 256 MiB, 64 x 4 MiB, 2,000 x 2 KiB, 64 x 4 MiB).
+# archive (16 x 32 MiB as the Determined stand-in's tar archive route, ckptd
+# --mode master against curl | tar -x);
+# --quick shrinks each file 8x (1 x 256 MiB, 64 x 4 MiB, 2,000 x 2 KiB, 64 x 4 MiB,
+# 16 x 4 MiB).
 # Tools: ckptd curl aria2c rclone (a missing one is skipped with a note).
 # Environment: CKPTD, CKPT (default build/engine/ckptd, build/cli/ckpt under the
 # repository), BENCH_WORK (default bench/work: generated data, downloads, logs).
@@ -25,7 +28,7 @@ say() { echo "bench: $*" >&2; }
 
 # ------------------------------------------------------------------ options
 RUNS=3 QUICK=0 TIMED_SYNC=0
-SCENARIOS=(large medium small s3)
+SCENARIOS=(large medium small s3 archive)
 TOOLS=(ckptd curl aria2c rclone)
 WORK=${BENCH_WORK:-$REPO/bench/work}
 while [ $# -gt 0 ]; do
@@ -43,7 +46,7 @@ while [ $# -gt 0 ]; do
 done
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "--runs wants a positive integer"
 for sc in "${SCENARIOS[@]}"; do
-    case $sc in large|medium|small|s3) ;; *) die "unknown scenario '$sc' (large, medium, small, s3, all)" ;; esac
+    case $sc in large|medium|small|s3|archive) ;; *) die "unknown scenario '$sc' (large, medium, small, s3, archive, all)" ;; esac
 done
 for t in "${TOOLS[@]}"; do
     case $t in ckptd|curl|aria2c|rclone) ;; *) die "unknown tool '$t' (ckptd, curl, aria2c, rclone)" ;; esac
@@ -52,12 +55,14 @@ done
 # Geometry: "count size" per scenario.
 declare -A GEOM
 if [ $QUICK = 1 ]; then
-    SET=quick; GEOM=([large]="1 268435456" [medium]="64 4194304" [small]="2000 2048" [s3]="64 4194304")
+    SET=quick; GEOM=([large]="1 268435456" [medium]="64 4194304" [small]="2000 2048" [s3]="64 4194304"
+                     [archive]="16 4194304")
 else
-    SET=full;  GEOM=([large]="1 2147483648" [medium]="64 33554432" [small]="2000 16384" [s3]="64 33554432")
+    SET=full;  GEOM=([large]="1 2147483648" [medium]="64 33554432" [small]="2000 16384" [s3]="64 33554432"
+                     [archive]="16 33554432")
 fi
 LABEL=$SET-$(IFS=+; echo "${SCENARIOS[*]}")
-[ ${#SCENARIOS[@]} = 4 ] && LABEL=$SET-all
+[ ${#SCENARIOS[@]} = 5 ] && LABEL=$SET-all
 # What a run must produce, "files bytes" per scenario: count x size, except for
 # s3 whose checkpoint also holds the stand-in's few extra objects (s3_setup).
 declare -A EXPECT
@@ -106,7 +111,7 @@ ckt_tmpdir
 trap 'exit 130' INT
 trap 'exit 143' TERM
 HTTP_SCENARIOS=()
-for sc in "${SCENARIOS[@]}"; do [ "$sc" = s3 ] || HTTP_SCENARIOS+=("$sc"); done
+for sc in "${SCENARIOS[@]}"; do [ "$sc" = s3 ] || [ "$sc" = archive ] || HTTP_SCENARIOS+=("$sc"); done
 # s3 needs node and s3rver's modules (tests/s3, installed as the tests do);
 # without them the scenario is skipped with a note.
 S3_SKIP=''
@@ -114,6 +119,8 @@ if [ ${#HTTP_SCENARIOS[@]} != ${#SCENARIOS[@]} ]; then
     CKPT_SRC=$REPO
     . "$REPO/tests/lib/s3.sh"
     . "$REPO/tests/lib/detmaster.sh"
+fi
+if [[ " ${SCENARIOS[*]} " == *" s3 "* ]]; then
     if ! command -v node >/dev/null; then S3_SKIP="node is not installed (tests/install-deps.sh)"
     elif ! (ckt_s3_install) 2>/dev/null; then S3_SKIP="cannot load @20minutes/s3rver (npm install --prefix tests/s3)"
     fi
@@ -242,6 +249,39 @@ sys.stdout.buffer.write(detmaster.content(1, sys.argv[2], sys.argv[3], int(sys.a
         "$REPO/tests/detmaster" "$S3_UUID" "$1" "$2" | xxhsum -H2 - 2>/dev/null | awk '{print $1}'
 }
 
+# ------------------------------------------------------- master archive
+# archive_setup: the Determined stand-in (tests/detmaster) with one checkpoint
+# of its trial 1 (shared_fs storage) whose files are the scenario's count x
+# size (plus its metadata.json), served by its archive route as one tar: ckptd
+# with --mode master against `curl | tar -x` of the same route. The stand-in
+# builds each archive in memory (Python), a cost both tools pay alike.
+archive_setup() {
+    local count size got
+    read -r count size <<<"${GEOM[archive]}"
+    CKT_DET_DATA=$CKT_TMP/arcdata ckt_detmaster_start
+    say "archive: writing $(describe archive) through the Determined stand-in"
+    got=$(python3 - "$CKT_DET_URL" "$count" "$size" <<'PY'
+import json, sys, urllib.request
+det, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+body = json.dumps({"files": {f"file-{i:04d}.bin": size for i in range(n)}}).encode()
+req = urllib.request.Request(det + "/_ctl/trials/1/checkpoints", data=body, method="POST")
+cp = json.load(urllib.request.urlopen(req, timeout=900))["checkpoint"]
+files = {rel: int(sz) for rel, sz in cp["resources"].items() if not rel.endswith("/")}
+login = urllib.request.Request(det + "/api/v1/auth/login", method="POST",
+                               data=b'{"username":"determined","password":""}')
+token = json.load(urllib.request.urlopen(login))["token"]
+print(cp["uuid"], len(files), sum(files.values()), token)
+PY
+) || return 1
+    read -r ARC_UUID count size ARC_TOKEN <<<"$got"
+    EXPECT[archive]="$count $size"
+    say "archive: checkpoint $ARC_UUID, $count files, $size bytes"
+}
+archive_teardown() {
+    kill -TERM "$CKT_DET_PID" 2>/dev/null || true
+    rm -rf "$CKT_TMP/arcdata"
+}
+
 # ------------------------------------------------------------ ckptd daemon
 DPID='' DSOCK=''
 # daemon_start NAME: fresh state per scenario, so VmHWM is per scenario. For s3:
@@ -250,6 +290,7 @@ daemon_start() {
     local extra=() envs=()
     DSOCK=$CKT_TMP/ckptd-$1.sock
     rm -rf "$CKT_TMP/state-$1"
+    [ "$1" = archive ] && extra=(--master "$CKT_DET_URL")
     if [ "$1" = s3 ]; then
         extra=(--master "$CKT_DET_URL")
         # shellcheck disable=SC2206
@@ -286,6 +327,14 @@ proc_hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 tool_cmd() {
     local tool=$1 sc=$2 out=$3 count
     read -r count _ <<<"${GEOM[$sc]}"
+    if [ "$sc" = archive ]; then   # the master's tar: ckptd's route against curl | tar
+        case $tool in
+            ckptd) CMD=("$CKPT" --socket "$DSOCK" checkpoint download "$ARC_UUID" -o "$out" -q --mode master) ;;
+            curl) CMD=(sh -c 'curl -s -S -f -H "Authorization: Bearer $1" -H "Accept: application/x-tar" "$2" | tar -x -C "$3"'
+                       sh "$ARC_TOKEN" "$CKT_DET_URL/checkpoints/$ARC_UUID" "$out") ;;
+        esac
+        return 0
+    fi
     if [ "$sc" = s3 ]; then   # same keys, same credentials, same server; no aria2c
         case $tool in
             ckptd) CMD=("$CKPT" --socket "$DSOCK" checkpoint download "$S3_UUID" -o "$out" -q --mode direct) ;;
@@ -391,6 +440,15 @@ for sc in "${SCENARIOS[@]}"; do
         for name in $SAMPLES; do HASH[$name]=$(s3_hash "$name" "$size"); done
         find "$CKT_S3_DATA" -type f -exec cat {} + >/dev/null   # page cache, as for nginx
         s3_ceiling
+    elif [ "$sc" = archive ]; then
+        if ! archive_setup; then
+            note "archive skipped: the stand-in's checkpoint could not be made (logs in $CKT_TMP)"
+            continue
+        fi
+        for name in $SAMPLES; do
+            HASH[$name]=$(xxhsum -H2 "$CKT_TMP/arcdata/$ARC_UUID/$name" 2>/dev/null | awk '{print $1}')
+        done
+        cat "$CKT_TMP/arcdata/$ARC_UUID"/* >/dev/null
     else
         make_lists "$sc"
         for name in $SAMPLES; do HASH[$name]=$(xxhsum -H2 "$DATA/$SET/$sc/$name" 2>/dev/null | awk '{print $1}'); done
@@ -399,6 +457,7 @@ for sc in "${SCENARIOS[@]}"; do
     ACTIVE=()
     for t in "${TOOLS[@]}"; do
         [ "$sc:$t" != s3:aria2c ] || continue   # aria2 has no SigV4
+        [ "$sc" != archive ] || [ "$t" = ckptd ] || [ "$t" = curl ] || continue
         [ -n "${HAVE[$t]:-}" ] && ACTIVE+=("$t")
     done
     if [ -n "${HAVE[ckptd]:-}" ] && ! daemon_start "$sc"; then
@@ -413,6 +472,7 @@ for sc in "${SCENARIOS[@]}"; do
     done
     daemon_stop
     [ "$sc" != s3 ] || s3_teardown
+    [ "$sc" != archive ] || archive_teardown
     rm -rf "$WORK/out"/*; sync
 done
 
@@ -423,7 +483,7 @@ REPORT=$CKT_TMP/report.md
     echo
     echo "$(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr)," \
          "$(df -T "$WORK" | awk 'NR == 2 { print $2 }') under $WORK; nginx $(nginx -v 2>&1 | sed 's|.*/||') on loopback$(
-         [ ${#HTTP_SCENARIOS[@]} = ${#SCENARIOS[@]} ] || echo "; s3: @20minutes/s3rver 5.0.0 on node $(node --version 2>/dev/null), one process")."
+         [[ " ${SCENARIOS[*]} " != *" s3 "* ]] || echo "; s3: @20minutes/s3rver 5.0.0 on node $(node --version 2>/dev/null), one process")."
     echo "Median of $RUNS runs; MB = 10^6 bytes; wall time of the client command$([ $TIMED_SYNC = 1 ] && echo ' plus sync')."
     echo "CPU s = user + system of the tool (for ckptd: client + daemon). Ratio = ckptd throughput / this tool's."
     echo "Peak RSS: the daemon's VmHWM for ckptd (one daemon per scenario), max RSS of the process for the peers."
@@ -438,6 +498,8 @@ REPORT=$CKT_TMP/report.md
             if [ "$sc:$t" = s3:aria2c ]; then
                 echo "| $sc ($(describe "$sc")) | $t | n/a (no S3 support) | — | — | — | — |"
                 continue
+            elif [ "$sc" = archive ] && [ "$t" != ckptd ] && [ "$t" != curl ]; then
+                continue   # the master's archive: ckptd against curl | tar only
             elif [ -n "${FAILED[$sc/$t]:-}" ]; then
                 echo "| $sc ($(describe "$sc")) | $t | failed (see notes) | — | — | — | — |"
                 continue
@@ -470,11 +532,15 @@ REPORT=$CKT_TMP/report.md
     echo "Commands: \`ckpt fetch -o DIR -i LIST\` (daemon already running), \`curl -Z --parallel-max 16 --output-dir DIR -K LIST\`," \
          "\`aria2c -x16 -s16\` (one file) / \`aria2c -j16 -i LIST\` (sets) with \`--console-log-level=warn --summary-interval=0\`," \
          "\`rclone copy --http-url URL :http: DIR --transfers 16 --multi-thread-streams 16\`."
-    [ ${#HTTP_SCENARIOS[@]} = ${#SCENARIOS[@]} ] ||
+    [[ " ${SCENARIOS[*]} " != *" s3 "* ]] ||
         echo "s3: \`ckpt checkpoint download UUID -o DIR -q --mode direct\` (the stand-in as master, keys in the daemon's" \
              "environment), \`curl -Z --parallel-max 16 --aws-sigv4 aws:amz:us-east-1:s3 --output-dir DIR -K LIST\`," \
              "\`rclone copy s3bench:b/ckpts/UUID/ DIR --transfers 16 --multi-thread-streams 16\` (provider Other," \
              "force_path_style); same keys, same credentials. s3rver CPU s: the server's user + system time over the run."
+    [[ " ${SCENARIOS[*]} " != *" archive "* ]] ||
+        echo "archive: \`ckpt checkpoint download UUID -o DIR -q --mode master\` (libarchive, streamed into staging, hashed," \
+             "flushed before publish) against \`curl -H 'Accept: application/x-tar' MASTER/checkpoints/UUID | tar -x -C DIR\`" \
+             "(the curl row); the stand-in builds each tar in memory."
     # sed, not head: head's early exit would fail the pipe (SIGPIPE) and add the fallback
     echo "Versions: $(curl --version | sed -n 1p | cut -d' ' -f1-2); $(aria2c --version 2>/dev/null | sed -n 1p || echo 'aria2c -');" \
          "$(rclone version 2>/dev/null | sed -n 1p || echo 'rclone -'); $(timeout 5 "$CKPTD" --version 2>/dev/null | sed -n 1p || echo 'ckptd -')."
