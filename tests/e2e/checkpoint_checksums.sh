@@ -35,6 +35,7 @@ bad=$(new_checkpoint 84)
     | awk 'NR == 2 { $0 = (substr($0, 1, 1) == "0" ? "1" : "0") substr($0, 2) } 1' > checksums.xxh128)
 
 for mode in direct master; do
+    rm -rf "$CKT_TMP/direct" # else the master run copies the direct run's verified copies
     ckt_log "$mode: GNU and BSD manifests are applied"
     for u in "$good" "$bsd"; do
         ckpt checkpoint download "$u" --mode "$mode" -o "$CKT_TMP/$mode/$u" -q > /dev/null
