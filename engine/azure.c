@@ -9,38 +9,10 @@
 
 #include <openssl/crypto.h>
 
+#include "cred_util.h"
 #include "azure.h"
 #include "s3.h"
 #include "sigv4.h"
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static const char *nonempty(const char *s)
-{
-    return s && *s ? s : NULL;
-}
-
-static const char *env(const char *name)
-{
-    return nonempty(getenv(name));
-}
-
-static void free_secret(char *s)
-{
-    if (!s) return;
-    explicit_bzero(s, strlen(s));
-    free(s);
-}
 
 void ckd_azure_creds_release(ckd_azure_creds *c)
 {
@@ -51,7 +23,7 @@ void ckd_azure_creds_release(ckd_azure_creds *c)
         OPENSSL_cleanse(c->key, c->key_len);
         free(c->key);
     }
-    free_secret(c->sas);
+    ckd_cred_free_secret(c->sas);
     memset(c, 0, sizeof(*c));
 }
 
@@ -174,32 +146,33 @@ static int assemble(ckd_azure_creds *out, const char *account, const char *endpo
     size_t elen = strlen(ep);
     while (elen > 0 && ep[elen - 1] == '/') ep[--elen] = '\0';
     if (!endpoint_ok(ep)) {
-        seterr(err, errlen, "invalid blob endpoint in %s: want http(s)://host[/path]", what);
+        ckd_cred_seterr(err, errlen, "invalid blob endpoint in %s: want http(s)://host[/path]",
+                        what);
         free(ep);
         return -EINVAL;
     }
     out->endpoint = ep;
     if (account && !account_ok(account)) {
-        seterr(err, errlen,
-               "invalid azure account name in %s: want letters, digits, '-', '_' "
-               "or '.'",
-               what);
+        ckd_cred_seterr(err, errlen,
+                        "invalid azure account name in %s: want letters, digits, '-', '_' "
+                        "or '.'",
+                        what);
         goto inval;
     }
     if (key_b64) {
         if (!account) {
-            seterr(err, errlen, "%s has an account key but no account name", what);
+            ckd_cred_seterr(err, errlen, "%s has an account key but no account name", what);
             goto inval;
         }
         if (strnlen(key_b64, CKD_AZURE_MAX_KEY + 1) > CKD_AZURE_MAX_KEY) {
-            seterr(err, errlen, "invalid azure account key in %s: longer than %d bytes", what,
-                   CKD_AZURE_MAX_KEY);
+            ckd_cred_seterr(err, errlen, "invalid azure account key in %s: longer than %d bytes",
+                            what, CKD_AZURE_MAX_KEY);
             goto inval;
         }
         int rc = b64_decode(key_b64, &out->key, &out->key_len);
         if (rc == -ENOMEM) goto nomem;
         if (rc < 0) {
-            seterr(err, errlen, "invalid azure account key in %s: it is not base64", what);
+            ckd_cred_seterr(err, errlen, "invalid azure account key in %s: it is not base64", what);
             goto inval;
         }
         out->kind = CKD_AZURE_AUTH_SHARED_KEY;
@@ -207,23 +180,24 @@ static int assemble(ckd_azure_creds *out, const char *account, const char *endpo
         while (*sas == '?') sas++;
         if (!*sas || strnlen(sas, CKD_AZURE_MAX_URL + 1) > CKD_AZURE_MAX_URL ||
             has_ctl_or_space(sas, "#")) {
-            seterr(err, errlen,
-                   "invalid shared access signature in %s: empty, too long, or it "
-                   "has a space, '#' or a control character",
-                   what);
+            ckd_cred_seterr(err, errlen,
+                            "invalid shared access signature in %s: empty, too long, or it "
+                            "has a space, '#' or a control character",
+                            what);
             goto inval;
         }
         if (!(out->sas = strdup(sas))) goto nomem;
         out->kind = CKD_AZURE_AUTH_SAS;
     } else {
-        seterr(err, errlen, "%s has neither an account key nor a shared access signature", what);
+        ckd_cred_seterr(err, errlen, "%s has neither an account key nor a shared access signature",
+                        what);
         ckd_azure_creds_release(out);
         return -ENOKEY;
     }
     if (account && !(out->account = strdup(account))) goto nomem;
     return 0;
 nomem:
-    seterr(err, errlen, "out of memory");
+    ckd_cred_seterr(err, errlen, "out of memory");
     ckd_azure_creds_release(out);
     return -ENOMEM;
 inval:
@@ -237,13 +211,14 @@ int ckd_azure_parse_connection_string(const char *cs, ckd_azure_creds *out, char
     static const char what[] = "the azure connection string";
     memset(out, 0, sizeof(*out));
     if (!cs || strnlen(cs, CKD_AZURE_MAX_CONNSTR + 1) > CKD_AZURE_MAX_CONNSTR) {
-        seterr(err, errlen, "invalid azure connection string: missing or longer than %d bytes",
-               CKD_AZURE_MAX_CONNSTR);
+        ckd_cred_seterr(err, errlen,
+                        "invalid azure connection string: missing or longer than %d bytes",
+                        CKD_AZURE_MAX_CONNSTR);
         return -EINVAL;
     }
     char *copy = strdup(cs);
     if (!copy) {
-        seterr(err, errlen, "out of memory");
+        ckd_cred_seterr(err, errlen, "out of memory");
         return -ENOMEM;
     }
     const char *proto = NULL, *account = NULL, *key = NULL, *blob_ep = NULL, *suffix = NULL,
@@ -258,7 +233,7 @@ int ckd_azure_parse_connection_string(const char *cs, ckd_azure_creds *out, char
         char *eq = strchr(s, '=');
         if (!eq) {
             /* Do not quote the part: it may be a piece of the key. */
-            seterr(err, errlen, "invalid azure connection string: a part has no '='");
+            ckd_cred_seterr(err, errlen, "invalid azure connection string: a part has no '='");
             rc = -EINVAL;
             break;
         }
@@ -287,27 +262,27 @@ int ckd_azure_parse_connection_string(const char *cs, ckd_azure_creds *out, char
         if (!blob_ep) blob_ep = CKD_AZURE_DEV_ENDPOINT;
     }
     if (rc == 0 && proto && strcasecmp(proto, "https") != 0 && strcasecmp(proto, "http") != 0) {
-        seterr(err, errlen,
-               "invalid azure connection string: DefaultEndpointsProtocol must be "
-               "http or https");
+        ckd_cred_seterr(err, errlen,
+                        "invalid azure connection string: DefaultEndpointsProtocol must be "
+                        "http or https");
         rc = -EINVAL;
     }
     if (rc == 0 && !blob_ep) {
         if (!account) {
-            seterr(err, errlen,
-                   "invalid azure connection string: it has neither AccountName "
-                   "nor BlobEndpoint");
+            ckd_cred_seterr(err, errlen,
+                            "invalid azure connection string: it has neither AccountName "
+                            "nor BlobEndpoint");
             rc = -EINVAL;
         } else if (!account_ok(account) || (suffix && has_ctl_or_space(suffix, "/?#@"))) {
-            seterr(err, errlen,
-                   "invalid azure connection string: bad AccountName or "
-                   "EndpointSuffix");
+            ckd_cred_seterr(err, errlen,
+                            "invalid azure connection string: bad AccountName or "
+                            "EndpointSuffix");
             rc = -EINVAL;
         } else if (asprintf(&built, "%s://%s.blob.%s",
                             proto && strcasecmp(proto, "http") == 0 ? "http" : "https", account,
                             suffix ? suffix : "core.windows.net") < 0) {
             built = NULL;
-            seterr(err, errlen, "out of memory");
+            ckd_cred_seterr(err, errlen, "out of memory");
             rc = -ENOMEM;
         }
         blob_ep = built;
@@ -346,26 +321,27 @@ static int from_account_url(const char *url, ckd_azure_creds *out, char *err, si
 {
     static const char what[] = "the azure account_url";
     if (strnlen(url, CKD_AZURE_MAX_URL + 1) > CKD_AZURE_MAX_URL) {
-        seterr(err, errlen, "invalid azure account_url: longer than %d bytes", CKD_AZURE_MAX_URL);
+        ckd_cred_seterr(err, errlen, "invalid azure account_url: longer than %d bytes",
+                        CKD_AZURE_MAX_URL);
         return -EINVAL;
     }
     const char *q = strchr(url, '?');
     size_t base_len = q ? (size_t)(q - url) : strlen(url);
     const char *url_sas = q && q[1] ? q + 1 : NULL;
     char derived[256];
-    const char *account = env(CKD_AZURE_ENV_ACCOUNT);
+    const char *account = ckd_cred_env(CKD_AZURE_ENV_ACCOUNT);
     if (!account) {
         account_from_url(url, base_len, derived, sizeof(derived));
-        account = nonempty(derived);
+        account = ckd_cred_nonempty(derived);
     }
-    const char *key = env(CKD_AZURE_ENV_KEY);
-    const char *sas = url_sas ? url_sas : env(CKD_AZURE_ENV_SAS);
+    const char *key = ckd_cred_env(CKD_AZURE_ENV_KEY);
+    const char *sas = url_sas ? url_sas : ckd_cred_env(CKD_AZURE_ENV_SAS);
     int rc = assemble(out, account, url, base_len, key, key ? NULL : sas, what, err, errlen);
     if (rc == -ENOKEY)
-        seterr(err, errlen,
-               "no azure credentials for the account_url: set %s or %s, or use a "
-               "connection_string",
-               CKD_AZURE_ENV_KEY, CKD_AZURE_ENV_SAS);
+        ckd_cred_seterr(err, errlen,
+                        "no azure credentials for the account_url: set %s or %s, or use a "
+                        "connection_string",
+                        CKD_AZURE_ENV_KEY, CKD_AZURE_ENV_SAS);
     return rc;
 }
 
@@ -373,15 +349,17 @@ int ckd_azure_creds_resolve(const ckd_det_storage *st, ckd_azure_creds *out, cha
                             size_t errlen)
 {
     memset(out, 0, sizeof(*out));
-    if (st && nonempty(st->connection_string))
+    if (st && ckd_cred_nonempty(st->connection_string))
         return ckd_azure_parse_connection_string(st->connection_string, out, err, errlen);
-    if (st && nonempty(st->account_url)) return from_account_url(st->account_url, out, err, errlen);
-    if (env(CKD_AZURE_ENV_CONNSTR))
-        return ckd_azure_parse_connection_string(env(CKD_AZURE_ENV_CONNSTR), out, err, errlen);
-    seterr(err, errlen,
-           "no azure credentials: the checkpoint storage has no connection_string "
-           "nor account_url, and %s is not set",
-           CKD_AZURE_ENV_CONNSTR);
+    if (st && ckd_cred_nonempty(st->account_url))
+        return from_account_url(st->account_url, out, err, errlen);
+    if (ckd_cred_env(CKD_AZURE_ENV_CONNSTR))
+        return ckd_azure_parse_connection_string(ckd_cred_env(CKD_AZURE_ENV_CONNSTR), out, err,
+                                                 errlen);
+    ckd_cred_seterr(err, errlen,
+                    "no azure credentials: the checkpoint storage has no connection_string "
+                    "nor account_url, and %s is not set",
+                    CKD_AZURE_ENV_CONNSTR);
     return -ENOKEY;
 }
 
@@ -395,8 +373,8 @@ char *ckd_azure_blob_name(const char *uuid, const char *rel)
 
 char *ckd_azure_blob_url(const ckd_azure_creds *c, const char *container, const char *blob)
 {
-    if (!c || !c->endpoint || c->kind == CKD_AZURE_AUTH_NONE || !nonempty(container) ||
-        !nonempty(blob) || (c->kind == CKD_AZURE_AUTH_SAS && !c->sas))
+    if (!c || !c->endpoint || c->kind == CKD_AZURE_AUTH_NONE || !ckd_cred_nonempty(container) ||
+        !ckd_cred_nonempty(blob) || (c->kind == CKD_AZURE_AUTH_SAS && !c->sas))
         return NULL;
     if (strnlen(container, CKD_AZURE_MAX_URL + 1) > CKD_AZURE_MAX_URL ||
         strnlen(blob, CKD_AZURE_MAX_URL + 1) > CKD_AZURE_MAX_URL)
@@ -413,7 +391,7 @@ char *ckd_azure_blob_url(const ckd_azure_creds *c, const char *container, const 
     free(econt);
     free(eblob);
     if (url && strlen(url) > CKD_AZURE_MAX_URL) {
-        free_secret(url);
+        ckd_cred_free_secret(url);
         url = NULL;
     }
     return url;

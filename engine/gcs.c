@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cred_util.h"
 #include "gcs.h"
 #include "s3.h"
 #include "sigv4.h"
@@ -18,41 +19,12 @@
     "no gcs credentials: set " CKD_GCS_ENV_HMAC_ID "/" CKD_GCS_ENV_HMAC_SECRET                     \
     " (an HMAC key), " CKD_GCS_ENV_TOKEN " or " CKD_GCS_ENV_TOKEN_FILE " (an OAuth2 access token)"
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static const char *nonempty(const char *s)
-{
-    return s && *s ? s : NULL;
-}
-
-static const char *env(const char *name)
-{
-    return nonempty(getenv(name));
-}
-
-static void free_secret(char *s)
-{
-    if (!s) return;
-    explicit_bzero(s, strlen(s));
-    free(s);
-}
-
 void ckd_gcs_creds_release(ckd_gcs_creds *c)
 {
     if (!c) return;
     free(c->access_id);
-    free_secret(c->secret);
-    free_secret(c->token);
+    ckd_cred_free_secret(c->secret);
+    ckd_cred_free_secret(c->token);
     memset(c, 0, sizeof(*c));
 }
 
@@ -118,42 +90,42 @@ int ckd_gcs_creds_resolve(const ckd_det_storage *st, ckd_gcs_creds *out, char *e
     char *file_token = NULL;
     int rc = 0;
 
-    if (st && nonempty(st->access_key) && nonempty(st->secret_key)) {
+    if (st && ckd_cred_nonempty(st->access_key) && ckd_cred_nonempty(st->secret_key)) {
         source = "the checkpoint storage";
         id = st->access_key;
         secret = st->secret_key;
-    } else if (env(CKD_GCS_ENV_HMAC_ID) || env(CKD_GCS_ENV_HMAC_SECRET)) {
+    } else if (ckd_cred_env(CKD_GCS_ENV_HMAC_ID) || ckd_cred_env(CKD_GCS_ENV_HMAC_SECRET)) {
         source = "the environment";
-        id = env(CKD_GCS_ENV_HMAC_ID);
-        secret = env(CKD_GCS_ENV_HMAC_SECRET);
+        id = ckd_cred_env(CKD_GCS_ENV_HMAC_ID);
+        secret = ckd_cred_env(CKD_GCS_ENV_HMAC_SECRET);
         if (!id || !secret) {
-            seterr(err, errlen, "incomplete gcs hmac key: %s is set but %s is not",
-                   id ? CKD_GCS_ENV_HMAC_ID : CKD_GCS_ENV_HMAC_SECRET,
-                   id ? CKD_GCS_ENV_HMAC_SECRET : CKD_GCS_ENV_HMAC_ID);
+            ckd_cred_seterr(err, errlen, "incomplete gcs hmac key: %s is set but %s is not",
+                            id ? CKD_GCS_ENV_HMAC_ID : CKD_GCS_ENV_HMAC_SECRET,
+                            id ? CKD_GCS_ENV_HMAC_SECRET : CKD_GCS_ENV_HMAC_ID);
             return -EINVAL;
         }
-    } else if (env(CKD_GCS_ENV_TOKEN)) {
+    } else if (ckd_cred_env(CKD_GCS_ENV_TOKEN)) {
         source = CKD_GCS_ENV_TOKEN;
-        token = env(CKD_GCS_ENV_TOKEN);
-    } else if (env(CKD_GCS_ENV_SDK_TOKEN)) {
+        token = ckd_cred_env(CKD_GCS_ENV_TOKEN);
+    } else if (ckd_cred_env(CKD_GCS_ENV_SDK_TOKEN)) {
         source = CKD_GCS_ENV_SDK_TOKEN;
-        token = env(CKD_GCS_ENV_SDK_TOKEN);
-    } else if (env(CKD_GCS_ENV_TOKEN_FILE)) {
+        token = ckd_cred_env(CKD_GCS_ENV_SDK_TOKEN);
+    } else if (ckd_cred_env(CKD_GCS_ENV_TOKEN_FILE)) {
         source = "the file " CKD_GCS_ENV_TOKEN_FILE " names";
-        rc = read_token_file(env(CKD_GCS_ENV_TOKEN_FILE), &file_token);
+        rc = read_token_file(ckd_cred_env(CKD_GCS_ENV_TOKEN_FILE), &file_token);
         if (rc == -EINVAL) {
             /* The path is not a secret, but it may be long: cap the quote. */
-            seterr(err, errlen, "cannot read an access token from '%.200s' (%s)",
-                   env(CKD_GCS_ENV_TOKEN_FILE), CKD_GCS_ENV_TOKEN_FILE);
+            ckd_cred_seterr(err, errlen, "cannot read an access token from '%.200s' (%s)",
+                            ckd_cred_env(CKD_GCS_ENV_TOKEN_FILE), CKD_GCS_ENV_TOKEN_FILE);
             return -EINVAL;
         }
         if (rc < 0) {
-            seterr(err, errlen, "out of memory");
+            ckd_cred_seterr(err, errlen, "out of memory");
             return rc;
         }
         token = file_token;
     } else {
-        seterr(err, errlen, NO_CREDS_MSG);
+        ckd_cred_seterr(err, errlen, NO_CREDS_MSG);
         return -ENOKEY;
     }
 
@@ -161,32 +133,32 @@ int ckd_gcs_creds_resolve(const ckd_det_storage *st, ckd_gcs_creds *out, char *e
         /* RFC 6750 tokens are printable ASCII without spaces; anything else
          * would break (or inject into) the header line. */
         if (strnlen(token, CKD_GCS_MAX_TOKEN + 1) > CKD_GCS_MAX_TOKEN || has_bad_byte(token, " ")) {
-            seterr(err, errlen,
-                   "invalid gcs access token in %s: too long, or it has a space or "
-                   "control character",
-                   source);
+            ckd_cred_seterr(err, errlen,
+                            "invalid gcs access token in %s: too long, or it has a space or "
+                            "control character",
+                            source);
             rc = -EINVAL;
         } else {
             out->kind = CKD_GCS_AUTH_BEARER;
             out->token = strdup(token);
             if (!out->token) rc = -ENOMEM;
         }
-        free_secret(file_token);
+        ckd_cred_free_secret(file_token);
     } else {
         if (strnlen(id, CKD_GCS_MAX_KEY + 1) > CKD_GCS_MAX_KEY ||
             strnlen(secret, CKD_GCS_MAX_KEY + 1) > CKD_GCS_MAX_KEY) {
-            seterr(err, errlen, "invalid gcs hmac key in %s: longer than %d bytes", source,
-                   CKD_GCS_MAX_KEY);
+            ckd_cred_seterr(err, errlen, "invalid gcs hmac key in %s: longer than %d bytes", source,
+                            CKD_GCS_MAX_KEY);
             rc = -EINVAL;
         } else if (has_bad_byte(id, "/, ")) {
-            seterr(err, errlen,
-                   "invalid gcs hmac access id in %s: it has '/', ',', a space or "
-                   "a control character",
-                   source);
+            ckd_cred_seterr(err, errlen,
+                            "invalid gcs hmac access id in %s: it has '/', ',', a space or "
+                            "a control character",
+                            source);
             rc = -EINVAL;
         } else if (has_bad_byte(secret, NULL)) {
-            seterr(err, errlen, "invalid gcs hmac secret in %s: it has a control character",
-                   source);
+            ckd_cred_seterr(err, errlen,
+                            "invalid gcs hmac secret in %s: it has a control character", source);
             rc = -EINVAL;
         } else {
             out->kind = CKD_GCS_AUTH_HMAC;
@@ -195,7 +167,7 @@ int ckd_gcs_creds_resolve(const ckd_det_storage *st, ckd_gcs_creds *out, char *e
             if (!out->access_id || !out->secret) rc = -ENOMEM;
         }
     }
-    if (rc == -ENOMEM) seterr(err, errlen, "out of memory");
+    if (rc == -ENOMEM) ckd_cred_seterr(err, errlen, "out of memory");
     if (rc < 0) ckd_gcs_creds_release(out);
     return rc;
 }
@@ -209,14 +181,14 @@ char *ckd_gcs_object_name(const ckd_det_storage *st, const char *uuid, const cha
 
 const char *ckd_gcs_endpoint(const ckd_det_storage *st)
 {
-    const char *e = env(CKD_GCS_ENV_ENDPOINT);
-    if (!e && st) e = nonempty(st->endpoint_url);
+    const char *e = ckd_cred_env(CKD_GCS_ENV_ENDPOINT);
+    if (!e && st) e = ckd_cred_nonempty(st->endpoint_url);
     return e ? e : CKD_GCS_DEFAULT_ENDPOINT;
 }
 
 char *ckd_gcs_object_url(const ckd_det_storage *st, const char *object)
 {
-    if (!st || !nonempty(st->bucket) || !nonempty(object)) return NULL;
+    if (!st || !ckd_cred_nonempty(st->bucket) || !ckd_cred_nonempty(object)) return NULL;
     const char *ep = ckd_gcs_endpoint(st);
     size_t elen = strnlen(ep, CKD_GCS_MAX_URL + 1);
     if (elen > CKD_GCS_MAX_URL || strnlen(object, CKD_GCS_MAX_URL + 1) > CKD_GCS_MAX_URL ||

@@ -8,47 +8,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cred_util.h"
 #include "s3.h"
 
 #define NO_CREDS_MSG                                                                               \
     "no s3 credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a shared credentials file, "  \
     "or access_key/secret_key in the checkpoint storage"
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static const char *nonempty(const char *s)
-{
-    return s && *s ? s : NULL;
-}
-
-static const char *env(const char *name)
-{
-    return nonempty(getenv(name));
-}
-
-static void free_secret(char *s)
-{
-    if (!s) return;
-    explicit_bzero(s, strlen(s));
-    free(s);
-}
-
 void ckd_s3_creds_release(ckd_s3_creds *c)
 {
     if (!c) return;
     free(c->access_key);
-    free_secret(c->secret_key);
-    free_secret(c->session_token);
+    ckd_cred_free_secret(c->secret_key);
+    ckd_cred_free_secret(c->session_token);
     free(c->region);
     memset(c, 0, sizeof(*c));
 }
@@ -89,7 +61,7 @@ static int set_secret(char **slot, const char *v)
 {
     char *copy = strdup(v);
     if (!copy) return -ENOMEM;
-    free_secret(*slot);
+    ckd_cred_free_secret(*slot);
     *slot = copy;
     return 0;
 }
@@ -152,10 +124,10 @@ static int ini_profile(char *text, const char *profile, ckd_s3_creds *out)
  * missing, unreadable or too large gives no keys and 0. -ENOMEM. */
 static int from_shared_file(ckd_s3_creds *out)
 {
-    const char *path = env("AWS_SHARED_CREDENTIALS_FILE");
+    const char *path = ckd_cred_env("AWS_SHARED_CREDENTIALS_FILE");
     char *owned = NULL;
     if (!path) {
-        const char *home = env("HOME");
+        const char *home = ckd_cred_env("HOME");
         if (!home) return 0;
         if (asprintf(&owned, "%s/.aws/credentials", home) < 0) return -ENOMEM;
         path = owned;
@@ -182,7 +154,7 @@ static int from_shared_file(ckd_s3_creds *out)
     }
     close(fd);
     text[len] = '\0';
-    const char *profile = env("AWS_PROFILE");
+    const char *profile = ckd_cred_env("AWS_PROFILE");
     int rc = ini_profile(text, profile ? profile : "default", out);
     explicit_bzero(text, cap);
     free(text);
@@ -206,44 +178,46 @@ int ckd_s3_creds_resolve(const ckd_det_storage *st, ckd_s3_creds *out, char *err
     const char *source;
     int rc;
 
-    const char *region = env("AWS_REGION");
-    if (!region) region = env("AWS_DEFAULT_REGION");
+    const char *region = ckd_cred_env("AWS_REGION");
+    if (!region) region = ckd_cred_env("AWS_DEFAULT_REGION");
     if (!region) region = CKD_S3_DEFAULT_REGION;
     if (!region_ok(region)) {
         /* A region is not a secret; quote at most a sane-looking bit. */
-        seterr(err, errlen, "invalid aws region: want letters, digits and '-'");
+        ckd_cred_seterr(err, errlen, "invalid aws region: want letters, digits and '-'");
         return -EINVAL;
     }
 
-    if (st && nonempty(st->access_key) && nonempty(st->secret_key)) {
+    if (st && ckd_cred_nonempty(st->access_key) && ckd_cred_nonempty(st->secret_key)) {
         source = "the checkpoint storage";
         rc = take_keys(out, st->access_key, st->secret_key, NULL);
-    } else if (env("AWS_ACCESS_KEY_ID") && env("AWS_SECRET_ACCESS_KEY")) {
+    } else if (ckd_cred_env("AWS_ACCESS_KEY_ID") && ckd_cred_env("AWS_SECRET_ACCESS_KEY")) {
         source = "the environment";
-        rc = take_keys(out, env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"),
-                       env("AWS_SESSION_TOKEN"));
+        rc = take_keys(out, ckd_cred_env("AWS_ACCESS_KEY_ID"),
+                       ckd_cred_env("AWS_SECRET_ACCESS_KEY"), ckd_cred_env("AWS_SESSION_TOKEN"));
     } else {
         source = "the shared credentials file";
         rc = from_shared_file(out);
-        if (rc == 0 && (!nonempty(out->access_key) || !nonempty(out->secret_key))) rc = -ENOKEY;
+        if (rc == 0 && (!ckd_cred_nonempty(out->access_key) || !ckd_cred_nonempty(out->secret_key)))
+            rc = -ENOKEY;
         if (rc == 0 && out->session_token && !*out->session_token) {
-            free_secret(out->session_token);
+            ckd_cred_free_secret(out->session_token);
             out->session_token = NULL;
         }
     }
     if (rc == -ENOKEY) {
-        seterr(err, errlen, NO_CREDS_MSG);
+        ckd_cred_seterr(err, errlen, NO_CREDS_MSG);
     } else if (rc == -ENOMEM) {
-        seterr(err, errlen, "out of memory");
+        ckd_cred_seterr(err, errlen, "out of memory");
     } else if (has_bad_byte(out->access_key, 1)) {
-        seterr(err, errlen, "invalid s3 access key in %s: it has ':' or a control character",
-               source);
+        ckd_cred_seterr(err, errlen,
+                        "invalid s3 access key in %s: it has ':' or a control character", source);
         rc = -EINVAL;
     } else if (out->session_token && has_bad_byte(out->session_token, 0)) {
-        seterr(err, errlen, "invalid s3 session token in %s: it has a control character", source);
+        ckd_cred_seterr(err, errlen, "invalid s3 session token in %s: it has a control character",
+                        source);
         rc = -EINVAL;
     } else if (!(out->region = strdup(region))) {
-        seterr(err, errlen, "out of memory");
+        ckd_cred_seterr(err, errlen, "out of memory");
         rc = -ENOMEM;
     }
     if (rc < 0) ckd_s3_creds_release(out);
@@ -254,7 +228,7 @@ int ckd_s3_creds_resolve(const ckd_det_storage *st, ckd_s3_creds *out, char *err
 
 char *ckd_s3_object_key(const ckd_det_storage *st, const char *uuid, const char *rel)
 {
-    if (!nonempty(uuid)) return NULL;
+    if (!ckd_cred_nonempty(uuid)) return NULL;
     const char *p = st && st->prefix ? st->prefix : "";
     while (*p == '/') p++;
     size_t plen = strlen(p);
@@ -302,14 +276,14 @@ static int virtual_host_ok(const char *b)
 
 char *ckd_s3_object_url(const ckd_det_storage *st, const char *region, const char *key)
 {
-    if (!st || !nonempty(st->bucket) || !nonempty(key)) return NULL;
-    if (!nonempty(region)) region = CKD_S3_DEFAULT_REGION;
+    if (!st || !ckd_cred_nonempty(st->bucket) || !ckd_cred_nonempty(key)) return NULL;
+    if (!ckd_cred_nonempty(region)) region = CKD_S3_DEFAULT_REGION;
     char *ekey = ckd_s3_uri_encode(key, 1);
     char *ebucket = ckd_s3_uri_encode(st->bucket, 0);
     char *url = NULL;
     int n = -1;
     if (ekey && ebucket) {
-        const char *ep = nonempty(st->endpoint_url);
+        const char *ep = ckd_cred_nonempty(st->endpoint_url);
         if (ep) {
             size_t elen = strlen(ep);
             while (elen > 0 && ep[elen - 1] == '/') elen--;
@@ -332,24 +306,24 @@ int ckd_s3_curl_params(const ckd_s3_creds *c, char *sigv4, size_t sigv4len, char
 {
     *userpwd = NULL;
     *headers = NULL;
-    if (!c || !nonempty(c->access_key) || !c->secret_key || has_bad_byte(c->access_key, 1) ||
-        (c->session_token && has_bad_byte(c->session_token, 0)))
+    if (!c || !ckd_cred_nonempty(c->access_key) || !c->secret_key ||
+        has_bad_byte(c->access_key, 1) || (c->session_token && has_bad_byte(c->session_token, 0)))
         return -EINVAL;
-    const char *region = nonempty(c->region) ? c->region : CKD_S3_DEFAULT_REGION;
+    const char *region = ckd_cred_nonempty(c->region) ? c->region : CKD_S3_DEFAULT_REGION;
     if (!region_ok(region)) return -EINVAL;
     int n = snprintf(sigv4, sigv4len, "aws:amz:%s:s3", region);
     if (n < 0 || (size_t)n >= sigv4len) return -ENAMETOOLONG;
 
     struct curl_slist *h = curl_slist_append(NULL, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
     if (!h) return -ENOMEM;
-    if (nonempty(c->session_token)) {
+    if (ckd_cred_nonempty(c->session_token)) {
         char *line = NULL;
         if (asprintf(&line, "x-amz-security-token: %s", c->session_token) < 0) {
             curl_slist_free_all(h);
             return -ENOMEM;
         }
         struct curl_slist *h2 = curl_slist_append(h, line);
-        free_secret(line);
+        ckd_cred_free_secret(line);
         if (!h2) {
             curl_slist_free_all(h);
             return -ENOMEM;
