@@ -399,42 +399,20 @@ char *ckd_azure_blob_url(const ckd_azure_creds *c, const char *container, const 
 
 /* ---- the string to sign ----------------------------------------------------- */
 
-typedef struct wbuf {
-    char *p;
-    size_t cap, len;
-    int over;
-} wbuf;
-
-static void put(wbuf *w, const char *s, size_t n)
-{
-    if (w->over || w->cap == 0 || n >= w->cap - w->len) {
-        w->over = 1;
-        return;
-    }
-    memcpy(w->p + w->len, s, n);
-    w->len += n;
-    w->p[w->len] = '\0';
-}
-
-static void puts_(wbuf *w, const char *s)
-{
-    put(w, s, strlen(s));
-}
-
 /* A value without surrounding spaces and tabs. */
-static void put_trimmed(wbuf *w, const char *v)
+static void put_trimmed(ckd_wbuf *w, const char *v)
 {
     while (*v == ' ' || *v == '\t') v++;
     size_t n = strlen(v);
     while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
-    put(w, v, n);
+    ckd_wbuf_put(w, v, n);
 }
 
-static void put_lower(wbuf *w, const char *s)
+static void put_lower(ckd_wbuf *w, const char *s)
 {
     for (; *s; s++) {
         char ch = *s >= 'A' && *s <= 'Z' ? (char)(*s - 'A' + 'a') : *s;
-        put(w, &ch, 1);
+        ckd_wbuf_put(w, &ch, 1);
     }
 }
 
@@ -480,7 +458,7 @@ static int pct_decode(const char *s, size_t n, char *out, int lower)
 }
 
 /* Appends "\nname:v1,v2" per distinct parameter of query (sorted). */
-static int put_query(wbuf *w, const char *query)
+static int put_query(ckd_wbuf *w, const char *query)
 {
     size_t qlen = strlen(query);
     if (qlen == 0) return 0;
@@ -518,13 +496,13 @@ static int put_query(wbuf *w, const char *query)
         qsort(params, n, sizeof(params[0]), qparam_cmp);
         for (size_t i = 0; i < n; i++) {
             if (i > 0 && strcmp(params[i - 1].name, params[i].name) == 0) {
-                put(w, ",", 1);
+                ckd_wbuf_put(w, ",", 1);
             } else {
-                put(w, "\n", 1);
-                puts_(w, params[i].name);
-                put(w, ":", 1);
+                ckd_wbuf_put(w, "\n", 1);
+                ckd_wbuf_puts(w, params[i].name);
+                ckd_wbuf_put(w, ":", 1);
             }
-            puts_(w, params[i].value);
+            ckd_wbuf_puts(w, params[i].value);
         }
     }
     free(scratch);
@@ -590,24 +568,24 @@ int ckd_azure_string_to_sign(const ckd_azure_sign_req *r, char *out, size_t cap)
         return -EINVAL;
     }
 
-    wbuf w = {out, cap, 0, 0};
-    puts_(&w, r->method);
-    put(&w, "\n", 1);
+    ckd_wbuf w = {out, cap, 0, 0};
+    ckd_wbuf_puts(&w, r->method);
+    ckd_wbuf_put(&w, "\n", 1);
     /* Content-Encoding, -Language, -Length, -MD5, -Type, Date,
      * If-Modified-Since, If-Match, If-None-Match, If-Unmodified-Since:
      * never sent by this module. */
-    for (int i = 0; i < 10; i++) put(&w, "\n", 1);
+    for (int i = 0; i < 10; i++) ckd_wbuf_put(&w, "\n", 1);
     if (r->range) put_trimmed(&w, r->range);
-    put(&w, "\n", 1);
+    ckd_wbuf_put(&w, "\n", 1);
     for (size_t i = 0; i < r->n_headers; i++) {
         put_lower(&w, sorted[i]->name);
-        put(&w, ":", 1);
+        ckd_wbuf_put(&w, ":", 1);
         put_trimmed(&w, sorted[i]->value);
-        put(&w, "\n", 1);
+        ckd_wbuf_put(&w, "\n", 1);
     }
-    put(&w, "/", 1);
-    puts_(&w, r->account);
-    puts_(&w, path);
+    ckd_wbuf_put(&w, "/", 1);
+    ckd_wbuf_puts(&w, r->account);
+    ckd_wbuf_puts(&w, path);
     free(base);
     int rc = q ? put_query(&w, q + 1) : 0;
     if (rc < 0) {

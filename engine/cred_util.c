@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <errno.h>
 
 #include "cred_util.h"
 
@@ -30,4 +32,43 @@ void ckd_cred_free_secret(char *s)
     if (!s) return;
     explicit_bzero(s, strlen(s));
     free(s);
+}
+
+int ckd_cred_read_fd(int fd, size_t cap, char **out, size_t *lenp)
+{
+    size_t len = 0;
+    char *text = malloc(cap);
+    *out = NULL;
+    *lenp = 0;
+    if (!text) {
+        close(fd);
+        return -ENOMEM;
+    }
+    while (len + 1 < cap) {
+        ssize_t n = read(fd, text + len, cap - 1 - len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        len += (size_t)n;
+    }
+    close(fd);
+    text[len] = '\0';
+    *out = text;
+    *lenp = len;
+    return 0;
+}
+
+void ckd_wbuf_put(ckd_wbuf *w, const char *s, size_t n)
+{
+    if (w->over || w->cap == 0 || n >= w->cap - w->len) {
+        w->over = 1;
+        return;
+    }
+    memcpy(w->p + w->len, s, n);
+    w->len += n;
+    w->p[w->len] = '\0';
+}
+
+void ckd_wbuf_puts(ckd_wbuf *w, const char *s)
+{
+    ckd_wbuf_put(w, s, strlen(s));
 }

@@ -15,5 +15,20 @@ const char *ckd_cred_nonempty(const char *s);
 const char *ckd_cred_env(const char *name);
 /* Zeroes then frees a secret string (NULL is fine). */
 void ckd_cred_free_secret(char *s);
+/* Reads what fd holds, up to cap - 1 bytes, into a malloc'd NUL-terminated
+ * *out of *len bytes (a file that grew past cap is cut there). Closes fd.
+ * 0 or -ENOMEM. Parsers may cut the text with NULs: zero all *len + 1
+ * bytes (explicit_bzero) before freeing it. */
+int ckd_cred_read_fd(int fd, size_t cap, char **out, size_t *len);
+
+/* A bounded string writer for canonical requests and strings to sign:
+ * appends until full, then only remembers that it overflowed. */
+typedef struct ckd_wbuf {
+    char *p;
+    size_t cap, len;
+    int over;
+} ckd_wbuf;
+void ckd_wbuf_put(ckd_wbuf *w, const char *s, size_t n);
+void ckd_wbuf_puts(ckd_wbuf *w, const char *s);
 
 #endif

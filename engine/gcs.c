@@ -52,20 +52,9 @@ static int read_token_file(const char *path, char **out)
     }
     /* Fixed-size buffer: the cap is small, and a file that grew since
      * fstat is read only up to it. */
-    size_t cap = CKD_GCS_MAX_TOKEN_FILE + 1, len = 0;
-    char *text = malloc(cap);
-    if (!text) {
-        close(fd);
-        return -ENOMEM;
-    }
-    while (len + 1 < cap) {
-        ssize_t n = read(fd, text + len, cap - 1 - len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        len += (size_t)n;
-    }
-    close(fd);
-    text[len] = '\0';
+    char *text;
+    size_t len;
+    if (ckd_cred_read_fd(fd, CKD_GCS_MAX_TOKEN_FILE + 1, &text, &len) < 0) return -ENOMEM;
     char *s = text;
     s[strcspn(s, "\n")] = '\0';
     while (*s == ' ' || *s == '\t') s++;
@@ -76,7 +65,7 @@ static int read_token_file(const char *path, char **out)
         rc = -EINVAL;
     else if (!(*out = strdup(s)))
         rc = -ENOMEM;
-    explicit_bzero(text, cap);
+    explicit_bzero(text, len + 1);
     free(text);
     return rc;
 }

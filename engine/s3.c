@@ -140,23 +140,12 @@ static int from_shared_file(ckd_s3_creds *out)
         close(fd);
         return 0;
     }
-    size_t cap = (size_t)sb.st_size + 1, len = 0;
-    char *text = malloc(cap);
-    if (!text) {
-        close(fd);
-        return -ENOMEM;
-    }
-    while (len + 1 < cap) {
-        ssize_t n = read(fd, text + len, cap - 1 - len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        len += (size_t)n;
-    }
-    close(fd);
-    text[len] = '\0';
+    char *text;
+    size_t len;
+    if (ckd_cred_read_fd(fd, (size_t)sb.st_size + 1, &text, &len) < 0) return -ENOMEM;
     const char *profile = ckd_cred_env("AWS_PROFILE");
     int rc = ini_profile(text, profile ? profile : "default", out);
-    explicit_bzero(text, cap);
+    explicit_bzero(text, len + 1);
     free(text);
     return rc;
 }

@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "cred_util.h"
 #include "sigv4.h"
 
 static const char HEX[] = "0123456789abcdef";
@@ -135,31 +136,8 @@ static int check_req(const ckd_sigv4_req *r)
 
 /* ---- building ------------------------------------------------------------- */
 
-/* A bounded writer: appends until full, then only remembers it overflowed. */
-typedef struct wbuf {
-    char *p;
-    size_t cap, len;
-    int over;
-} wbuf;
-
-static void put(wbuf *w, const char *s, size_t n)
-{
-    if (w->over || w->cap == 0 || n >= w->cap - w->len) {
-        w->over = 1;
-        return;
-    }
-    memcpy(w->p + w->len, s, n);
-    w->len += n;
-    w->p[w->len] = '\0';
-}
-
-static void puts_(wbuf *w, const char *s)
-{
-    put(w, s, strlen(s));
-}
-
 /* A header value trimmed, with inner runs of spaces and tabs as one space. */
-static void put_trimmed(wbuf *w, const char *v)
+static void put_trimmed(ckd_wbuf *w, const char *v)
 {
     while (*v == ' ' || *v == '\t') v++;
     int pending_space = 0;
@@ -168,21 +146,21 @@ static void put_trimmed(wbuf *w, const char *v)
             pending_space = 1;
             continue;
         }
-        if (pending_space) put(w, " ", 1);
+        if (pending_space) ckd_wbuf_put(w, " ", 1);
         pending_space = 0;
-        put(w, v, 1);
+        ckd_wbuf_put(w, v, 1);
     }
 }
 
-static void put_signed_headers(wbuf *w, const ckd_sigv4_req *r)
+static void put_signed_headers(ckd_wbuf *w, const ckd_sigv4_req *r)
 {
     for (size_t i = 0; i < r->n_headers; i++) {
-        if (i) put(w, ";", 1);
-        puts_(w, r->headers[i].name);
+        if (i) ckd_wbuf_put(w, ";", 1);
+        ckd_wbuf_puts(w, r->headers[i].name);
     }
 }
 
-static int finish(const wbuf *w)
+static int finish(const ckd_wbuf *w)
 {
     return w->over ? -ENAMETOOLONG : (int)w->len;
 }
@@ -191,24 +169,24 @@ int ckd_sigv4_canonical_request(const ckd_sigv4_req *r, char *out, size_t cap)
 {
     int rc = check_req(r);
     if (rc) return rc;
-    wbuf w = {out, cap, 0, 0};
+    ckd_wbuf w = {out, cap, 0, 0};
     if (cap) out[0] = '\0';
-    puts_(&w, r->method);
-    put(&w, "\n", 1);
-    puts_(&w, r->uri);
-    put(&w, "\n", 1);
-    puts_(&w, r->query ? r->query : "");
-    put(&w, "\n", 1);
+    ckd_wbuf_puts(&w, r->method);
+    ckd_wbuf_put(&w, "\n", 1);
+    ckd_wbuf_puts(&w, r->uri);
+    ckd_wbuf_put(&w, "\n", 1);
+    ckd_wbuf_puts(&w, r->query ? r->query : "");
+    ckd_wbuf_put(&w, "\n", 1);
     for (size_t i = 0; i < r->n_headers; i++) {
-        puts_(&w, r->headers[i].name);
-        put(&w, ":", 1);
+        ckd_wbuf_puts(&w, r->headers[i].name);
+        ckd_wbuf_put(&w, ":", 1);
         put_trimmed(&w, r->headers[i].value);
-        put(&w, "\n", 1);
+        ckd_wbuf_put(&w, "\n", 1);
     }
-    put(&w, "\n", 1);
+    ckd_wbuf_put(&w, "\n", 1);
     put_signed_headers(&w, r);
-    put(&w, "\n", 1);
-    puts_(&w, r->payload_hash);
+    ckd_wbuf_put(&w, "\n", 1);
+    ckd_wbuf_puts(&w, r->payload_hash);
     return finish(&w);
 }
 
@@ -222,15 +200,15 @@ static size_t canonical_bound(const ckd_sigv4_req *r)
     return n;
 }
 
-static void put_scope(wbuf *w, const ckd_sigv4_req *r)
+static void put_scope(ckd_wbuf *w, const ckd_sigv4_req *r)
 {
-    put(w, r->timestamp, 8);
-    put(w, "/", 1);
-    puts_(w, r->region);
-    put(w, "/", 1);
-    puts_(w, r->service);
-    put(w, "/", 1);
-    puts_(w, r->request_type);
+    ckd_wbuf_put(w, r->timestamp, 8);
+    ckd_wbuf_put(w, "/", 1);
+    ckd_wbuf_puts(w, r->region);
+    ckd_wbuf_put(w, "/", 1);
+    ckd_wbuf_puts(w, r->service);
+    ckd_wbuf_put(w, "/", 1);
+    ckd_wbuf_puts(w, r->request_type);
 }
 
 int ckd_sigv4_string_to_sign(const ckd_sigv4_req *r, char *out, size_t cap)
@@ -251,15 +229,15 @@ int ckd_sigv4_string_to_sign(const ckd_sigv4_req *r, char *out, size_t cap)
     ckd_sha256_hex(canon, (size_t)clen, hash);
     free(canon);
 
-    wbuf w = {out, cap, 0, 0};
+    ckd_wbuf w = {out, cap, 0, 0};
     if (cap) out[0] = '\0';
-    puts_(&w, r->algo_prefix);
-    puts_(&w, "-HMAC-SHA256\n");
-    puts_(&w, r->timestamp);
-    put(&w, "\n", 1);
+    ckd_wbuf_puts(&w, r->algo_prefix);
+    ckd_wbuf_puts(&w, "-HMAC-SHA256\n");
+    ckd_wbuf_puts(&w, r->timestamp);
+    ckd_wbuf_put(&w, "\n", 1);
     put_scope(&w, r);
-    put(&w, "\n", 1);
-    puts_(&w, hash);
+    ckd_wbuf_put(&w, "\n", 1);
+    ckd_wbuf_puts(&w, hash);
     return finish(&w);
 }
 
@@ -309,17 +287,17 @@ int ckd_sigv4_sign(const ckd_sigv4_req *r, char *auth_out, size_t cap)
     char sighex[65];
     hex_encode(sig, 32, sighex);
 
-    wbuf w = {auth_out, cap, 0, 0};
+    ckd_wbuf w = {auth_out, cap, 0, 0};
     if (cap) auth_out[0] = '\0';
-    puts_(&w, r->algo_prefix);
-    puts_(&w, "-HMAC-SHA256 Credential=");
-    puts_(&w, r->key_id);
-    put(&w, "/", 1);
+    ckd_wbuf_puts(&w, r->algo_prefix);
+    ckd_wbuf_puts(&w, "-HMAC-SHA256 Credential=");
+    ckd_wbuf_puts(&w, r->key_id);
+    ckd_wbuf_put(&w, "/", 1);
     put_scope(&w, r);
-    puts_(&w, ",SignedHeaders=");
+    ckd_wbuf_puts(&w, ",SignedHeaders=");
     put_signed_headers(&w, r);
-    puts_(&w, ",Signature=");
-    puts_(&w, sighex);
+    ckd_wbuf_puts(&w, ",Signature=");
+    ckd_wbuf_puts(&w, sighex);
     rc = finish(&w);
     if (rc < 0 && cap) auth_out[0] = '\0';
     return rc;
