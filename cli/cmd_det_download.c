@@ -37,6 +37,16 @@ enum {
     OPT_PER_TRIAL,
 };
 
+/* The route and decoding options, the same for the three download commands. */
+#define ROUTE_OPTIONS                                                                              \
+    "      --mode MODE           direct: straight from the checkpoint storage;\n"                  \
+    "                            master: the master's archive; auto (default):\n"                  \
+    "                            direct, else the master when the storage cannot\n"                \
+    "                            be reached from here (no credentials, not mounted,\n"             \
+    "                            access denied)\n"                                                 \
+    "      --decompress          store zstd-compressed files (.zst) decoded,\n"                    \
+    "                            without the suffix\n"
+
 static const char checkpoint_usage[] =
     "usage: ckpt checkpoint download UUID [-o DIR] [-q] [--mode MODE] [--decompress]\n"
     "                                [--json]\n"
@@ -48,18 +58,11 @@ static const char checkpoint_usage[] =
     "running.\n"
     "\n"
     "options:\n"
-    "  -o, --output-dir DIR  put the checkpoint's files in DIR itself (default:\n"
-    "                        checkpoints/UUID under the current directory)\n"
-    "  -q, --quiet           print only the checkpoint's path\n"
-    "      --mode MODE       direct: straight from the checkpoint storage;\n"
-    "                        master: the master's archive; auto (default):\n"
-    "                        direct, else the master when the storage cannot\n"
-    "                        be reached from here (no credentials, not mounted,\n"
-    "                        access denied)\n"
-    "      --decompress      store zstd-compressed files (.zst) decoded,\n"
-    "                        without the suffix\n"
+    "  -o, --output-dir DIR      put the checkpoint's files in DIR itself (default:\n"
+    "                            checkpoints/UUID under the current directory)\n"
+    "  -q, --quiet               print only the checkpoint's path\n" ROUTE_OPTIONS
 
-    "      --json            print each event, then the final job, as JSON lines\n"
+    "      --json                print each event, then the final job, as JSON lines\n"
     "\n"
     "exit status: 0 when the checkpoint is there, 1 when the download failed,\n"
     "130 when interrupted (the download keeps running).\n";
@@ -81,14 +84,7 @@ static const char trial_usage[] =
     "      --smaller-is-better BOOL  ... where smaller is better (true or false)\n"
     "  -o, --output-dir DIR      put the checkpoint's files in DIR itself (default:\n"
     "                            checkpoints/UUID under the current directory)\n"
-    "  -q, --quiet               print only the checkpoint's path\n"
-    "      --mode MODE           direct: straight from the checkpoint storage;\n"
-    "                            master: the master's archive; auto (default):\n"
-    "                            direct, else the master when the storage cannot\n"
-    "                            be reached from here (no credentials, not mounted,\n"
-    "                            access denied)\n"
-    "      --decompress          store zstd-compressed files (.zst) decoded,\n"
-    "                            without the suffix\n"
+    "  -q, --quiet               print only the checkpoint's path\n" ROUTE_OPTIONS
     "      --json                print each event, then the final job, as JSON\n"
     "\n"
     "exit status: 0 when the checkpoint is there, 1 when the download failed,\n"
@@ -113,14 +109,7 @@ static const char experiment_usage[] =
     "      --smaller-is-better BOOL  ... where smaller is better (true or false)\n"
     "  -o, --output-dir DIR      top directory (default: checkpoints under the\n"
     "                            current directory)\n"
-    "  -q, --quiet               print only the checkpoints' paths\n"
-    "      --mode MODE           direct: straight from the checkpoint storage;\n"
-    "                            master: the master's archive; auto (default):\n"
-    "                            direct, else the master when the storage cannot\n"
-    "                            be reached from here (no credentials, not mounted,\n"
-    "                            access denied)\n"
-    "      --decompress          store zstd-compressed files (.zst) decoded,\n"
-    "                            without the suffix\n"
+    "  -q, --quiet               print only the checkpoints' paths\n" ROUTE_OPTIONS
     "      --json                print each event, then the final job, as JSON\n"
     "\n"
     "exit status: 0 when the checkpoints are there, 1 when the download failed,\n"
