@@ -10,12 +10,7 @@ set -euo pipefail
 . "$CKPT_SRC/tests/lib/common.sh"
 . "$CKPT_SRC/tests/lib/detmaster.sh"
 . "$CKPT_SRC/tests/e2e/prefetch_lib.sh"
-ckt_tmpdir
-ckt_detmaster_start
-DET_MASTER=$CKT_DET_URL ckt_daemon_start
-cd "$CKT_TMP"
-out=$CKT_TMP/out
-dir=$out/trial-1
+ckt_pf_start # sets out (the prefetch output) and dir (trial 1 in it)
 
 # Trial 1's four COMPLETED checkpoints, by steps: s100 .. s400 (s400 is the latest).
 read -r s100 s200 s300 s400 < <(ckt_det_q '" ".join(c["uuid"] for c in sorted([c for c in d["checkpoints"] if c["trialId"]==1 and c["state"]=="STATE_COMPLETED"], key=lambda c: c["stepsCompleted"]))')

@@ -4,6 +4,17 @@
 # The latest downloadable checkpoint of trial 1 (for ckt_det_q).
 CKT_PF_LATEST_EXPR='[c["uuid"] for c in sorted([c for c in d["checkpoints"] if c["trialId"]==1 and c["state"] in ("STATE_COMPLETED","STATE_PARTIALLY_DELETED") and c.get("stepsCompleted") is not None], key=lambda c: -c["stepsCompleted"])][0]'
 
+# ckt_pf_start: a temporary directory, the stand-in, a daemon using it as its
+# master, the working directory there; out=$CKT_TMP/out, dir=$out/trial-1.
+ckt_pf_start() {
+    ckt_tmpdir
+    ckt_detmaster_start
+    DET_MASTER=$CKT_DET_URL ckt_daemon_start
+    cd "$CKT_TMP"
+    out=$CKT_TMP/out
+    dir=$out/trial-1
+}
+
 # ckt_pf_add_checkpoint TRIAL: a new COMPLETED checkpoint at the stand-in; prints its uuid.
 ckt_pf_add_checkpoint() {
     curl -sf -X POST "$CKT_DET_URL/_ctl/trials/$1/checkpoints" \

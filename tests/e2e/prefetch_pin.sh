@@ -5,12 +5,7 @@ set -euo pipefail
 . "$CKPT_SRC/tests/lib/common.sh"
 . "$CKPT_SRC/tests/lib/detmaster.sh"
 . "$CKPT_SRC/tests/e2e/prefetch_lib.sh"
-ckt_tmpdir
-ckt_detmaster_start
-DET_MASTER=$CKT_DET_URL ckt_daemon_start
-cd "$CKT_TMP"
-out=$CKT_TMP/out
-dir=$out/trial-1
+ckt_pf_start # sets out (the prefetch output) and dir (trial 1 in it)
 first=$(ckt_det_q "$CKT_PF_LATEST_EXPR")
 
 ckt_log "pin the current latest, then let the follow job move past it"

@@ -9,12 +9,7 @@ set -euo pipefail
 . "$CKPT_SRC/tests/lib/common.sh"
 . "$CKPT_SRC/tests/lib/detmaster.sh"
 . "$CKPT_SRC/tests/e2e/prefetch_lib.sh"
-ckt_tmpdir
-ckt_detmaster_start
-DET_MASTER=$CKT_DET_URL ckt_daemon_start
-cd "$CKT_TMP"
-out=$CKT_TMP/out
-dir=$out/trial-1
+ckt_pf_start # sets out (the prefetch output) and dir (trial 1 in it)
 read -r s300 s400 < <(ckt_det_q '" ".join(c["uuid"] for c in sorted([c for c in d["checkpoints"] if c["trialId"]==1 and c["state"]=="STATE_COMPLETED"], key=lambda c: c["stepsCompleted"])[2:])')
 
 id=$(ckpt prefetch trial 1 --latest --keep 2 --interval 1 -o "$out")

@@ -7,12 +7,7 @@ set -euo pipefail
 . "$CKPT_SRC/tests/lib/common.sh"
 . "$CKPT_SRC/tests/lib/detmaster.sh"
 . "$CKPT_SRC/tests/e2e/prefetch_lib.sh"
-ckt_tmpdir
-ckt_detmaster_start
-DET_MASTER=$CKT_DET_URL ckt_daemon_start
-cd "$CKT_TMP"
-out=$CKT_TMP/out
-dir=$out/trial-1
+ckt_pf_start # sets out (the prefetch output) and dir (trial 1 in it)
 latest=$(ckt_det_q "$CKT_PF_LATEST_EXPR")
 
 id=$(ckpt prefetch trial 1 --latest --keep 2 --interval 1 -o "$out")
