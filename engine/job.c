@@ -867,6 +867,7 @@ static void job_abort_transfers(ckd_job *j)
         ckd_file *f = &j->files[i];
         for (int k = 0; k < f->nsegs; k++) ckd_xfer_abort(&f->segs[k]);
         if (f->state == CKD_FILE_ACTIVE) f->state = CKD_FILE_PENDING;
+        f->held = 0; /* written but unverified: written again on resume */
     }
 }
 

@@ -78,7 +78,7 @@ struct ckd_archive {
     int curl_done;
     CURLcode cres;
     long status;
-    int64_t received, content_length;
+    int64_t received;
     char errbody[ARC_ERRBODY + 1];
     size_t errlen;
     char *io;
@@ -568,7 +568,6 @@ int ckd_archive_start(ckd_job *j, size_t u)
     if (!x) return -ENOMEM;
     x->job = j;
     x->unit = u;
-    x->content_length = -1;
     x->low_speed_limit = d->cfg.low_speed_limit;
     x->low_speed_time = d->cfg.low_speed_time;
     if (uv_mutex_init(&x->lock) != 0) {
