@@ -563,7 +563,16 @@ int ckd_archive_start(ckd_job *j, size_t u)
 {
     ckd_daemon *d = j->d;
     ckd_unit *un = &j->units[u];
-    if (!d->master || !d->master->url) return -ENOTCONN;
+    if (!d->master || !d->master->url) {
+        /* A restart without --master: say so instead of waiting forever. */
+        for (size_t i = 0; i < j->nfiles; i++)
+            if (unit_file(&j->files[i], u) && j->files[i].state == CKD_FILE_PENDING)
+                ckd_file_fail(&j->files[i],
+                              "checkpoint %s comes from the master's archive, but no master is "
+                              "configured: start ckptd with --master URL or DET_MASTER",
+                              un->uuid);
+        return -ENOTCONN;
+    }
     ckd_archive *x = calloc(1, sizeof(*x));
     if (!x) return -ENOMEM;
     x->job = j;

@@ -65,9 +65,10 @@ Test controls under /_ctl/ (no auth):
   POST /_ctl/trials/{id}/checkpoints   add a COMPLETED checkpoint with files;
         optional body {"searcherMetric":x,"stepsCompleted":n,"files":{rel:size}}
   POST /_ctl/fail?n=K&status=503   the next K non-control requests fail
-  POST /_ctl/archive?cut=N&extra=NAME   the next tar archive announces its
-        full Content-Length but the connection closes after N bytes, and/or
-        carries one more entry NAME (say "../evil") that no resource lists
+  POST /_ctl/archive?cut=N&extra=NAME&rate=B   the next tar archive announces
+        its full Content-Length but the connection closes after N bytes, and/or
+        carries one more entry NAME (say "../evil") that no resource lists,
+        and/or is sent at B bytes/s
 """
 
 import argparse
@@ -564,6 +565,7 @@ class State:
         self.stats = {}
         self.fail_left, self.fail_status = 0, 503
         self.archive_cut, self.archive_extra = -1, None  # the next tar archive only
+        self.archive_rate = 0                            # likewise: bytes/s, 0 = as fast as it can
 
 
 S = None  # the State, set in main()
@@ -823,10 +825,10 @@ class Handler(BaseHTTPRequestHandler):
             if cp.wire["state"] not in ON_DISK:
                 raise ApiError(404, f"checkpoint {uuid} has no files ({cp.wire['state']})")
             entries = []
-            cut, extra = -1, None
+            cut, extra, rate = -1, None, 0
             if kind in ("application/x-tar", "*/*", ""):
-                cut, extra = S.archive_cut, S.archive_extra
-                S.archive_cut, S.archive_extra = -1, None
+                cut, extra, rate = S.archive_cut, S.archive_extra, S.archive_rate
+                S.archive_cut, S.archive_extra, S.archive_rate = -1, None, 0
             if extra:
                 entries.append((extra, b"planted by the archive\n"))
             for rel, size in sorted(cp.wire["resources"].items()):
@@ -852,15 +854,22 @@ class Handler(BaseHTTPRequestHandler):
         if kind == "application/gzip":
             return self.send_chunked(gzip.compress(buf.getvalue(), mtime=0), "application/gzip")
         data = buf.getvalue()
-        if cut >= 0:  # a connection that breaks mid-archive
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-tar")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data[:cut])
+        if cut < 0 and rate <= 0:
+            return self.send(200, data, "application/x-tar")
+        # A connection that breaks mid-archive (cut), or a slow one (rate).
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-tar")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        body = data[:cut] if cut >= 0 else data
+        step = 64 * 1024
+        for i in range(0, len(body), step):
+            self.wfile.write(body[i:i + step])
+            if rate > 0:
+                self.wfile.flush()
+                time.sleep(min(step, len(body) - i) / rate)
+        if cut >= 0:
             self.close_connection = True
-            return
-        self.send(200, data, "application/x-tar")
 
     # -- /_ctl --
 
@@ -884,11 +893,13 @@ class Handler(BaseHTTPRequestHandler):
         if method == "POST" and path == "/_ctl/archive":
             try:
                 cut = int(query.get("cut", ["-1"])[-1])
+                rate = int(query.get("rate", ["0"])[-1])
             except ValueError:
-                return self.send(400, {"message": "cut must be an integer"})
+                return self.send(400, {"message": "cut and rate must be integers"})
             with S.lock:
                 S.archive_cut, S.archive_extra = cut, query.get("extra", [None])[-1]
-            return self.send(200, {"cut": cut, "extra": S.archive_extra})
+                S.archive_rate = rate
+            return self.send(200, {"cut": cut, "extra": S.archive_extra, "rate": rate})
         if method == "POST" and path == "/_ctl/fail":
             try:
                 n = int(query.get("n", ["1"])[-1])
