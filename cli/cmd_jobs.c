@@ -168,6 +168,31 @@ static int print_files(const json_t *files)
     return 0;
 }
 
+/* A checkpoint job's checkpoints: where each went and which route served it. */
+static int print_checkpoints(const json_t *cps)
+{
+    if (json_array_size(cps) == 0) return 0;
+    static const char *const head[] = {"CHECKPOINT", "STATUS", "STORAGE", "VIA", "PATH"};
+    ckc_table t;
+    if (ckc_table_init(&t, 5, 0, head) < 0) return -ENOMEM;
+    size_t i;
+    json_t *c;
+    json_array_foreach(cps, i, c)
+    {
+        const char *row[] = {ckc_jstr(c, "uuid", "?"), ckc_jstr(c, "status", "?"),
+                             ckc_jstr(c, "storage", "-"), ckc_jstr(c, "via", "-"),
+                             ckc_jstr(c, "path", "?")};
+        if (ckc_table_row(&t, row) < 0) {
+            ckc_table_release(&t);
+            return -ENOMEM;
+        }
+    }
+    putchar('\n');
+    ckc_table_print(&t, stdout);
+    ckc_table_release(&t);
+    return 0;
+}
+
 static void print_log(const json_t *log)
 {
     if (json_array_size(log) == 0) return;
@@ -201,7 +226,8 @@ int ckc_cmd_job(int argc, char **argv, ckc_opts *o)
     } else {
         const json_t *job = json_object_get(res, "job");
         print_summary(job);
-        if (print_files(json_object_get(job, "files")) < 0) {
+        if (print_checkpoints(json_object_get(job, "checkpoints")) < 0 ||
+            print_files(json_object_get(job, "files")) < 0) {
             ckc_errorf("out of memory");
             status = CKC_EXIT_FAIL;
         }

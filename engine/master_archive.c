@@ -59,6 +59,7 @@ struct ckd_archive {
     arc_entry *entries; /* sorted by name */
     size_t n;
     int64_t low_speed_limit, low_speed_time;
+    int64_t max_speed; /* bandwidth_limit when it started (0: none) */
     atomic_int abort;
     _Atomic int64_t cur_bytes; /* the entry being written */
     /* filled by the thread, read by the loop under lock */
@@ -320,6 +321,9 @@ static int arc_setup(ckd_archive *x)
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, (long)x->low_speed_limit);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)x->low_speed_time);
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024);
+    /* The daemon's bandwidth cap, as set when the archive started. */
+    if (x->max_speed > 0)
+        curl_easy_setopt(e, CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)x->max_speed);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
@@ -579,6 +583,7 @@ int ckd_archive_start(ckd_job *j, size_t u)
     x->unit = u;
     x->low_speed_limit = d->cfg.low_speed_limit;
     x->low_speed_time = d->cfg.low_speed_time;
+    x->max_speed = d->cfg.bandwidth_limit;
     if (uv_mutex_init(&x->lock) != 0) {
         free(x);
         return -ENOMEM;

@@ -38,6 +38,7 @@ ckpt checkpoint download "$u1" --mode master -o "$CKT_TMP/m1" -q > /dev/null
 same "$CKT_TMP/m1" "$data/$u1"
 [ "$(archive_count)" -eq $((before + 1)) ] || ckt_fail "expected one archive request"
 [ "$(via "$(last_job)")" = master ] || ckt_fail "the job does not record the master route"
+grep -qE "^$u1 +fetched +shared_fs +master " <(ckpt job "$(last_job)") || ckt_fail "ckpt job does not show the route"
 
 ckt_log "auto: s3 and gcs storage without credentials fall back to the master"
 s3=$(ckt_det_q '[c["uuid"] for c in d["checkpoints"] if c["experimentId"]==4 and c["state"]=="STATE_COMPLETED"][0]')
