@@ -224,6 +224,14 @@ typedef struct ckd_daemon {
     struct ckd_master *master;
     struct ckd_http *http_reqs; /* in-memory requests in flight */
     char *master_ca_file;
+    /* Follow jobs' disk budget pass (follow.c), one at a time and never
+     * beside a tidy pass: both read pointers and remove directories, and one
+     * could remove what the other is about to point at. */
+    struct {
+        int inflight; /* a budget pass is in the pool */
+        int again;    /* a pass was asked for while it could not start */
+        int tidies;   /* tidy passes in the pool, of running or stopped follows */
+    } follow_budget;
     int copies;   /* local copies in the pool */
     int archives; /* master archives streaming (each holds a connection) */
     int stop_journaled;

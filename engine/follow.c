@@ -221,16 +221,6 @@ static const char *child_uuid(const ckd_job *c)
     return src_str(c->source, "uuid");
 }
 
-/* The budget pass of the daemon, one at a time and never beside a tidy
- * pass: both read pointers and remove directories, and one could remove what
- * the other is about to point at. There is one daemon per process and struct
- * ckd_daemon holds no follow state, hence file scope. */
-static struct {
-    int inflight; /* a budget pass is in the pool */
-    int again;    /* a pass was asked for while it could not start */
-    int tidies;   /* tidy passes in the pool, of running or stopped follows */
-} budget;
-
 static void budget_pass(ckd_daemon *d);
 
 /* ---- pointer and retention (pool work) ------------------------------------ */
@@ -359,7 +349,7 @@ static void tidy_done(uv_work_t *req, int status)
     struct ckd_follow *f = r->tok.f;
     ckd_job *j = ckd_job_find(r->d, r->job_id);
     if (j) j->busy--;
-    budget.tidies--;
+    r->d->follow_budget.tidies--;
     /* The log is the job's whether or not it still follows: these happened. */
     if (j && r->ptr_err < 0)
         ckd_job_log(j, "warn", "cannot point '%s/%s' at %s: %s", r->dir, r->pointer, r->target,
@@ -390,7 +380,7 @@ static void tidy_done(uv_work_t *req, int status)
              * again while it qualifies. */
             json_object_set_new(f->gone, r->target, json_true());
             f->tidy_again = 1;
-            budget.again = 1;
+            r->d->follow_budget.again = 1;
         } else if (r->ptr_err == 0 && r->target) {
             free(f->pointer_at);
             f->pointer_at = strdup(r->target);
@@ -402,7 +392,7 @@ static void tidy_done(uv_work_t *req, int status)
     }
     ckd_daemon *d = r->d;
     tidy_free(r);
-    if (budget.again && budget.tidies == 0) budget_pass(d);
+    if (d->follow_budget.again && d->follow_budget.tidies == 0) budget_pass(d);
 }
 
 typedef struct done_child {
@@ -432,7 +422,7 @@ static void follow_tidy(struct ckd_follow *f)
 {
     ckd_job *j = f->job;
     if (!f->ranked || f->state == FOLLOW_CLOSING) return;
-    if (f->tidy || budget.inflight) {
+    if (f->tidy || j->d->follow_budget.inflight) {
         f->tidy_again = 1; /* one at a time: the next sees this one's result */
         return;
     }
@@ -502,7 +492,7 @@ static void follow_tidy(struct ckd_follow *f)
         return;
     }
     f->tidy = r;
-    budget.tidies++;
+    j->d->follow_budget.tidies++;
     j->busy++; /* a daemon stop waits for the removal to finish */
 }
 
@@ -984,7 +974,7 @@ static void scan_done(uv_work_t *req, int status)
     (void)status;
     ckd_job *h = ckd_job_find(d, r->holder);
     if (h) h->busy--;
-    budget.inflight = 0;
+    d->follow_budget.inflight = 0;
     for (size_t i = 0; i < r->n; i++) {
         scan_item *it = &r->items[i];
         ckd_job *p = ckd_job_find(d, it->job_id);
@@ -1015,18 +1005,18 @@ static void scan_done(uv_work_t *req, int status)
         }
     }
     scan_free(r);
-    if (budget.again) budget_pass(d);
+    if (d->follow_budget.again) budget_pass(d);
 }
 
 /* Asks for a budget pass: now, or when the one in flight (or a tidy) ends. */
 static void budget_pass(ckd_daemon *d)
 {
     if (d->stopping) return;
-    if (budget.inflight || budget.tidies > 0) {
-        budget.again = 1;
+    if (d->follow_budget.inflight || d->follow_budget.tidies > 0) {
+        d->follow_budget.again = 1;
         return;
     }
-    budget.again = 0;
+    d->follow_budget.again = 0;
     scan_req *r = scan_build(d);
     if (!r) return;
     r->work.data = r;
@@ -1034,7 +1024,7 @@ static void budget_pass(ckd_daemon *d)
         scan_free(r);
         return;
     }
-    budget.inflight = 1;
+    d->follow_budget.inflight = 1;
     ckd_job_find(d, r->holder)->busy++; /* a daemon stop waits for the removals */
 }
 
