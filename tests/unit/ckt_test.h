@@ -53,6 +53,15 @@
     } while (0)
 
 static int ckt_passed_;
+
+/* Writes text to path (a fixture file); any failure ends the test. */
+static inline void ckt_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    CKT_ASSERT(f != NULL);
+    CKT_ASSERT(fputs(text, f) >= 0);
+    CKT_ASSERT(fclose(f) == 0);
+}
 #define CKT_DONE()                                                                                 \
     do {                                                                                           \
         printf("%d passed, 0 failed\n", ckt_passed_);                                              \

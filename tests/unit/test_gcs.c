@@ -51,14 +51,6 @@ static void clean_env(void)
     for (size_t i = 0; i < sizeof(ENV_VARS) / sizeof(ENV_VARS[0]); i++) unsetenv(ENV_VARS[i]);
 }
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    CKT_ASSERT(f != NULL);
-    CKT_ASSERT(fputs(text, f) >= 0);
-    CKT_ASSERT(fclose(f) == 0);
-}
-
 static ckd_det_storage storage(char *bucket, char *prefix, char *endpoint)
 {
     ckd_det_storage st;
@@ -381,22 +373,22 @@ static void test_creds(void)
     resolve_fails(NULL, -ENOKEY, "GCS_HMAC_ACCESS_ID", NULL);
 
     /* Token file: first line, trimmed. */
-    write_file(tokfile, "  ya29.file-token\r\nsecond line\n");
+    ckt_write_file(tokfile, "  ya29.file-token\r\nsecond line\n");
     setenv(CKD_GCS_ENV_TOKEN_FILE, tokfile, 1);
     resolve_ok(&st, CKD_GCS_AUTH_BEARER, "ya29.file-token", NULL);
-    write_file(tokfile, "ya29.no-newline");
+    ckt_write_file(tokfile, "ya29.no-newline");
     resolve_ok(&st, CKD_GCS_AUTH_BEARER, "ya29.no-newline", NULL);
-    write_file(tokfile, "\nya29.second-line-does-not-count\n");
+    ckt_write_file(tokfile, "\nya29.second-line-does-not-count\n");
     resolve_fails(&st, -EINVAL, "cannot read an access token", "ya29");
-    write_file(tokfile, "");
+    ckt_write_file(tokfile, "");
     resolve_fails(&st, -EINVAL, "GOOGLE_OAUTH_ACCESS_TOKEN_FILE", NULL);
-    write_file(tokfile, "ya29.has space\n");
+    ckt_write_file(tokfile, "ya29.has space\n");
     resolve_fails(&st, -EINVAL, "invalid gcs access token", "ya29");
     setenv(CKD_GCS_ENV_TOKEN_FILE, "/nonexistent/ckptd-test/token", 1);
     resolve_fails(&st, -EINVAL, "/nonexistent/ckptd-test/token", NULL);
     setenv(CKD_GCS_ENV_TOKEN_FILE, tmpdir, 1); /* a directory */
     resolve_fails(&st, -EINVAL, "cannot read", NULL);
-    write_file(tokfile, "ya29.file-token\n");
+    ckt_write_file(tokfile, "ya29.file-token\n");
     setenv(CKD_GCS_ENV_TOKEN_FILE, tokfile, 1);
 
     /* The token variables beat the file; GOOGLE_ beats CLOUDSDK_. */

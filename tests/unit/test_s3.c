@@ -37,14 +37,6 @@ static void clean_env(void)
     setenv("HOME", tmpdir, 1);
 }
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    CKT_ASSERT(f != NULL);
-    CKT_ASSERT(fputs(text, f) >= 0);
-    CKT_ASSERT(fclose(f) == 0);
-}
-
 static ckd_det_storage storage(char *bucket, char *prefix, char *endpoint)
 {
     ckd_det_storage st;
@@ -204,7 +196,7 @@ static void test_creds_precedence(void)
     resolve_fails(NULL, -ENOKEY, "no s3 credentials");
 
     /* The shared file, default profile, from AWS_SHARED_CREDENTIALS_FILE. */
-    write_file(credfile, CREDS_TEXT);
+    ckt_write_file(credfile, CREDS_TEXT);
     setenv("AWS_SHARED_CREDENTIALS_FILE", credfile, 1);
     resolve_ok(&st, "AKIDDEFAULT", "defaultsecret/+abc", NULL, "us-east-1");
     /* Another profile: ':' separator, key names in capitals, CRLF, '#'
@@ -226,7 +218,8 @@ static void test_creds_precedence(void)
     snprintf(dir, sizeof(dir), "%s/.aws", tmpdir);
     CKT_ASSERT(mkdir(dir, 0700) == 0 || errno == EEXIST);
     snprintf(home_creds, sizeof(home_creds), "%s/credentials", dir);
-    write_file(home_creds, "[default]\naws_access_key_id=AKIDHOME\naws_secret_access_key=home\n");
+    ckt_write_file(home_creds,
+                   "[default]\naws_access_key_id=AKIDHOME\naws_secret_access_key=home\n");
     resolve_ok(&st, "AKIDHOME", "home", NULL, "us-east-1");
     /* A file named by the variable wins over $HOME's, even when missing. */
     setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/ckptd-test/credentials", 1);
