@@ -221,6 +221,39 @@ static const char *child_uuid(const ckd_job *c)
     return src_str(c->source, "uuid");
 }
 
+/* A done child whose directory ckptd removed carries this in its error, so
+ * that after a restart the follow job does not fetch it again. */
+#define REMOVED_MARK "removed by ckptd: "
+
+/* Remembers that ckptd removed checkpoint uuid of follow job j (why: the
+ * retention or the budget), in memory and in the child's record. */
+static void mark_removed(ckd_job *j, struct ckd_follow *f, const char *uuid, const char *why)
+{
+    if (f) json_object_set_new(f->removed, uuid, json_true());
+    for (ckd_job *c = j->d->jobs; c; c = c->next) {
+        const char *cu = child_uuid(c);
+        if (child_parent(c) != j->id || c->state != CKD_JOB_DONE || !cu || strcmp(cu, uuid) != 0)
+            continue;
+        char msg[300];
+        snprintf(msg, sizeof(msg), REMOVED_MARK "%s", why);
+        free(c->error);
+        c->error = strdup(msg);
+        c->updated = ckd_wall_s();
+        ckd_store_job_update(&j->d->store, c->id, ckd_job_state_name(c->state), c->error,
+                             c->updated);
+        ckd_events_job(j->d, c);
+    }
+}
+
+/* The children ckptd removed before a restart. */
+static void load_removed(ckd_job *j, struct ckd_follow *f)
+{
+    for (ckd_job *c = j->d->jobs; c; c = c->next)
+        if (child_parent(c) == j->id && c->state == CKD_JOB_DONE && child_uuid(c) && c->error &&
+            strncmp(c->error, REMOVED_MARK, strlen(REMOVED_MARK)) == 0)
+            json_object_set_new(f->removed, child_uuid(c), json_true());
+}
+
 static void budget_pass(ckd_daemon *d);
 
 /* ---- pointer and retention (pool work) ------------------------------------ */
@@ -370,7 +403,10 @@ static void tidy_done(uv_work_t *req, int status)
             ckd_job_log(j, "warn", "cannot remove '%s/%s': %s", r->dir, u, strerror(-o));
         else if (j && o == 2 && f && !json_object_get(f->pinned, u))
             ckd_job_log(j, "info", "keeping checkpoint %s: it is pinned", u);
-        if (f && (o == 0 || o == 1)) json_object_set_new(f->removed, u, json_true());
+        if (j && (o == 0 || o == 1))
+            mark_removed(j, f, u, "beyond --keep");
+        else if (f && (o == 0 || o == 1))
+            json_object_set_new(f->removed, u, json_true());
         if (f && o == 2) json_object_set_new(f->pinned, u, json_true());
     }
     if (f) {
@@ -983,7 +1019,12 @@ static void scan_done(uv_work_t *req, int status)
             if (p)
                 ckd_job_log(p, "info", "evicted checkpoint %s from '%s' (LRU, budget %lld)",
                             it->uuid, it->dir, (long long)r->limit);
-            if (f) json_object_set_new(f->removed, it->uuid, json_true());
+            if (p) {
+                char why[96];
+                snprintf(why, sizeof(why), "evicted under the disk budget (%lld bytes)",
+                         (long long)r->limit);
+                mark_removed(p, f, it->uuid, why);
+            }
         } else if (it->outcome == SCAN_FAILED && p) {
             ckd_job_log(p, "warn", "cannot evict '%s/%s': %s", it->dir, it->uuid,
                         strerror(-it->err));
@@ -1143,6 +1184,7 @@ void ckd_follow_start(ckd_job *j)
     }
     f->job = j;
     f->state = FOLLOW_IDLE;
+    load_removed(j, f);
     uv_timer_init(j->d->loop, &f->timer);
     f->timer.data = f;
     ckd_job_set_state(j, CKD_JOB_RUNNING, NULL);

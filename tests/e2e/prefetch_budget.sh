@@ -46,6 +46,14 @@ for u in "$s100" "$s200" "$s400"; do [ -d "$dir/$u" ] || ckt_fail "$u was remove
 [ "$(grep -c 'evicted checkpoint' <(ckpt job "$id"))" = 1 ] || { ckpt job "$id"; ckt_fail "more than s300 evicted"; }
 [ "$(ckt_pf_bytes "$dir")" -le "$budget" ] || ckt_fail "over the budget after the eviction"
 
+ckt_log "a daemon restart does not bring the evicted checkpoint back"
+ckt_daemon_stop
+DET_MASTER=$CKT_DET_URL ckt_daemon_start
+ckt_pf_wait_log "$id" "following trial 1" 5
+sleep 2.5 # two polls
+[ ! -e "$dir/$s300" ] || ckt_fail "the evicted checkpoint was fetched again after the restart"
+grep -q "removed by ckptd: evicted under the disk budget" <(ckpt jobs) || { ckpt jobs; ckt_fail "the child does not record its eviction"; }
+
 ckt_log "three new checkpoints while sampling the managed bytes and reading through 'latest'"
 w=700000
 python3 - "$dir" "$CKT_TMP/sample" <<'PY' &
