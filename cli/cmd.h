@@ -77,6 +77,10 @@ int ckc_call(ckc_conn *c, const char *method, json_t *params, json_t **result);
  * *result, or an exit status after printing why. params is stolen (NULL:
  * "cannot build the request"). */
 int ckc_request(const ckc_opts *o, const char *method, json_t *params, json_t **result);
+/* The same through another call function (cmd_det.c: ckc_det_call). */
+typedef int (*ckc_call_fn)(ckc_conn *c, const char *method, json_t *params, json_t **result);
+int ckc_request_via(const ckc_opts *o, ckc_call_fn call, const char *method, json_t *params,
+                    json_t **result);
 
 /* Installs a SIGINT handler that only sets a flag (a second SIGINT kills the
  * process as usual), and tells whether SIGINT has arrived since. */

@@ -58,22 +58,10 @@ int ckc_det_call(ckc_conn *c, const char *method, json_t *params, json_t **resul
     return 0;
 }
 
-/* Connects, calls method and hands back its result; an exit status after
- * printing why otherwise. params is stolen. */
+/* ckc_request, through ckc_det_call (an old daemon gets an upgrade hint). */
 static int ask(const ckc_opts *o, const char *method, json_t *params, json_t **result)
 {
-    if (!params) {
-        ckc_errorf("cannot build the request: out of memory");
-        return CKC_EXIT_FAIL;
-    }
-    ckc_conn conn;
-    if (ckc_connect(o, &conn) != 0) {
-        json_decref(params);
-        return CKC_EXIT_FAIL;
-    }
-    int status = ckc_det_call(&conn, method, params, result);
-    ckc_conn_close(&conn);
-    return status;
+    return ckc_request_via(o, ckc_det_call, method, params, result);
 }
 
 /* The positional words after the options must number between min and max. */

@@ -135,6 +135,12 @@ int ckc_call(ckc_conn *c, const char *method, json_t *params, json_t **result)
 
 int ckc_request(const ckc_opts *o, const char *method, json_t *params, json_t **result)
 {
+    return ckc_request_via(o, ckc_call, method, params, result);
+}
+
+int ckc_request_via(const ckc_opts *o, ckc_call_fn call, const char *method, json_t *params,
+                    json_t **result)
+{
     if (!params) {
         ckc_errorf("cannot build the request: out of memory");
         return CKC_EXIT_FAIL;
@@ -144,7 +150,7 @@ int ckc_request(const ckc_opts *o, const char *method, json_t *params, json_t **
         json_decref(params);
         return CKC_EXIT_FAIL;
     }
-    int status = ckc_call(&conn, method, params, result);
+    int status = call(&conn, method, params, result);
     ckc_conn_close(&conn);
     return status;
 }
