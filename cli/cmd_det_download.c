@@ -15,14 +15,17 @@
 
 /* One download, as the command line asked for it. */
 struct download {
-    const char *cmd;    /* "checkpoint download", for messages */
-    json_t *source;     /* the job's source (owned) */
-    const char *outdir; /* -o DIR, or NULL for ./checkpoints */
-    bool direct;        /* -o DIR holds the files of the single checkpoint itself */
-    const char *mode;   /* --mode, or NULL for the daemon's default (auto) */
-    bool decompress;    /* --decompress: store .zst objects decoded */
-    bool quiet;         /* -q: only the paths */
-    bool many;          /* any number of checkpoints, a blank line after each */
+    const char *cmd;     /* "checkpoint download", for messages */
+    json_t *source;      /* the job's source (owned) */
+    const char *outdir;  /* -o DIR, or NULL for ./checkpoints */
+    bool direct;         /* -o DIR holds the files of the single checkpoint itself */
+    const char *mode;    /* --mode, or NULL for the daemon's default (auto) */
+    bool decompress;     /* --decompress: store .zst objects decoded */
+    const char *sort_by; /* --sort-by (trial and experiment download) */
+    bool smaller;        /* --smaller-is-better ... */
+    bool has_smaller;    /* ... was given */
+    bool quiet;          /* -q: only the paths */
+    bool many;           /* any number of checkpoints, a blank line after each */
 };
 
 enum {
@@ -232,8 +235,8 @@ static int run(struct download *d, const ckc_opts *o)
 }
 
 /* -o and -q, which every download has. Returns true when c was one. */
-/* -o, -q, --mode and --decompress: 1 when c was one of them, 0 when not,
- * CKC_EXIT_USAGE (negated) for a bad --mode. */
+/* -o, -q, --mode, --decompress, --sort-by and --smaller-is-better: 1 when c
+ * was one of them, 0 when not, CKC_EXIT_USAGE (negated) for a bad value. */
 static int common_option(struct download *d, int c)
 {
     if (c == OPT_MODE) {
@@ -245,6 +248,18 @@ static int common_option(struct download *d, int c)
     }
     if (c == OPT_DECOMPRESS) {
         d->decompress = true;
+        return 1;
+    }
+    if (c == OPT_SORT_BY) {
+        if (!*optarg) return -ckc_usage_errorf(d->cmd, "--sort-by needs a metric name");
+        d->sort_by = optarg;
+        return 1;
+    }
+    if (c == OPT_SMALLER) {
+        if (ckc_det_parse_bool(optarg, &d->smaller) < 0)
+            return -ckc_usage_errorf(d->cmd, "--smaller-is-better is true or false, not '%s'",
+                                     optarg);
+        d->has_smaller = true;
         return 1;
     }
     if (c == 'o') {
@@ -269,28 +284,21 @@ static int check_common(const struct download *d, int argc, char **argv, const c
 }
 
 /* --sort-by and --smaller-is-better go together, as det requires. */
-static int check_sort(const char *cmd, const char *sort_by, bool has_smaller)
+static int check_sort(const struct download *d)
 {
-    if (sort_by && !has_smaller)
-        return ckc_usage_errorf(cmd, "--sort-by needs --smaller-is-better true|false");
-    if (has_smaller && !sort_by)
-        return ckc_usage_errorf(cmd, "--smaller-is-better goes with --sort-by METRIC");
-    return 0;
-}
-
-static int parse_smaller(const char *cmd, const char *s, bool *v)
-{
-    if (ckc_det_parse_bool(s, v) < 0)
-        return ckc_usage_errorf(cmd, "--smaller-is-better is true or false, not '%s'", s);
+    if (d->sort_by && !d->has_smaller)
+        return ckc_usage_errorf(d->cmd, "--sort-by needs --smaller-is-better true|false");
+    if (d->has_smaller && !d->sort_by)
+        return ckc_usage_errorf(d->cmd, "--smaller-is-better goes with --sort-by METRIC");
     return 0;
 }
 
 /* Adds the ranking options to a source. Returns false when out of memory. */
-static bool add_sort(json_t *source, const char *sort_by, bool smaller)
+static bool add_sort(json_t *source, const struct download *d)
 {
-    if (!sort_by) return true;
-    return json_object_set_new(source, "sort_by", json_string(sort_by)) == 0 &&
-           json_object_set_new(source, "smaller_is_better", json_boolean(smaller)) == 0;
+    if (!d->sort_by) return true;
+    return json_object_set_new(source, "sort_by", json_string(d->sort_by)) == 0 &&
+           json_object_set_new(source, "smaller_is_better", json_boolean(d->smaller)) == 0;
 }
 
 static int out_of_memory(json_t *source)
@@ -340,8 +348,7 @@ int ckc_det_trial_download(int argc, char **argv, ckc_opts *o)
         {"smaller-is-better", required_argument, NULL, OPT_SMALLER},
         {NULL, 0, NULL, 0}};
     struct download d = {.cmd = argv[0]};
-    const char *select = NULL, *uuid = NULL, *sort_by = NULL;
-    bool smaller = true, has_smaller = false;
+    const char *select = NULL, *uuid = NULL;
     int c, status;
     while ((c = ckc_getopt(argc, argv, "o:q", longopts, o, trial_usage)) != -1) {
         if ((status = common_option(&d, c)) < 0) return -status;
@@ -359,14 +366,6 @@ int ckc_det_trial_download(int argc, char **argv, ckc_opts *o)
             pick = "uuid";
             uuid = optarg;
             break;
-        case OPT_SORT_BY:
-            if (!*optarg) return ckc_usage_errorf(d.cmd, "--sort-by needs a metric name");
-            sort_by = optarg;
-            break;
-        case OPT_SMALLER:
-            if ((status = parse_smaller(d.cmd, optarg, &smaller)) != 0) return status;
-            has_smaller = true;
-            break;
         default:
             return c == 'h' ? CKC_EXIT_OK : CKC_EXIT_USAGE;
         }
@@ -379,14 +378,14 @@ int ckc_det_trial_download(int argc, char **argv, ckc_opts *o)
     if ((status = ckc_det_parse_id(d.cmd, "trial", argv[optind], &id)) != 0) return status;
     if (!select)
         return ckc_usage_errorf(d.cmd, "which checkpoint? give --best, --latest or --uuid");
-    if ((status = check_sort(d.cmd, sort_by, has_smaller)) != 0) return status;
-    if (sort_by && strcmp(select, "best") != 0)
+    if ((status = check_sort(&d)) != 0) return status;
+    if (d.sort_by && strcmp(select, "best") != 0)
         return ckc_usage_errorf(d.cmd, "--sort-by and --smaller-is-better go with --best");
 
     d.direct = d.outdir != NULL;
     d.source = json_pack("{s:s,s:I,s:s}", "kind", "trial", "id", id, "select", select);
     if (!d.source || (uuid && json_object_set_new(d.source, "uuid", json_string(uuid)) < 0) ||
-        !add_sort(d.source, sort_by, smaller))
+        !add_sort(d.source, &d))
         return out_of_memory(d.source);
     return run(&d, o);
 }
@@ -404,8 +403,7 @@ int ckc_det_experiment_download(int argc, char **argv, ckc_opts *o)
         {"smaller-is-better", required_argument, NULL, OPT_SMALLER},
         {NULL, 0, NULL, 0}};
     struct download d = {.cmd = argv[0], .many = true};
-    const char *sort_by = NULL;
-    bool smaller = true, has_smaller = false, per_trial = false;
+    bool per_trial = false;
     long long top_n = 1;
     int c, status;
     while ((c = ckc_getopt(argc, argv, "o:q", longopts, o, experiment_usage)) != -1) {
@@ -420,14 +418,6 @@ int ckc_det_experiment_download(int argc, char **argv, ckc_opts *o)
         case OPT_PER_TRIAL:
             per_trial = true;
             break;
-        case OPT_SORT_BY:
-            if (!*optarg) return ckc_usage_errorf(d.cmd, "--sort-by needs a metric name");
-            sort_by = optarg;
-            break;
-        case OPT_SMALLER:
-            if ((status = parse_smaller(d.cmd, optarg, &smaller)) != 0) return status;
-            has_smaller = true;
-            break;
         default:
             return c == 'h' ? CKC_EXIT_OK : CKC_EXIT_USAGE;
         }
@@ -436,12 +426,12 @@ int ckc_det_experiment_download(int argc, char **argv, ckc_opts *o)
         return status;
     json_int_t id = 0;
     if ((status = ckc_det_parse_id(d.cmd, "experiment", argv[optind], &id)) != 0) return status;
-    if ((status = check_sort(d.cmd, sort_by, has_smaller)) != 0) return status;
+    if ((status = check_sort(&d)) != 0) return status;
 
     d.direct = false; /* det: each checkpoint in DIR/UUID, -o or not */
     d.source =
         json_pack("{s:s,s:I,s:I}", "kind", "experiment", "id", id, "top_n", (json_int_t)top_n);
-    if (!d.source || !add_sort(d.source, sort_by, smaller) ||
+    if (!d.source || !add_sort(d.source, &d) ||
         (per_trial && json_object_set_new(d.source, "per_trial", json_true()) < 0))
         return out_of_memory(d.source);
     return run(&d, o);
