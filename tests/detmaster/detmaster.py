@@ -138,7 +138,34 @@ class PutError(Exception):
     """An upload to an object store (--s3-endpoint, --azure-endpoint) failed."""
 
 
-class S3Target:
+class KeepAlive:
+    """One keep-alive connection to an object store's host (scheme, host set
+    by the subclass); send() tries once more when the server dropped it."""
+    conn = None
+
+    def send(self, method, url, data, headers, ok, what):
+        for attempt in (1, 2):
+            if self.conn is None:
+                cls = http.client.HTTPSConnection if self.scheme == "https" else \
+                    http.client.HTTPConnection
+                self.conn = cls(self.host, timeout=30)
+            try:
+                self.conn.request(method, url, body=data, headers=headers)
+                resp = self.conn.getresponse()
+                body = resp.read()
+            except (OSError, http.client.HTTPException) as e:
+                self.conn.close()
+                self.conn = None
+                if attempt == 2:
+                    raise PutError(f"{what}: {e}")
+                continue
+            if resp.status not in ok:
+                raise PutError(f"{what}: HTTP {resp.status} "
+                               f"{body[:300].decode(errors='replace')}")
+            return
+
+
+class S3Target(KeepAlive):
     """Where --s3-endpoint puts experiment 4's files: PUTs signed with SigV4
     (a real payload hash), one keep-alive connection."""
     ACCESS_KEY, SECRET_KEY, REGION = "S3RVER", "S3RVER", "us-east-1"
@@ -149,7 +176,6 @@ class S3Target:
         if u.scheme not in ("http", "https") or not u.netloc:
             raise PutError(f"bad --s3-endpoint '{endpoint}'")
         self.scheme, self.host, self.base = u.scheme, u.netloc, u.path.rstrip("/")
-        self.conn = None
 
     def key(self, uuid, rel):
         p = self.prefix.strip("/")
@@ -174,28 +200,10 @@ class S3Target:
                    "Content-Length": str(len(data)),
                    "Authorization": f"AWS4-HMAC-SHA256 Credential={self.ACCESS_KEY}/{scope}, "
                                     f"SignedHeaders={signed}, Signature={sig}"}
-        for attempt in (1, 2):  # once more on a dropped keep-alive connection
-            if self.conn is None:
-                cls = http.client.HTTPSConnection if self.scheme == "https" else \
-                    http.client.HTTPConnection
-                self.conn = cls(self.host, timeout=30)
-            try:
-                self.conn.request("PUT", path, body=data, headers=headers)
-                resp = self.conn.getresponse()
-                body = resp.read()
-            except (OSError, http.client.HTTPException) as e:
-                self.conn.close()
-                self.conn = None
-                if attempt == 2:
-                    raise PutError(f"s3 put {self.bucket}/{key}: {e}")
-                continue
-            if resp.status != 200:
-                raise PutError(f"s3 put {self.bucket}/{key}: HTTP {resp.status} "
-                               f"{body[:300].decode(errors='replace')}")
-            return
+        self.send("PUT", path, data, headers, (200,), f"s3 put {self.bucket}/{key}")
 
 
-class AzureTarget:
+class AzureTarget(KeepAlive):
     """Where --azure-endpoint puts experiment 6's files: block blobs PUT with
     Shared Key (the string-to-sign of x-ms-version 2015-02-21 and later), one
     keep-alive connection. The account is the endpoint's first path segment
@@ -212,7 +220,6 @@ class AzureTarget:
             raise PutError(f"bad --azure-endpoint '{endpoint}' (want http://host:port/account)")
         self.scheme, self.host, self.base = u.scheme, u.netloc, u.path.rstrip("/")
         self.key = base64.b64decode(self.DEV_KEY)
-        self.conn = None
         self.created = False
 
     def request(self, method, path, query, data, extra, ok):
@@ -229,25 +236,7 @@ class AzureTarget:
         headers = dict(xms, Host=self.host, **{"Content-Length": str(len(data)),
                        "Authorization": f"SharedKey {self.account}:{sig.decode()}"})
         url = path + ("?" + "&".join(f"{quote(k)}={quote(v)}" for k, v in query) if query else "")
-        for attempt in (1, 2):  # once more on a dropped keep-alive connection
-            if self.conn is None:
-                cls = http.client.HTTPSConnection if self.scheme == "https" else \
-                    http.client.HTTPConnection
-                self.conn = cls(self.host, timeout=30)
-            try:
-                self.conn.request(method, url, body=data, headers=headers)
-                resp = self.conn.getresponse()
-                body = resp.read()
-            except (OSError, http.client.HTTPException) as e:
-                self.conn.close()
-                self.conn = None
-                if attempt == 2:
-                    raise PutError(f"azure {method} {path}: {e}")
-                continue
-            if resp.status not in ok:
-                raise PutError(f"azure {method} {path}: HTTP {resp.status} "
-                               f"{body[:300].decode(errors='replace')}")
-            return
+        self.send(method, url, data, headers, ok, f"azure {method} {path}")
 
     def put(self, blob, data):
         container = f"{self.base}/{quote(self.container, safe='')}"
