@@ -1,9 +1,13 @@
 /* Hashing helpers shared by verification passes. */
+#include "hash.h"
+
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "fsutil.h"
-#include "hash.h"
 
 #define HASH_READ (1 << 20)
 
@@ -28,4 +32,25 @@ void ckd_hash_state_hex(const XXH3_state_t *h, char hex[33])
     XXH128_canonical_t c;
     XXH128_canonicalFromHash(&c, XXH3_128bits_digest(h));
     ckd_hash_hex(c.digest, hex);
+}
+
+int ckd_hash_file(const char *path, int64_t size, char hex[33])
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) return -errno;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (size >= 0 && st.st_size != size)) {
+        close(fd);
+        return -EINVAL;
+    }
+    XXH3_state_t *h = XXH3_createState();
+    int rc = h ? 0 : -ENOMEM;
+    if (rc == 0) {
+        XXH3_128bits_reset(h);
+        rc = ckd_hash_fd_range(fd, 0, st.st_size, h);
+        if (rc == 0) ckd_hash_state_hex(h, hex);
+    }
+    XXH3_freeState(h);
+    close(fd);
+    return rc;
 }
