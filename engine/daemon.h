@@ -303,8 +303,15 @@ int ckd_checksums_hold(ckd_file *f, int64_t size);
 /* manifest.c: the .ckptd.xxh128 file (xxhsum -H2 format) in a published
  * checkpoint. Pool threads only. */
 #define CKD_MANIFEST_NAME ".ckptd.xxh128"
-/* 0 when unit u's target holds every file of u with the size and hash its
- * manifest records (then sets each file's hash); -ENOENT/-EINVAL otherwise. */
+/* Beside it: {"checkpoint": uuid, "version": 1}, which copy this is. */
+#define CKD_IDENTITY_NAME ".ckptd.json"
+/* 1 when dir holds ckptd's copy of checkpoint uuid (its .ckptd.json names
+ * it; or, for copies from before that file, dir is named by the uuid and
+ * has a manifest), 0 otherwise. */
+int ckd_manifest_names(const char *dir, const char *uuid);
+/* 0 when unit u's target is ckptd's copy of u's checkpoint and holds every
+ * file of u with the size and hash its manifest records, agreeing with the
+ * expected hashes (then sets each file's hash); -ENOENT/-EINVAL otherwise. */
 int ckd_manifest_check(ckd_job *j, size_t u);
 /* Writes dir/.ckptd.xxh128 for unit u's files (plus extra, a path with its
  * hash, when not NULL), durably. */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +28,42 @@ int ckd_mkdir_p(const char *path)
     struct stat st;
     if (stat(path, &st) != 0) return -errno;
     return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+char *ckd_staging_path(const char *dir, const char *stem)
+{
+    unsigned char r[6];
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) return NULL;
+    size_t n = strlen(dir) + strlen(stem) + 32;
+    char *s = malloc(n);
+    if (!s) return NULL;
+    size_t dl = strlen(dir);
+    while (dl > 1 && dir[dl - 1] == '/') dl--;
+    snprintf(s, n, "%.*s/.%s-%02x%02x%02x%02x%02x%02x.partial", (int)dl, dir, stem, r[0], r[1],
+             r[2], r[3], r[4], r[5]);
+    return s;
+}
+
+int ckd_dir_own(const char *path)
+{
+    char *parent = strdup(path);
+    if (!parent) return -ENOMEM;
+    char *slash = strrchr(parent, '/');
+    int rc = 0;
+    if (slash && slash != parent) {
+        *slash = '\0';
+        rc = ckd_mkdir_p(parent);
+    }
+    free(parent);
+    if (rc < 0) return rc;
+    if (mkdir(path, 0700) == 0) return 0;
+    if (errno != EEXIST) return -errno;
+    struct stat st;
+    if (lstat(path, &st) != 0) return -errno;
+    if (S_ISLNK(st.st_mode)) return -ELOOP;
+    if (!S_ISDIR(st.st_mode)) return -ENOTDIR;
+    if (st.st_uid != geteuid()) return -EPERM;
+    return 0;
 }
 
 int ckd_mkdir_parents(const char *dir, const char *rel)

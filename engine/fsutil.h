@@ -10,7 +10,16 @@
 int ckd_mkdir_p(const char *path);
 /* Creates every parent directory of the relative file path rel under dir. */
 int ckd_mkdir_parents(const char *dir, const char *rel);
-/* rm -rf; a missing path is not an error. */
+/* A staging directory name beside or inside dir: "<dir>/.<stem>-<12 hex>.partial"
+ * with a random suffix, so that nobody can place something there first and
+ * two daemons sharing dir never pick the same one. malloc'd, NULL on failure. */
+char *ckd_staging_path(const char *dir, const char *stem);
+/* Makes path a directory that ckptd owns: created here (mode 0700, parents
+ * with ckd_mkdir_p), or already there as a real directory (not a symlink) of
+ * this user, as after a restart. -ELOOP for a symlink, -EPERM for another
+ * owner, -ENOTDIR for anything else. */
+int ckd_dir_own(const char *path);
+/* rm -rf; a missing path is not an error. Never follows a symlink. */
 int ckd_rm_rf(const char *path);
 /* fsync of a directory, so renames and creations inside it are durable. */
 int ckd_fsync_dir(const char *path);

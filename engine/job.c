@@ -35,6 +35,9 @@ static void unit_publish(ckd_job *j, size_t u);
 static void job_cleanup(ckd_job *j);
 static void file_finish(ckd_file *f);
 static void file_reset(ckd_file *f);
+static int target_conflict(ckd_job *j, size_t u, int unverified_only, const char *mhex, char *where,
+                           size_t wlen);
+static void conflict_message(char *msg, size_t len, const ckd_unit *un, const char *where);
 
 /* ---- names ------------------------------------------------------------- */
 
@@ -494,9 +497,9 @@ int ckd_job_check_paths(const ckd_job *j, char *why, size_t whylen)
 /* A URL set is one unit: files renamed one by one into the output. */
 static int add_url_files(ckd_job *j, json_t *files)
 {
-    char name[64];
-    snprintf(name, sizeof(name), ".ckptd-%lld.partial", (long long)j->id);
-    char *staging = ckd_path_join(j->output, name);
+    char stem[32];
+    snprintf(stem, sizeof(stem), "ckptd-%lld", (long long)j->id);
+    char *staging = ckd_staging_path(j->output, stem);
     if (!staging) return -ENOMEM;
     ckd_unit u = {.kind = CKD_UNIT_FILES, .target = j->output, .staging = staging};
     int rc = ckd_job_add_unit(j, &u);
@@ -1683,6 +1686,7 @@ typedef struct prep_req {
     seg_claim *claims;
     size_t nclaims;
     int err;
+    int conflict; /* 1 + the unit whose target holds a file that is not ckptd's */
     size_t reproven, rejected;
 } prep_req;
 
@@ -1729,7 +1733,14 @@ static void prepare_work(uv_work_t *req)
             un->found_present = 1;
             continue;
         }
-        if ((r->err = ckd_mkdir_p(un->staging)) < 0) {
+        /* Fail before fetching what could not be published. */
+        if (un->kind == CKD_UNIT_CHECKPOINT &&
+            target_conflict(j, u, 1, NULL, r->where, sizeof(r->where))) {
+            r->conflict = (int)u + 1;
+            r->err = -EEXIST;
+            return;
+        }
+        if ((r->err = ckd_dir_own(un->staging)) < 0) {
             snprintf(r->where, sizeof(r->where), "%s", un->staging);
             return;
         }
@@ -1846,8 +1857,17 @@ static void prepare_done(uv_work_t *req, int status)
         if (j->files[i].state == CKD_FILE_PENDING) file_persist(&j->files[i]);
     int err = r->err;
     int64_t need = r->need, avail = r->avail;
-    char msg[1200];
-    snprintf(msg, sizeof(msg), "cannot create '%s': %s", r->where, strerror(err < 0 ? -err : 0));
+    char msg[1400];
+    if (r->conflict)
+        conflict_message(msg, sizeof(msg), &j->units[r->conflict - 1], r->where);
+    else if (err == -ELOOP || err == -EPERM || err == -ENOTDIR)
+        snprintf(msg, sizeof(msg),
+                 "refusing to use '%s' as a staging directory: it is not a directory ckptd "
+                 "created (%s)",
+                 r->where, strerror(-err));
+    else
+        snprintf(msg, sizeof(msg), "cannot create '%s': %s", r->where,
+                 strerror(err < 0 ? -err : 0));
     free(r->claims);
     free(r);
     if (err < 0) {
@@ -2011,6 +2031,7 @@ typedef struct publish_req {
     size_t unit;
     char *metadata; /* metadata.json to write, or NULL */
     int err;
+    int conflict; /* err is -EEXIST: where is a file that is not ckptd's */
     char where[1024];
 } publish_req;
 
@@ -2030,28 +2051,49 @@ static int write_file_durably(const char *path, const char *text, char hex[33])
     return rc;
 }
 
+/* 1 when dir/rel is a regular file holding exactly the bytes whose hash
+ * is hex: replacing it loses nothing. */
+static int same_bytes(const char *path, int64_t size, const char *hex)
+{
+    char got[33];
+    return hex && hex[0] && ckd_hash_file(path, size, got) == 0 && strcmp(got, hex) == 0;
+}
+
+/* Moves staging/rel to dir/rel. With noreplace an existing dir/rel is
+ * replaced only when it holds the same bytes (hash hex), else -EEXIST. A
+ * file already moved by an interrupted earlier publish (gone from staging,
+ * there with its size) counts as moved. */
+static int move_in(const char *staging, const char *dir, const char *rel, int64_t size,
+                   const char *hex, int noreplace)
+{
+    char *from = ckd_path_join(staging, rel), *to = ckd_path_join(dir, rel);
+    int rc = from && to ? ckd_mkdir_parents(dir, rel) : -ENOMEM;
+    if (rc == 0 && noreplace && same_bytes(to, size, hex)) noreplace = 0;
+    if (rc == 0 && renameat2(AT_FDCWD, from, AT_FDCWD, to, noreplace ? RENAME_NOREPLACE : 0) != 0) {
+        struct stat st;
+        if (errno == EINVAL && noreplace && lstat(to, &st) != 0 && rename(from, to) == 0)
+            rc = 0; /* a filesystem without RENAME_NOREPLACE; checked just before */
+        else if (!(errno == ENOENT && stat(to, &st) == 0 && (size < 0 || st.st_size == size)))
+            rc = -errno;
+    }
+    free(from);
+    free(to);
+    return rc;
+}
+
 /* Renames the unit's files from its staging into dir, one by one. */
-static int publish_files_into(publish_req *r, const char *dir)
+static int publish_files_into(publish_req *r, const char *dir, int noreplace)
 {
     ckd_job *j = r->job;
     ckd_unit *un = &j->units[r->unit];
     for (size_t i = 0; i < j->nfiles; i++) {
         ckd_file *f = &j->files[i];
         if ((size_t)f->unit != r->unit) continue;
-        char *from = ckd_path_join(un->staging, f->path);
-        char *to = ckd_path_join(dir, f->path);
-        int rc = 0;
-        if (!from || !to) {
-            rc = -ENOMEM;
-        } else if ((rc = ckd_mkdir_parents(dir, f->path)) == 0 && rename(from, to) != 0) {
-            /* Already moved by an interrupted earlier publish? */
-            struct stat st;
-            if (!(errno == ENOENT && stat(to, &st) == 0 && st.st_size == f->size)) rc = -errno;
+        int rc = move_in(un->staging, dir, f->path, f->size, f->hash, noreplace);
+        if (rc < 0) {
+            snprintf(r->where, sizeof(r->where), "%s/%s", dir, f->path);
+            return rc;
         }
-        if (rc < 0) snprintf(r->where, sizeof(r->where), "%s", to ? to : f->path);
-        free(from);
-        free(to);
-        if (rc < 0) return rc;
         /* Parent directories of nested files, so the renames are durable. */
         const char *slash = strrchr(f->path, '/');
         if (slash) {
@@ -2073,6 +2115,47 @@ static int is_empty_dir(const char *path)
         if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) empty = 0;
     closedir(d);
     return empty;
+}
+
+/* A file of unit u that publishing into its existing, non-empty target
+ * would replace although the target is not ckptd's copy of the same
+ * checkpoint and the file there holds other bytes: 1 (where names it),
+ * else 0. A file no longer in staging was moved there by an earlier,
+ * interrupted publish of this unit. Before fetching (unverified_only),
+ * verified files count as such and the bytes are known only by their size
+ * or an expected hash. */
+static int target_conflict(ckd_job *j, size_t u, int unverified_only, const char *mhex, char *where,
+                           size_t wlen)
+{
+    ckd_unit *un = &j->units[u];
+    struct stat st;
+    if (lstat(un->target, &st) != 0 || !S_ISDIR(st.st_mode) || is_empty_dir(un->target) ||
+        (un->uuid && ckd_manifest_names(un->target, un->uuid) == 1))
+        return 0;
+    for (size_t i = 0; i < j->nfiles; i++) {
+        ckd_file *f = &j->files[i];
+        if ((size_t)f->unit != u || (unverified_only && f->state == CKD_FILE_VERIFIED)) continue;
+        char *to = ckd_path_join(un->target, f->path), *from = ckd_path_join(un->staging, f->path);
+        int clash = to && from && lstat(to, &st) == 0;
+        if (clash && unverified_only)
+            clash = (f->size >= 0 && (!S_ISREG(st.st_mode) || st.st_size != f->size)) ||
+                    (f->expect[0] && !same_bytes(to, f->size, f->expect));
+        else if (clash)
+            clash = lstat(from, &st) == 0 && !same_bytes(to, f->size, f->hash);
+        if (clash) snprintf(where, wlen, "%s", to);
+        free(to);
+        free(from);
+        if (clash) return 1;
+    }
+    if (un->write_metadata && !unverified_only) {
+        /* metadata.json written from the master's record (its hash mhex) */
+        char *to = ckd_path_join(un->target, "metadata.json");
+        int clash = to && lstat(to, &st) == 0 && !same_bytes(to, -1, mhex);
+        if (clash) snprintf(where, wlen, "%s", to);
+        free(to);
+        if (clash) return 1;
+    }
+    return 0;
 }
 
 static int publish_checkpoint(publish_req *r)
@@ -2116,33 +2199,28 @@ static int publish_checkpoint(publish_req *r)
         rc = -ENOTDIR;
     } else if (is_empty_dir(T)) {
         if (rmdir(T) != 0 || rename(S, T) != 0) rc = -errno;
+    } else if (target_conflict(j, r->unit, 0, mhex, r->where, sizeof(r->where))) {
+        rc = -EEXIST;
+        r->conflict = 1;
     } else {
-        char *mf = ckd_path_join(T, CKD_MANIFEST_NAME);
-        int ours = mf && access(mf, F_OK) == 0;
-        free(mf);
-        if (ours) {
-            /* An older copy of ours: swap it out in two renames. */
-            char old[1200];
-            snprintf(old, sizeof(old), "%s.ckptd-old-%lld", T, (long long)j->id);
-            if (rename(T, old) != 0 || rename(S, T) != 0)
-                rc = -errno;
-            else
-                ckd_rm_rf(old);
-        } else {
-            /* Someone else's directory (det's -o into an existing folder):
-             * never replace it; move our files in one by one. */
-            rc = publish_files_into(r, T);
-            if (rc == 0 && r->metadata) {
-                char *from = ckd_path_join(S, "metadata.json"),
-                     *to = ckd_path_join(T, "metadata.json");
-                if (!from || !to || rename(from, to) != 0) rc = from && to ? -errno : -ENOMEM;
-                free(from);
-                free(to);
-            }
-            if (rc == 0)
-                rc = ckd_manifest_write(j, r->unit, T, r->metadata ? "metadata.json" : NULL, mhex);
-            if (rc == 0) ckd_rm_rf(S);
+        /* An existing directory: the user's (det's -o into a folder) or an
+         * older copy of this checkpoint. Never replace it: move the files
+         * in one by one, none of them over a file that is not ckptd's copy
+         * of this checkpoint (checked above). The manifest goes first, so
+         * that a publish interrupted halfway finds its own files there. */
+        int noreplace = ckd_manifest_names(T, un->uuid) != 1;
+        rc = ckd_manifest_write(j, r->unit, T, r->metadata ? "metadata.json" : NULL, mhex);
+        if (rc == 0) rc = publish_files_into(r, T, noreplace);
+        json_array_foreach(un->dirs, i, v)
+        {
+            char *p = rc == 0 ? ckd_path_join(T, json_string_value(v)) : NULL;
+            if (p) rc = ckd_mkdir_p(p);
+            free(p);
         }
+        if (rc == 0 && r->metadata &&
+            (rc = move_in(S, T, "metadata.json", -1, mhex, noreplace)) < 0)
+            snprintf(r->where, sizeof(r->where), "%s/metadata.json", T);
+        if (rc == 0) ckd_rm_rf(S);
     }
     if (rc == 0) rc = ckd_fsync_dir(parent);
     free(parent);
@@ -2156,9 +2234,18 @@ static void publish_work(uv_work_t *req)
     if (un->kind == CKD_UNIT_CHECKPOINT) {
         r->err = publish_checkpoint(r);
     } else {
-        r->err = publish_files_into(r, un->target);
+        r->err = publish_files_into(r, un->target, 0);
         if (r->err == 0) ckd_rm_rf(un->staging);
     }
+}
+
+static void conflict_message(char *msg, size_t len, const ckd_unit *un, const char *where)
+{
+    snprintf(msg, len,
+             "cannot publish checkpoint %s into '%s': '%s' exists and is not part of ckptd's copy "
+             "of this checkpoint; nothing there was changed (remove it or choose another "
+             "directory)",
+             un->uuid ? un->uuid : "?", un->target, where);
 }
 
 static void publish_done(uv_work_t *req, int status)
@@ -2169,8 +2256,11 @@ static void publish_done(uv_work_t *req, int status)
     j->busy--;
     j->publishing = 0;
     if (r->err < 0) {
-        char msg[1200];
-        snprintf(msg, sizeof(msg), "cannot publish '%s': %s", r->where, strerror(-r->err));
+        char msg[1400];
+        if (r->conflict || r->err == -EEXIST)
+            conflict_message(msg, sizeof(msg), un, r->where);
+        else
+            snprintf(msg, sizeof(msg), "cannot publish '%s': %s", r->where, strerror(-r->err));
         ckd_job_set_state(j, CKD_JOB_FAILED, msg);
     } else {
         un->status = CKD_UNIT_FETCHED;

@@ -1,8 +1,12 @@
 /* The manifest written into every published checkpoint: `xxhsum -H2`
  * format ("<32 hex>  <path>"), so `xxhsum -c` can check a copy too. Names
  * holding a newline or a backslash are escaped the way xxhsum does: the
- * line starts with '\' and the name has "\\" and "\n". */
+ * line starts with '\' and the name has "\\" and "\n".
+ *
+ * Beside it, .ckptd.json names the checkpoint the copy is of: a copy is
+ * "present" for a job only when it is of the same checkpoint. */
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +18,7 @@
 #include "fsutil.h"
 
 #define MANIFEST_MAX (256 << 20)
+#define IDENTITY_MAX 4096
 
 static void put_line(FILE *out, const char *hash, const char *path)
 {
@@ -31,9 +36,49 @@ static void put_line(FILE *out, const char *hash, const char *path)
     fputc('\n', out);
 }
 
+/* Writes text to dir/name through a temporary file, durably. */
+static int write_small(const char *dir, const char *name, const char *text)
+{
+    char *path = ckd_path_join(dir, name);
+    if (!path) return -ENOMEM;
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 5);
+    if (!tmp) {
+        free(path);
+        return -ENOMEM;
+    }
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp", 5);
+    size_t len = strlen(text);
+    int rc = 0, fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) rc = -errno;
+    if (rc == 0) rc = ckd_pwrite_all(fd, text, len, 0);
+    if (rc == 0 && fsync(fd) != 0) rc = -errno;
+    if (fd >= 0 && close(fd) != 0 && rc == 0) rc = -errno;
+    if (rc == 0 && rename(tmp, path) != 0) rc = -errno;
+    if (rc < 0) unlink(tmp);
+    free(tmp);
+    free(path);
+    return rc;
+}
+
 int ckd_manifest_write(ckd_job *j, size_t u, const char *dir, const char *extra_path,
                        const char *extra_hash)
 {
+    const char *uuid = j->units[u].uuid;
+    if (uuid) {
+        json_t *id = json_pack("{s:s,s:i}", "checkpoint", uuid, "version", 1);
+        char *text = id ? json_dumps(id, JSON_COMPACT) : NULL;
+        json_decref(id);
+        char line[IDENTITY_MAX];
+        int rc = text && strlen(text) + 2 < sizeof(line) ? 0 : -ENOMEM;
+        if (rc == 0) {
+            snprintf(line, sizeof(line), "%s\n", text);
+            rc = write_small(dir, CKD_IDENTITY_NAME, line);
+        }
+        free(text);
+        if (rc < 0) return rc;
+    }
     char *path = ckd_path_join(dir, CKD_MANIFEST_NAME);
     if (!path) return -ENOMEM;
     char *tmp = malloc(strlen(path) + 5);
@@ -82,30 +127,39 @@ static char *parse_line(char *line, char **hash)
     return name;
 }
 
-static int hash_file(const char *path, int64_t size, char hex[33])
+int ckd_manifest_names(const char *dir, const char *uuid)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) return -errno;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != size) {
-        close(fd);
-        return -EINVAL;
+    char *path = ckd_path_join(dir, CKD_IDENTITY_NAME);
+    if (!path) return -ENOMEM;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    free(path);
+    if (fd < 0) {
+        if (errno != ENOENT) return 0;
+        /* Copies published before .ckptd.json existed: a manifest in a
+         * directory named by the checkpoint's uuid (ckptd's own layout). */
+        char *mf = ckd_path_join(dir, CKD_MANIFEST_NAME);
+        const char *base = strrchr(dir, '/');
+        base = base ? base + 1 : dir;
+        int legacy = mf && access(mf, F_OK) == 0 && strcmp(base, uuid) == 0;
+        free(mf);
+        return legacy;
     }
-    XXH3_state_t *h = XXH3_createState();
-    int rc = h ? 0 : -ENOMEM;
-    if (rc == 0) {
-        XXH3_128bits_reset(h);
-        rc = ckd_hash_fd_range(fd, 0, size, h);
-        if (rc == 0) ckd_hash_state_hex(h, hex);
-    }
-    XXH3_freeState(h);
+    char buf[IDENTITY_MAX];
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
     close(fd);
-    return rc;
+    if (n <= 0 || (size_t)n >= sizeof(buf) - 1) return 0;
+    buf[n] = '\0';
+    json_t *id = json_loads(buf, JSON_REJECT_DUPLICATES, NULL);
+    const char *named = json_string_value(json_object_get(id, "checkpoint"));
+    int same = named && strcmp(named, uuid) == 0;
+    json_decref(id);
+    return same;
 }
 
 int ckd_manifest_check(ckd_job *j, size_t u)
 {
     ckd_unit *un = &j->units[u];
+    if (!un->uuid || ckd_manifest_names(un->target, un->uuid) != 1) return -ENOENT;
     char *path = ckd_path_join(un->target, CKD_MANIFEST_NAME);
     if (!path) return -ENOMEM;
     FILE *in = fopen(path, "re");
@@ -150,7 +204,10 @@ int ckd_manifest_check(ckd_job *j, size_t u)
             if (names[k] && strcmp(names[k], f->path) == 0) want = hashes[k];
         char hex[33] = "";
         char *fp = ckd_path_join(un->target, f->path);
-        if (!want || !fp || hash_file(fp, f->size, hex) < 0 || strcmp(hex, want) != 0)
+        /* The copy must also agree with the hashes the checkpoint carries
+         * (sealed in its metadata), not only with itself. */
+        if (!want || (f->expect[0] && strcmp(f->expect, want) != 0) || !fp ||
+            ckd_hash_file(fp, f->size, hex) < 0 || strcmp(hex, want) != 0)
             rc = -EINVAL;
         else
             memcpy(f->hash, hex, 33);

@@ -310,11 +310,11 @@ static void make_units(resolve_ctx *c, json_t **raw, ckd_det_checkpoint *cps, si
         char *slash = target ? strrchr(target, '/') : NULL;
         char *staging = NULL;
         if (slash) {
-            /* .<name>.partial beside the target: same filesystem, one rename. */
-            size_t plen = (size_t)(slash - target);
-            staging = malloc(strlen(target) + 16);
-            if (staging)
-                sprintf(staging, "%.*s/.%s.partial", (int)(plen ? plen : 0), target, slash + 1);
+            /* .<name>-<random>.partial beside the target: same filesystem,
+             * one rename, and a name nobody can take first. */
+            *slash = '\0';
+            staging = ckd_staging_path(slash == target ? "/" : target, slash + 1);
+            *slash = '/';
         }
         int has_metadata = 0;
         json_t *dirs = json_array();

@@ -91,7 +91,7 @@ mark=$(($(wc -l < "$CKT_AZURE_DEBUG") + 1))
 t0=$(date +%s.%N)
 ckpt checkpoint download "$u" -o "$CKT_TMP/out" -q > /dev/null || ckt_fail "azure download failed"
 t1=$(date +%s.%N)
-diff -r -x .ckptd.xxh128 "$ref" "$CKT_TMP/out" || ckt_fail "bytes differ from the uploaded ones"
+diff -r -x .ckptd.xxh128 -x .ckptd.json "$ref" "$CKT_TMP/out" || ckt_fail "bytes differ from the uploaded ones"
 (cd "$CKT_TMP/out" && xxhsum -q -c .ckptd.xxh128) || ckt_fail "the manifest does not verify"
 [ "$(wc -l < "$CKT_TMP/out/.ckptd.xxh128")" = "$nfiles" ] || ckt_fail "the manifest does not list $nfiles files"
 ckpt --json job 1 | python3 -c '

@@ -50,7 +50,7 @@ ckt_daemon_stop     # graceful: journals what is on disk
 row=$(sqlite3 "$CKT_STATE/ckptd.db" "select start, done from segments where job_id=$id and done > 0 limit 1")
 [ -n "$row" ] || ckt_fail "no journaled range to corrupt"
 start=${row%|*}
-python3 - "$CKT_TMP/outc/.ckptd-$id.partial/c.bin" "$start" <<'PY'
+python3 - "$(ckt_staging "$CKT_TMP/outc" "ckptd-$id")/c.bin" "$start" <<'PY'
 import sys
 with open(sys.argv[1], "r+b") as f:
     f.seek(int(sys.argv[2]) + 10)

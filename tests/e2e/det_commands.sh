@@ -14,7 +14,7 @@ top3=$(ckt_det_q '" ".join(d["demo"]["top3"])')
 cd "$CKT_TMP"
 
 same_as_storage() { # DIR UUID: the copy equals the storage, manifest aside
-    diff -r -x .ckptd.xxh128 "$data/$2" "$1" || ckt_fail "$1 differs from the storage of $2"
+    diff -r -x .ckptd.xxh128 -x .ckptd.json "$data/$2" "$1" || ckt_fail "$1 differs from the storage of $2"
     (cd "$1" && xxhsum -q -c .ckptd.xxh128) || ckt_fail "$1 fails its manifest"
 }
 
@@ -47,12 +47,17 @@ out=$(ckpt checkpoint download "$u1" -o "$CKT_TMP/direct" -q)
 [ "$out" = "$CKT_TMP/direct" ] || ckt_fail "-q printed '$out'"
 same_as_storage "$CKT_TMP/direct" "$u1"
 
-ckt_log "a partial copy without a manifest is completed, not trusted"
+ckt_log "a partial copy without a manifest is not trusted and not overwritten; completed once the odd file goes"
 mkdir -p "$CKT_TMP/partial"
 cp -r "$data/$u1/." "$CKT_TMP/partial/"
 big=$(cd "$data/$u1" && find . -type f -size +1k | head -1)
 truncate -s 10 "$CKT_TMP/partial/$big"
-ckpt checkpoint download "$u1" -o "$CKT_TMP/partial" -q > /dev/null
+rc=0; ckpt checkpoint download "$u1" -o "$CKT_TMP/partial" -q > /dev/null 2> partial.err || rc=$?
+[ $rc -ne 0 ] && grep -qF "partial/${big#./}' exists and is not part of ckptd's copy" partial.err \
+    || { cat partial.err; ckt_fail "a foreign file of another size was not refused (exit $rc)"; }
+[ "$(stat -c %s "$CKT_TMP/partial/$big")" = 10 ] || ckt_fail "the foreign file was replaced"
+rm "$CKT_TMP/partial/$big"
+ckpt checkpoint download "$u1" -o "$CKT_TMP/partial" -q > /dev/null # equal files are kept as they are
 same_as_storage "$CKT_TMP/partial" "$u1"
 
 ckt_log "trial download --latest and --best pick det's checkpoints"

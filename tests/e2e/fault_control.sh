@@ -78,7 +78,7 @@ ckpt cancel "$id" > /dev/null || ckt_fail "gone.bin: cannot cancel the running j
 [ "$(ckt_job_field "$id" "['state']")" = canceled ] || ckt_fail "gone.bin: not canceled"
 stops gone.bin cancel
 [ "$(active)" = 0 ] || ckt_fail "transfers still active after cancel"
-[ ! -e "$CKT_TMP/out/.ckptd-$id.partial" ] || ckt_fail "gone.bin: staging data left after cancel"
+[ -z "$(ckt_staging "$CKT_TMP/out" "ckptd-$id")" ] || ckt_fail "gone.bin: staging data left after cancel"
 [ ! -e "$CKT_TMP/out/gone.bin" ] || ckt_fail "gone.bin: published after cancel"
 
 ckt_daemon_stop

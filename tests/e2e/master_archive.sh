@@ -28,7 +28,7 @@ reference() {
         "$CKT_DET_URL/checkpoints/$1" | tar -x -C "$2"
 }
 same() { # DIR REF: equal files, and the manifest holds
-    diff -r -x .ckptd.xxh128 "$2" "$1" || ckt_fail "$1 differs from $2"
+    diff -r -x .ckptd.xxh128 -x .ckptd.json "$2" "$1" || ckt_fail "$1 differs from $2"
     (cd "$1" && xxhsum -q -c .ckptd.xxh128) || ckt_fail "$1 fails its manifest"
 }
 

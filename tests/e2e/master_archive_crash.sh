@@ -29,7 +29,7 @@ print(js[-1]["id"], js[-1]["files_done"]) if js else print("", 0)') || true
     sleep 0.05
 done
 [ "${done_files:-0}" -ge 3 ] || ckt_fail "no file was verified while the archive streamed"
-stage=$CKT_TMP/.out.partial   # -o DIR: the files go in DIR itself
+stage=$(ckt_staging "$CKT_TMP" out)   # -o DIR: the files go in DIR itself
 [ -f "$stage/f1.bin" ] || ckt_fail "f1.bin is not staged"
 before=$(stat -c '%i %Y.%y' "$stage/f1.bin")
 ckt_daemon_kill9
@@ -40,7 +40,7 @@ wait "$client" 2>/dev/null || true
 ckt_log "restart: the archive is fetched again, the verified files are kept"
 DET_MASTER=$CKT_DET_URL ckt_daemon_start
 timeout 20 "$CKPT" --socket "$CKT_SOCK" watch "$job" > /dev/null || { ckpt job "$job"; ckt_fail "the job did not finish after the restart"; }
-diff -r -x .ckptd.xxh128 "$data/$u" "$CKT_TMP/out" || ckt_fail "the copy differs from the storage"
+diff -r -x .ckptd.xxh128 -x .ckptd.json "$data/$u" "$CKT_TMP/out" || ckt_fail "the copy differs from the storage"
 (cd "$CKT_TMP/out" && xxhsum -q -c .ckptd.xxh128) || ckt_fail "the copy fails its manifest"
 after=$(stat -c '%i %Y.%y' "$CKT_TMP/out/f1.bin")
 [ "$before" = "$after" ] || ckt_fail "f1.bin was written again ($before, then $after)"

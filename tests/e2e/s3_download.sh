@@ -38,7 +38,7 @@ ckt_s3_env
 CKT_KEEP_AWS=1 DET_MASTER=$CKT_DET_URL ckt_daemon_start
 ckpt config set segment_threshold=1048576 >/dev/null   # the 3 MiB shard goes in ranges
 ckpt checkpoint download "$u" -o "$CKT_TMP/out" -q > /dev/null || ckt_fail "s3 download failed"
-diff -r -x .ckptd.xxh128 -x metadata.json "$ref" "$CKT_TMP/out" || ckt_fail "bytes differ from the objects"
+diff -r -x .ckptd.xxh128 -x .ckptd.json -x metadata.json "$ref" "$CKT_TMP/out" || ckt_fail "bytes differ from the objects"
 grep -q '"storage": *"s3"' <(ckpt --json job 1) || ckt_fail "the job does not record s3 storage"
 grep -q "S3RVER" "$CKT_TMP/ckptd.log" && ckt_fail "a credential reached the log"
 grep -q "S3RVER" <(sqlite3 "$CKT_STATE/ckptd.db" .dump) && ckt_fail "a credential reached the job records"
@@ -59,7 +59,7 @@ grep -q "retrying" "$CKT_TMP/ckptd.log" && ckt_fail "a 403 was retried"
 
 ckt_log "a wrong secret, auto (the default): the 403 sends the checkpoint through the master"
 ckpt checkpoint download "$u" -o "$CKT_TMP/auto" -q > auto.out 2>&1 || { cat auto.out; ckt_fail "auto did not fall back"; }
-diff -r -x .ckptd.xxh128 -x metadata.json "$ref" "$CKT_TMP/auto" || ckt_fail "bytes through the master differ"
+diff -r -x .ckptd.xxh128 -x .ckptd.json -x metadata.json "$ref" "$CKT_TMP/auto" || ckt_fail "bytes through the master differ"
 job=$(ckpt --json jobs | python3 -c 'import json,sys; print(max(j["id"] for j in json.load(sys.stdin)["jobs"]))')
 grep -q '"via": *"master"' <(ckpt --json job "$job") || ckt_fail "the job does not record the master route"
 grep -q "http 403.*downloading it through the master instead" <(ckpt job "$job") || ckt_fail "the fallback is not logged"

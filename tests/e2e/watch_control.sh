@@ -25,7 +25,7 @@ ckpt pause "$id" >/dev/null
 sleep 0.5
 state=$(ckpt --json job "$id" | python3 -c 'import json,sys; print(json.load(sys.stdin)["job"]["state"])')
 [ "$state" = paused ] || ckt_fail "state after pause is $state"
-[ -d "$CKT_TMP/out/.ckptd-$id.partial" ] || ckt_fail "pause removed staging data"
+[ -d "$(ckt_staging "$CKT_TMP/out" "ckptd-$id")" ] || ckt_fail "pause removed staging data"
 rc=0; ckpt pause "$id" > "$CKT_TMP/pause2.out" 2>&1 || rc=$?
 [ $rc -ne 0 ] && grep -q "cannot pause job $id: it is paused" "$CKT_TMP/pause2.out" || ckt_fail "double pause not refused"
 
@@ -46,8 +46,8 @@ ckt_log "cancel removes staging data"
 id2=$(ckpt fetch --detach -o "$CKT_TMP/out2" "$CKT_BASE_URL/slow/a.bin")
 sleep 0.7
 ckpt cancel "$id2" >/dev/null
-for i in $(seq 1 50); do [ -e "$CKT_TMP/out2/.ckptd-$id2.partial" ] || break; sleep 0.1; done
-[ ! -e "$CKT_TMP/out2/.ckptd-$id2.partial" ] || ckt_fail "cancel left staging data"
+for i in $(seq 1 50); do [ -n "$(ckt_staging "$CKT_TMP/out2" "ckptd-$id2")" ] || break; sleep 0.1; done
+[ -z "$(ckt_staging "$CKT_TMP/out2" "ckptd-$id2")" ] || ckt_fail "cancel left staging data"
 [ ! -e "$CKT_TMP/out2/a.bin" ] || ckt_fail "a canceled job published"
 rc=0; ckpt resume "$id2" >/dev/null 2>&1 || rc=$?
 [ $rc -ne 0 ] || ckt_fail "a canceled job was resumed"

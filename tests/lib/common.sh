@@ -133,4 +133,8 @@ ckt_gen_file() {
     chmod 644 "$1"
 }
 
+# ckt_staging DIR STEM: the staging directory ckptd made in DIR for STEM
+# (".STEM-<random>.partial"), or nothing.
+ckt_staging() { find "$1" -maxdepth 1 -name ".$2-*.partial" -print -quit 2>/dev/null; }
+
 ckt_xxh128() { xxhsum -H2 "$1" 2>/dev/null | awk '{print $1}'; }
