@@ -1,4 +1,6 @@
 /* Azure Blob credentials, blob URLs and Shared Key signing. See azure.h. */
+#include "azure.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -10,7 +12,6 @@
 #include <openssl/crypto.h>
 
 #include "cred_util.h"
-#include "azure.h"
 #include "s3.h"
 #include "sigv4.h"
 

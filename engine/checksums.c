@@ -8,6 +8,8 @@
  * before the manifest is applied is held (hash known, not yet verified)
  * and verified when it is. Nothing is persisted: after a restart the
  * manifest, verified on disk, is read again. */
+#include "checksums.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -16,8 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon.h"
 #include "fsutil.h"
+#include "verify.h"
 #include "xxhsum.h"
 
 #define CHECKSUMS_MAX_BYTES (16 << 20)
@@ -99,7 +101,7 @@ static void release_held(ckd_job *j, size_t u)
         if ((size_t)f->unit != u || !f->held) continue;
         int64_t size = f->held - 1;
         f->held = 0;
-        if (f->state == CKD_FILE_ACTIVE && j->state == CKD_JOB_RUNNING) ckd_file_copied(f, size);
+        if (f->state == CKD_FILE_ACTIVE && j->state == CKD_JOB_RUNNING) ckd_file_landed(f, size);
     }
 }
 

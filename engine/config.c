@@ -1,11 +1,11 @@
+#include "config.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <string.h>
-
-#include "config.h"
 
 void ckd_config_init(ckd_config *c)
 {

@@ -1,6 +1,6 @@
-/* Local copies: a checkpoint on storage mounted here (shared_fs, directory)
- * is copied with copy_file_range in the pool, then hashed by reading the
- * copy back (from the page cache) so it is verified like a download. */
+/* Local copies. See copy.h. */
+#include "copy.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,17 +12,18 @@
 #include <unistd.h>
 
 #include "fsutil.h"
-#include "log.h"
-#include "daemon.h"
+#include "hash.h"
 
 #define COPY_BUF (1 << 20)
 
 typedef struct copy_req {
     uv_work_t work;
-    ckd_file *file;
-    char *src;
-    int twin; /* src is a copy published elsewhere, not the storage */
-    char *dst;
+    struct ckd_daemon *owner;
+    ckd_outcome_fn cb;
+    int64_t job;
+    int file;
+    char *src, *dst, *dir, *rel;
+    int twin;    /* src is a copy published elsewhere, not the storage */
     int src_err; /* reading the source failed */
     int dst_err; /* writing the copy failed */
     int64_t copied;
@@ -75,7 +76,6 @@ static int copy_range(int in, int out, int64_t size, int64_t *copied)
 static void copy_work(uv_work_t *req)
 {
     copy_req *r = req->data;
-    ckd_file *f = r->file;
     int in = open(r->src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (in < 0) {
         r->src_err = -errno;
@@ -88,7 +88,7 @@ static void copy_work(uv_work_t *req)
         return;
     }
     int out = -1;
-    int rc = ckd_mkdir_parents(f->job->units[f->unit].staging, f->path);
+    int rc = ckd_mkdir_parents(r->dir, r->rel);
     if (rc == 0) {
         out = open(r->dst, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (out < 0) rc = -errno;
@@ -121,76 +121,55 @@ static void copy_work(uv_work_t *req)
 static void copy_done(uv_work_t *req, int status)
 {
     copy_req *r = req->data;
-    ckd_file *f = r->file;
-    ckd_job *j = f->job;
-    j->d->copies--;
-    j->busy--;
-    f->io--;
-    int src_err = r->src_err, dst_err = r->dst_err, twin = r->twin;
-    int64_t copied = r->copied;
-    if (dst_err == 0 && src_err == 0) ckd_hash_hex(r->digest, f->hash);
-    char *dst = r->dst, *src = r->src;
-    free(r);
-    if (f->state != CKD_FILE_ACTIVE || j->state != CKD_JOB_RUNNING) {
-        /* Paused, canceled or failed meanwhile: the copy is simply redone. */
-        if (f->state == CKD_FILE_ACTIVE) f->state = CKD_FILE_PENDING;
-        f->twin = 0;
-    } else if (twin && src_err < 0) {
-        /* The other copy went away: fetch this file from its source. */
-        ckd_job_log(j, "warn", "cannot copy '%s' from '%s' (%s): fetching it instead", f->path, src,
-                    strerror(-src_err));
-        f->twin = 0;
-        f->no_twin = 1;
-        f->state = CKD_FILE_PENDING;
-    } else if (src_err == -EACCES || src_err == -EPERM) {
-        char why[1200];
-        snprintf(why, sizeof(why), "cannot read '%s': %s", f->url + 7, strerror(-src_err));
-        ckd_unit_access_denied(f, why);
-    } else if (src_err < 0) {
-        ckd_file_fail(f, "cannot read '%s': %s", f->url + 7, strerror(-src_err));
-    } else if (dst_err < 0) {
-        ckd_job_disk_error(j, dst, dst_err);
+    ckd_outcome o = {.src = CKD_SRC_COPY, .job = r->job, .file = r->file, .seg = -1};
+    if (r->src_err < 0) {
+        o.kind = r->twin                                         ? CKD_OUT_REFETCH
+                 : r->src_err == -EACCES || r->src_err == -EPERM ? CKD_OUT_DENIED
+                                                                 : CKD_OUT_FAIL;
+        snprintf(o.message, sizeof(o.message), "cannot %s '%s': %s", r->twin ? "copy from" : "read",
+                 r->src, strerror(-r->src_err));
+    } else if (r->dst_err < 0) {
+        o.kind = CKD_OUT_DISK;
+        o.err = r->dst_err;
+        snprintf(o.message, sizeof(o.message), "%s", r->dst);
     } else {
-        /* One segment covering what was copied, so verification and
-         * progress treat it like a finished download. */
-        ckd_file_copied(f, copied);
+        o.kind = CKD_OUT_OK;
+        o.bytes = r->copied;
+        ckd_hash_hex(r->digest, o.hash);
     }
-    free(dst);
-    free(src);
-    ckd_sched_kick(j->d);
+    free(r->src);
+    free(r->dst);
+    free(r->dir);
+    free(r->rel);
+    ckd_outcome_fn cb = r->cb;
+    struct ckd_daemon *owner = r->owner;
+    free(r);
+    cb(owner, &o);
 }
 
-static int copy_start(ckd_daemon *d, ckd_file *f, const char *src, int twin)
+int ckd_copy_start(uv_loop_t *loop, const ckd_copy_spec *c, struct ckd_daemon *owner,
+                   ckd_outcome_fn cb)
 {
     copy_req *r = calloc(1, sizeof(*r));
     if (!r) return -ENOMEM;
-    r->file = f;
-    r->twin = twin;
-    r->src = strdup(src);
-    r->dst = ckd_file_staging_path(f);
-    if (!r->dst || !r->src) {
+    r->owner = owner;
+    r->cb = cb;
+    r->job = c->job;
+    r->file = c->file;
+    r->twin = c->twin;
+    r->src = strdup(c->src);
+    r->dst = strdup(c->dst);
+    r->dir = strdup(c->dir);
+    r->rel = strdup(c->rel);
+    if (!r->src || !r->dst || !r->dir || !r->rel) {
         free(r->src);
         free(r->dst);
+        free(r->dir);
+        free(r->rel);
         free(r);
         return -ENOMEM;
     }
-    f->twin = twin;
     r->work.data = r;
-    f->state = CKD_FILE_ACTIVE;
-    f->hash[0] = '\0';
-    f->io++;
-    f->job->busy++;
-    d->copies++;
-    uv_queue_work(d->loop, &r->work, copy_work, copy_done);
+    uv_queue_work(loop, &r->work, copy_work, copy_done);
     return 0;
-}
-
-int ckd_copy_start(ckd_daemon *d, ckd_file *f)
-{
-    return copy_start(d, f, f->url + strlen("file://"), 0);
-}
-
-int ckd_copy_start_twin(ckd_daemon *d, ckd_file *f, const char *src)
-{
-    return copy_start(d, f, src, 1);
 }

@@ -1,12 +1,12 @@
 /* Helpers shared by the object-store credential modules (see cred_util.h). */
+#include "cred_util.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <errno.h>
-
-#include "cred_util.h"
 
 void ckd_cred_seterr(char *err, size_t errlen, const char *fmt, ...)
 {

@@ -1,12 +1,12 @@
 /* Checkpoint selection with the master's sort semantics. See det_select.h. */
+#include "det_select.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#include "det_select.h"
 
 /* ---- names -------------------------------------------------------------- */
 

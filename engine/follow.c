@@ -22,6 +22,8 @@
  * arrives after a stop touches nothing but the token; the budget pass names
  * follow jobs by id instead. Everything is on the loop thread except
  * tidy_work() and scan_work(), which see only their own requests. */
+#include "follow.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -37,15 +39,13 @@
 #include "ckp.h"
 #include "det_model.h"
 #include "det_select.h"
-#include "follow.h"
+#include "submit.h"
 #include "fsutil.h"
 #include "log.h"
+#include "manifest.h"
 #include "master.h"
 
-#define FOLLOW_MAX_KEEP     1000
-#define FOLLOW_MAX_TOP_N    1000
-#define FOLLOW_MAX_INTERVAL 86400.0
-#define FOLLOW_BACKOFF_MAX  10 /* times the interval */
+#define FOLLOW_BACKOFF_MAX 10 /* times the interval */
 
 /* The one state of a follow; ckd_follow_stop() ends every one of them. */
 enum follow_state {
@@ -136,64 +136,6 @@ static const char *src_pointer(const json_t *source)
     return p ? p : src_select(source);
 }
 
-int ckd_follow_check_source(const json_t *source, char *why, size_t whylen)
-{
-    const char *target = src_str(source, "target");
-    json_t *id = json_object_get(source, "id");
-    const char *select = src_str(source, "select");
-    const char *pointer = src_str(source, "pointer");
-    json_t *topn = json_object_get(source, "top_n");
-    json_t *keep = json_object_get(source, "keep");
-    json_t *interval = json_object_get(source, "interval");
-    if (!target || (strcmp(target, "trial") && strcmp(target, "experiment"))) {
-        snprintf(why, whylen, "'target' must be \"trial\" or \"experiment\"");
-        return -EINVAL;
-    }
-    int exp = strcmp(target, "experiment") == 0;
-    if (!json_is_integer(id) || json_integer_value(id) <= 0) {
-        snprintf(why, whylen, "'id' must be a positive integer");
-        return -EINVAL;
-    }
-    if (!exp && (!select || (strcmp(select, "latest") && strcmp(select, "best")))) {
-        snprintf(why, whylen, "'select' must be \"latest\" or \"best\"");
-        return -EINVAL;
-    }
-    if (exp && json_object_get(source, "select") && (!select || strcmp(select, "best"))) {
-        snprintf(why, whylen,
-                 "an experiment is followed by its best checkpoints: 'select' "
-                 "must be \"best\" or absent");
-        return -EINVAL;
-    }
-    if (topn && (!exp || !json_is_integer(topn) || json_integer_value(topn) < 1 ||
-                 json_integer_value(topn) > FOLLOW_MAX_TOP_N)) {
-        snprintf(why, whylen, "'top_n' must be an integer from 1 to %d, for an experiment",
-                 FOLLOW_MAX_TOP_N);
-        return -EINVAL;
-    }
-    if (keep && (!json_is_integer(keep) || json_integer_value(keep) < 1 ||
-                 json_integer_value(keep) > FOLLOW_MAX_KEEP)) {
-        snprintf(why, whylen, "'keep' must be an integer from 1 to %d", FOLLOW_MAX_KEEP);
-        return -EINVAL;
-    }
-    if (exp && keep && (size_t)json_integer_value(keep) < src_top_n(source)) {
-        snprintf(why, whylen, "'keep' (%lld) must be at least 'top_n' (%zu)",
-                 (long long)json_integer_value(keep), src_top_n(source));
-        return -EINVAL;
-    }
-    if (interval && (!json_is_number(interval) || !(json_number_value(interval) >= 1.0) ||
-                     json_number_value(interval) > FOLLOW_MAX_INTERVAL)) {
-        snprintf(why, whylen, "'interval' must be a number of seconds from 1 to %.0f",
-                 FOLLOW_MAX_INTERVAL);
-        return -EINVAL;
-    }
-    if (json_object_get(source, "pointer") &&
-        (!pointer || (strcmp(pointer, "latest") && strcmp(pointer, "best")))) {
-        snprintf(why, whylen, "'pointer' must be \"latest\" or \"best\"");
-        return -EINVAL;
-    }
-    return 0;
-}
-
 /* <output>/trial-<id> (or experiment-<id>), malloc'd. */
 static char *follow_dir(const ckd_job *j)
 {
@@ -205,7 +147,7 @@ static char *follow_dir(const ckd_job *j)
 
 static int is_follow(const ckd_job *j)
 {
-    return j->kind && strcmp(j->kind, "follow") == 0;
+    return j->spec.kind == CKD_KIND_FOLLOW;
 }
 
 /* The follow job a checkpoint job was submitted by, or 0. */
@@ -241,7 +183,7 @@ static void mark_removed(ckd_job *j, struct ckd_follow *f, const char *uuid, con
         c->updated = ckd_wall_s();
         ckd_store_job_update(&j->d->store, c->id, ckd_job_state_name(c->state), c->error,
                              c->updated);
-        ckd_events_job(j->d, c);
+        j->d->job_changed(j->d, c, (int)c->state); /* tell subscribers */
     }
 }
 
@@ -1160,7 +1102,7 @@ void ckd_follow_start(ckd_job *j)
 {
     if (j->follow) return;
     char why[300];
-    if (ckd_follow_check_source(j->source, why, sizeof(why)) < 0) {
+    if (ckd_spec_check_follow(j->source, why, sizeof(why)) < 0) {
         ckd_job_set_state(j, CKD_JOB_FAILED, why);
         return;
     }

@@ -9,10 +9,8 @@
 #ifndef CKD_FOLLOW_H
 #define CKD_FOLLOW_H
 
-#include "daemon.h"
+#include "job.h"
 
-/* Validates a follow source at submit (see PROTOCOL.md); 0 or -EINVAL. */
-int ckd_follow_check_source(const json_t *source, char *why, size_t whylen);
 /* The scheduler found a queued follow job: start polling (sets RUNNING). */
 void ckd_follow_start(ckd_job *j);
 /* Stop polling (pause, cancel, daemon stop); frees j->follow. Safe to call

@@ -1,3 +1,5 @@
+#include "fsutil.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -9,8 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <ctype.h>
-
-#include "fsutil.h"
 
 int ckd_mkdir_p(const char *path)
 {

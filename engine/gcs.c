@@ -1,5 +1,7 @@
 /* GCS credentials, object names and URLs, signed request headers. See
  * gcs.h. */
+#include "gcs.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -11,7 +13,6 @@
 #include <unistd.h>
 
 #include "cred_util.h"
-#include "gcs.h"
 #include "s3.h"
 #include "sigv4.h"
 

@@ -1,10 +1,11 @@
+#include "http.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "fsutil.h"
-#include "http.h"
 #include "log.h"
 
 static size_t on_body(char *ptr, size_t size, size_t n, void *ud)

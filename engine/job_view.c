@@ -1,8 +1,9 @@
 /* JSON views of jobs for the protocol: summary and detail. */
+#include "job_view.h"
+
 #include <math.h>
 #include <string.h>
 
-#include "daemon.h"
 #include "fsutil.h"
 
 static json_t *time_json(int64_t t)

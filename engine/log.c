@@ -1,10 +1,10 @@
+#include "log.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-
-#include "log.h"
 
 static enum ckd_log_level current = CKD_LOG_INFO;
 static const char *names[] = {"error", "warn", "info", "debug"};

@@ -10,10 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine.h"
 #include "fsutil.h"
 #include "log.h"
-#include "master.h"
-#include "server.h"
 
 static void usage(FILE *out)
 {
@@ -65,68 +64,6 @@ static char *default_state_dir(void)
     else
         return NULL;
     return strdup(buf);
-}
-
-static void close_handle(uv_handle_t *h)
-{
-    if (!uv_is_closing(h)) uv_close(h, NULL);
-}
-
-/* The last step of a stop: every job is quiet and journaled. */
-static void finish_stop(ckd_daemon *d)
-{
-    ckd_store_commit(&d->store);
-    ckd_xfer_engine_close(d);
-    close_handle((uv_handle_t *)&d->tick);
-    close_handle((uv_handle_t *)&d->kick);
-    close_handle((uv_handle_t *)&d->commit);
-    close_handle((uv_handle_t *)&d->sigint);
-    close_handle((uv_handle_t *)&d->sigterm);
-}
-
-static void on_tick(uv_timer_t *t)
-{
-    ckd_daemon *d = t->data;
-    if (d->stopping) {
-        if (ckd_jobs_idle(d)) finish_stop(d);
-        return;
-    }
-    uint64_t now = ckd_now_ms();
-    int64_t total = 0;
-    int running = 0;
-    for (ckd_job *j = d->jobs; j; j = j->next) {
-        if (j->state == CKD_JOB_WAITING) running = 1; /* its back-off ends on a tick */
-        if (j->state != CKD_JOB_RUNNING) continue;
-        ckd_job_tick_rate(j, now);
-        ckd_job_flush_due(j);
-        total += (int64_t)j->rate;
-        running = 1;
-    }
-    d->throughput = (double)total;
-    ckd_events_tick(d);
-    /* Retry back-offs expire without any other event to wake us. */
-    if (running) ckd_sched_kick(d);
-}
-
-static void on_signal(uv_signal_t *s, int signum)
-{
-    ckd_daemon *d = s->data;
-    if (d->stopping) return;
-    ckd_info("%s: stopping", signum == SIGINT ? "SIGINT" : "SIGTERM");
-    d->stopping = 1;
-    uv_timer_stop(&d->kick);
-    if (d->master) ckd_master_cancel_all(d->master);
-    ckd_http_cancel_all(d);
-    ckd_server_stop(d->server);
-    ckd_jobs_stop_all(d);
-    /* The tick now polls for quiet; make it quick. */
-    uv_timer_start(&d->tick, on_tick, 10, 10);
-}
-
-static void on_prepare(uv_prepare_t *p)
-{
-    ckd_daemon *d = p->data;
-    ckd_store_commit(&d->store);
 }
 
 int main(int argc, char **argv)
@@ -205,74 +142,25 @@ int main(int argc, char **argv)
     }
     ckd_daemon d;
     memset(&d, 0, sizeof(d));
-    ckd_config_init(&d.cfg);
     d.socket_path = socket_path;
     d.state_dir = state_dir;
-    d.start_ms = ckd_now_ms();
     d.loop = uv_default_loop();
-
-    int rc = ckd_mkdir_p(state_dir);
-    if (rc == 0) chmod(state_dir, 0700);
-    char *db = rc == 0 ? ckd_path_join(state_dir, "ckptd.db") : NULL;
-    if (rc < 0 || !db || ckd_store_open(&d.store, db) < 0) {
-        ckd_error("cannot open the state directory '%s'%s%s", state_dir, rc < 0 ? ": " : "",
-                  rc < 0 ? strerror(-rc) : "");
-        free(db);
-        return 1;
-    }
-    free(db);
-    char *cfgpath = ckd_path_join(state_dir, "config.json");
-    char why[512];
-    if (cfgpath && ckd_config_load(&d.cfg, cfgpath, why, sizeof(why)) < 0)
-        ckd_warn("ignoring saved settings: %s", why);
-    free(cfgpath);
-
-    ckd_server server;
-    if (ckd_server_start(&server, &d, socket_path) < 0) {
-        ckd_store_close(&d.store);
+    if (!master_url && getenv("DET_MASTER") && getenv("DET_MASTER")[0])
+        master_url = strdup(getenv("DET_MASTER"));
+    ckd_engine_opts eo = {.state_dir = state_dir,
+                          .socket_path = socket_path,
+                          .master_url = master_url,
+                          .master_ca = master_ca,
+                          .signals = 1};
+    int rc = ckd_engine_open(&d, &eo);
+    if (rc < 0) {
         uv_run(d.loop, UV_RUN_NOWAIT); /* let the listener's close complete */
         uv_loop_close(d.loop);
         return 1;
     }
-    d.server = &server;
-    if (ckd_xfer_engine_init(&d) < 0) {
-        ckd_error("cannot initialise the transfer engine");
-        return 1;
-    }
-    ckd_master master;
-    if (!master_url && getenv("DET_MASTER") && getenv("DET_MASTER")[0])
-        master_url = strdup(getenv("DET_MASTER"));
-    d.master_ca_file = master_ca;
-    if (master_url) {
-        ckd_master_init(&master, &d, master_url);
-        d.master = &master;
-    }
-    uv_timer_init(d.loop, &d.tick);
-    uv_timer_init(d.loop, &d.kick);
-    d.tick.data = d.kick.data = &d;
-    uv_prepare_init(d.loop, &d.commit);
-    d.commit.data = &d;
-    uv_prepare_start(&d.commit, on_prepare);
-    uv_signal_init(d.loop, &d.sigint);
-    uv_signal_init(d.loop, &d.sigterm);
-    d.sigint.data = d.sigterm.data = &d;
-    uv_signal_start(&d.sigint, on_signal, SIGINT);
-    uv_signal_start(&d.sigterm, on_signal, SIGTERM);
-    uv_timer_start(&d.tick, on_tick, 250, 250);
-
-    if (ckd_jobs_load(&d) < 0) {
-        ckd_error("cannot load jobs from the state directory '%s'", state_dir);
-        d.exit_code = 1;
-        on_signal(&d.sigterm, SIGTERM);
-    }
     ckd_info("ckptd %s ready (pid %d)", CKPTD_VERSION, (int)getpid());
     uv_run(d.loop, UV_RUN_DEFAULT);
-
-    ckd_jobs_free(&d);
-    if (d.master) ckd_master_release(d.master);
-    ckd_store_close(&d.store);
-    rc = uv_loop_close(d.loop);
-    if (rc != 0) ckd_error("event loop closed with handles still open: %s", uv_strerror(rc));
+    rc = ckd_engine_close(&d);
     curl_global_cleanup();
     free(socket_path);
     free(state_dir);

@@ -5,6 +5,8 @@
  *
  * Beside it, .ckptd.json names the checkpoint the copy is of: a copy is
  * "present" for a job only when it is of the same checkpoint. */
+#include "manifest.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <fcntl.h>
@@ -14,7 +16,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon.h"
 #include "fsutil.h"
 
 #define MANIFEST_MAX (256 << 20)

@@ -1,3 +1,5 @@
+#include "master.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -9,7 +11,6 @@
 #include "fsutil.h"
 #include "log.h"
 #include "det_select.h"
-#include "master.h"
 
 #define MASTER_MAX_BODY (256u << 20)
 #define PASSWORD_SALT   "GubPEmmotfiK9TMD6Zdw"

@@ -7,6 +7,8 @@
  * the struct is freed in its close callback and only then does the job stop
  * counting it as busy. The thread reads nothing of the job: what it needs is
  * copied into the struct before it starts. */
+#include "master_archive.h"
+
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
@@ -17,11 +19,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "master_archive.h"
+#include "checksums.h"
 #include "ckp.h"
 #include "fsutil.h"
 #include "log.h"
 #include "master.h"
+#include "verify.h"
 
 #define ARC_BUF        (1 << 20) /* one read handed to libarchive */
 #define ARC_IO         (1 << 20) /* one write to a staging file */
@@ -454,7 +457,7 @@ static void arc_file_done(ckd_archive *x, const arc_event *ev)
         return;
     }
     ckd_hash_hex(ev->digest, f->hash);
-    if (!ckd_checksums_hold(f, ev->size)) ckd_file_copied(f, ev->size);
+    if (!ckd_checksums_hold(f, ev->size)) ckd_file_landed(f, ev->size);
 }
 
 static void arc_drain(ckd_archive *x)
@@ -479,7 +482,7 @@ static void arc_finish(ckd_archive *x)
     for (size_t i = 0; i < j->nfiles; i++) {
         ckd_file *f = &j->files[i];
         if (unit_file(f, x->unit) && f->state == CKD_FILE_ACTIVE && !f->held)
-            f->state = CKD_FILE_PENDING;
+            ckd_file_set_state(f, CKD_FILE_PENDING, 0);
     }
     if (x->err == 0) {
         un->arc_attempts = 0;
@@ -642,7 +645,7 @@ int ckd_archive_start(ckd_job *j, size_t u)
             continue;
         }
         ckd_file *f = &j->files[x->entries[i].idx];
-        f->state = CKD_FILE_ACTIVE;
+        ckd_file_set_state(f, CKD_FILE_ACTIVE, 0);
         f->hash[0] = '\0';
     }
     if (kept)

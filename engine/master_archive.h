@@ -12,7 +12,7 @@
 #ifndef CKD_MASTER_ARCHIVE_H
 #define CKD_MASTER_ARCHIVE_H
 
-#include "daemon.h"
+#include "job.h"
 
 typedef struct ckd_archive ckd_archive;
 

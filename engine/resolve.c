@@ -3,6 +3,8 @@
  * the trial's list; experiment top N -> the experiment (searcher settings,
  * storage) then every page of its list. Selection is done here with the
  * master's semantics (det_select.c), whatever order the master sent. */
+#include "resolve.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,7 +17,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "master.h"
-#include "resolve.h"
+#include "submit.h"
 
 typedef struct resolve_ctx {
     ckd_job *job;
@@ -25,55 +27,6 @@ typedef struct resolve_ctx {
 static const char *src_str(const ckd_job *j, const char *key)
 {
     return json_string_value(json_object_get(j->source, key));
-}
-
-int ckd_resolve_check_source(const json_t *source, char *why, size_t whylen)
-{
-    const char *kind = json_string_value(json_object_get(source, "kind"));
-    json_t *id = json_object_get(source, "id");
-    const char *uuid = json_string_value(json_object_get(source, "uuid"));
-    const char *select = json_string_value(json_object_get(source, "select"));
-    json_t *sib = json_object_get(source, "smaller_is_better");
-    json_t *sort = json_object_get(source, "sort_by");
-    json_t *topn = json_object_get(source, "top_n");
-    json_t *per_trial = json_object_get(source, "per_trial");
-    if (sib && !json_is_boolean(sib)) {
-        snprintf(why, whylen, "'smaller_is_better' must be true or false");
-        return -EINVAL;
-    }
-    if (sort && (!json_is_string(sort) || json_string_length(sort) == 0 ||
-                 json_string_length(sort) > 256)) {
-        snprintf(why, whylen, "'sort_by' must be a metric name or a preset");
-        return -EINVAL;
-    }
-    if (per_trial && !json_is_boolean(per_trial)) {
-        snprintf(why, whylen, "'per_trial' must be true or false");
-        return -EINVAL;
-    }
-    int needs_uuid = strcmp(kind, "checkpoint") == 0 ||
-                     (strcmp(kind, "trial") == 0 && select && strcmp(select, "uuid") == 0);
-    if (needs_uuid && (!uuid || ckd_det_uuid_check(uuid, strlen(uuid)) < 0)) {
-        snprintf(why, whylen, "'uuid' must be a checkpoint uuid");
-        return -EINVAL;
-    }
-    if (strcmp(kind, "checkpoint") == 0) return 0;
-    if (!json_is_integer(id) || json_integer_value(id) <= 0) {
-        snprintf(why, whylen, "'id' must be a positive integer");
-        return -EINVAL;
-    }
-    if (strcmp(kind, "trial") == 0 &&
-        (!select ||
-         (strcmp(select, "best") && strcmp(select, "latest") && strcmp(select, "uuid")))) {
-        snprintf(why, whylen, "'select' must be \"best\", \"latest\" or \"uuid\"");
-        return -EINVAL;
-    }
-    if (strcmp(kind, "experiment") == 0 && topn &&
-        (!json_is_integer(topn) || json_integer_value(topn) < 1 ||
-         json_integer_value(topn) > 100000)) {
-        snprintf(why, whylen, "'top_n' must be an integer from 1 to 100000");
-        return -EINVAL;
-    }
-    return 0;
 }
 
 /* "batch_number" (or "SORT_BY_BATCH_NUMBER") -> a preset; anything else is
@@ -214,13 +167,12 @@ static int choose_route(resolve_ctx *c, const ckd_det_checkpoint *cp, const ckd_
                         ckd_storage_auth *auth, int *via)
 {
     ckd_job *j = c->job;
-    const char *mode = json_string_value(json_object_get(j->options, "mode"));
     int azure = strcmp(st->type, "azure") == 0;
-    int fallback = ckd_job_mode_auto(j) && !azure && j->d->master;
+    int fallback = j->spec.mode == CKD_MODE_AUTO && !azure && j->d->master;
     char err[600] = "";
     *via = CKD_VIA_DIRECT;
     memset(auth, 0, sizeof(*auth));
-    if (mode && strcmp(mode, "master") == 0) {
+    if (j->spec.mode == CKD_MODE_MASTER) {
         if (azure) {
             resolve_fail(c,
                          "checkpoint %s is on azure storage, which the master cannot serve "
@@ -268,8 +220,7 @@ static int choose_route(resolve_ctx *c, const ckd_det_checkpoint *cp, const ckd_
 static void make_units(resolve_ctx *c, json_t **raw, ckd_det_checkpoint *cps, size_t n)
 {
     ckd_job *j = c->job;
-    const char *layout = json_string_value(json_object_get(j->options, "layout"));
-    int direct = layout && strcmp(layout, "direct") == 0 && n == 1;
+    int direct = j->spec.layout_direct && n == 1;
     ckd_det_storage exp_storage = {0};
     char err[600] = "";
     if (c->experiment)
@@ -437,7 +388,7 @@ static void on_list(void *ud, int err, json_t *body, const char *msg)
 {
     resolve_ctx *c = ud;
     ckd_job *j = c->job;
-    int experiment = strcmp(j->kind, "experiment") == 0;
+    int experiment = j->spec.kind == CKD_KIND_EXPERIMENT;
     json_int_t id = json_integer_value(json_object_get(j->source, "id"));
     char what[64];
     snprintf(what, sizeof(what), "%s %lld", experiment ? "experiment" : "trial", (long long)id);
@@ -543,7 +494,7 @@ out:
 static void list_checkpoints(resolve_ctx *c)
 {
     ckd_job *j = c->job;
-    int experiment = strcmp(j->kind, "experiment") == 0;
+    int experiment = j->spec.kind == CKD_KIND_EXPERIMENT;
     char path[128];
     snprintf(path, sizeof(path), "/api/v1/%s/%lld/checkpoints",
              experiment ? "experiments" : "trials",
@@ -585,10 +536,10 @@ void ckd_resolve_start(ckd_job *j)
     const char *select = src_str(j, "select");
     char path[256];
     int rc;
-    if (strcmp(j->kind, "checkpoint") == 0 || (select && strcmp(select, "uuid") == 0)) {
+    if (j->spec.kind == CKD_KIND_CHECKPOINT || (select && strcmp(select, "uuid") == 0)) {
         snprintf(path, sizeof(path), "/api/v1/checkpoints/%s", src_str(j, "uuid"));
         rc = ckd_master_call(j->d->master, path, NULL, on_checkpoint, c);
-    } else if (strcmp(j->kind, "experiment") == 0) {
+    } else if (j->spec.kind == CKD_KIND_EXPERIMENT) {
         snprintf(path, sizeof(path), "/api/v1/experiments/%lld",
                  (long long)json_integer_value(json_object_get(j->source, "id")));
         rc = ckd_master_call(j->d->master, path, NULL, on_experiment, c);

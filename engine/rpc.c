@@ -7,7 +7,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "follow.h"
+#include "job_view.h"
+#include "submit.h"
+#include "xfer.h"
 #include "fsutil.h"
 #include "log.h"
 #include "det_model.h"

@@ -1,4 +1,6 @@
 /* S3 credentials, object keys and URLs, libcurl SigV4 parameters. See s3.h. */
+#include "s3.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -9,7 +11,6 @@
 #include <unistd.h>
 
 #include "cred_util.h"
-#include "s3.h"
 
 #define NO_CREDS_MSG                                                                               \
     "no s3 credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a shared credentials file, "  \

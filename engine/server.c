@@ -1,3 +1,5 @@
+#include "server.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,8 +9,8 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "job_view.h"
 #include "log.h"
-#include "server.h"
 
 /* A subscriber further behind than this is disconnected. */
 #define CLIENT_MAX_BACKLOG (8 << 20)

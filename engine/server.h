@@ -4,7 +4,7 @@
 #define CKD_SERVER_H
 
 #include "ckp.h"
-#include "daemon.h"
+#include "job.h"
 
 typedef struct ckd_client {
     uv_pipe_t pipe;
@@ -44,6 +44,10 @@ typedef struct ckd_server {
 int ckd_server_start(ckd_server *s, ckd_daemon *d, const char *path);
 /* Stops accepting and closes every client. */
 void ckd_server_stop(ckd_server *s);
+
+/* Notifications to subscribers: a job changed; progress (from the tick). */
+void ckd_events_job(ckd_daemon *d, ckd_job *j);
+void ckd_events_tick(ckd_daemon *d);
 
 /* rpc.c: handles one parsed request; returns the reply line (malloc'd). */
 char *ckd_rpc_handle(ckd_client *c, ckp_msg *m, size_t *len);

@@ -1,4 +1,6 @@
 /* SigV4-family request signing (AWS4 / GOOG4). See sigv4.h. */
+#include "sigv4.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +10,6 @@
 #include <openssl/hmac.h>
 
 #include "cred_util.h"
-#include "sigv4.h"
 
 static const char HEX[] = "0123456789abcdef";
 

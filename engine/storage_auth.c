@@ -1,4 +1,6 @@
 /* Object-store access for one checkpoint unit (see storage_auth.h). */
+#include "storage_auth.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +10,6 @@
 #include "azure.h"
 #include "gcs.h"
 #include "s3.h"
-#include "storage_auth.h"
 
 int ckd_storage_is_object_store(const char *type)
 {

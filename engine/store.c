@@ -1,8 +1,9 @@
+#include "store.h"
+
 #include <errno.h>
 #include <string.h>
 
 #include "log.h"
-#include "store.h"
 
 static const char *schema =
     "CREATE TABLE IF NOT EXISTS jobs("

@@ -1,5 +1,7 @@
 /* The transfer engine: libcurl's multi socket API driven by the libuv loop,
  * and the coalescing write path that moves bytes to disk off the loop. */
+#include "xfer.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +13,6 @@
 #include "fsutil.h"
 #include "http.h"
 #include "log.h"
-#include "xfer.h"
 
 /* A write buffer: libcurl hands us at most CURLOPT_BUFFERSIZE bytes per
  * callback; we hand the disk this much at a time. */
@@ -150,10 +151,11 @@ static int on_timer(CURLM *m, long timeout_ms, void *userp)
     return 0;
 }
 
-int ckd_xfer_engine_init(ckd_daemon *d)
+int ckd_xfer_engine_init(ckd_daemon *d, ckd_outcome_fn report)
 {
     ckd_xfer_engine *xe = &d->xe;
     memset(xe, 0, sizeof(*xe));
+    xe->report = report;
     if (uv_mutex_init(&create_lock) != 0) return -ENOMEM;
     xe->multi = curl_multi_init();
     if (!xe->multi) return -ENOMEM;
@@ -780,31 +782,33 @@ static void xfer_free(ckd_xfer *x)
     if (freed && d->xe.waiting) mem_wake(d);
 }
 
-/* The transfer is over and its writes have drained: tell the job. */
+/* The transfer is over and its writes have drained: report its outcome. */
 static void xfer_finish(ckd_xfer *x)
 {
     ckd_seg *s = x->seg;
     ckd_file *f = s->file;
     ckd_job *j = x->job;
+    ckd_daemon *d = x->d;
     if (x->detached) {
         xfer_free(x);
-        ckd_sched_kick(j->d);
+        ckd_sched_kick(d);
         return;
     }
     s->xfer = NULL;
+    ckd_outcome o = {.src = CKD_SRC_HTTP,
+                     .job = j->id,
+                     .file = f->idx,
+                     .seg = (int)(s - f->segs),
+                     .retry_after_s = -1};
     char url[512];
     redact_url(url, sizeof(url), f->url);
     CURLcode rc = x->result;
     if (x->restart) {
-        char why[256];
-        snprintf(why, sizeof(why), "%s", x->why);
-        xfer_free(x);
-        ckd_file_restart(f, why);
+        o.kind = CKD_OUT_RESTART;
+        snprintf(o.message, sizeof(o.message), "%s", x->why);
     } else if (x->fatal) {
-        char why[256];
-        snprintf(why, sizeof(why), "%s", x->why);
-        xfer_free(x);
-        ckd_file_fail(f, "%s", why);
+        o.kind = CKD_OUT_FAIL;
+        snprintf(o.message, sizeof(o.message), "%s", x->why);
     } else if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && x->reached_end)) {
         int ok = 1;
         if (s->end < 0) {
@@ -814,44 +818,40 @@ static void xfer_finish(ckd_xfer *x)
         } else if (s->start + s->written < s->end) {
             ok = 0;
         }
-        xfer_free(x);
         if (ok && f->zstd && f->frame_c != s->written) {
-            ckd_file_fail(f, "the zstd stream of '%s' ends inside a frame (truncated)", f->path);
+            o.kind = CKD_OUT_FAIL;
+            snprintf(o.message, sizeof(o.message),
+                     "the zstd stream of '%s' ends inside a frame (truncated)", f->path);
         } else if (ok) {
             if (f->zstd) f->size = f->dec;
-            ckd_seg_finished(s, 1);
+            o.kind = CKD_OUT_OK;
         } else {
-            ckd_seg_retry(s, -1, "the server closed the connection early");
+            o.kind = CKD_OUT_RETRY;
+            snprintf(o.message, sizeof(o.message), "the server closed the connection early");
         }
     } else if (rc == CURLE_HTTP_RETURNED_ERROR) {
         long status = x->status;
-        double ra = x->retry_after;
-        xfer_free(x);
         if (status == 429 || status >= 500) {
-            char why[600];
-            snprintf(why, sizeof(why), "http %ld for '%s'", status, url);
-            ckd_seg_retry(s, ra, why);
+            o.kind = CKD_OUT_RETRY;
+            o.retry_after_s = x->retry_after;
+            snprintf(o.message, sizeof(o.message), "http %ld for '%s'", status, url);
         } else if ((status == 403 || status == 401) &&
-                   ckd_storage_auth_ready(&f->job->units[f->unit].auth)) {
-            char why[800];
-            snprintf(why, sizeof(why),
+                   ckd_storage_auth_ready(&j->units[f->unit].auth)) {
+            o.kind = CKD_OUT_DENIED;
+            snprintf(o.message, sizeof(o.message),
                      "http %ld for '%s': the %s server refused the credentials or the signature",
-                     status, url, f->job->units[f->unit].storage);
-            ckd_unit_access_denied(f, why);
+                     status, url, j->units[f->unit].storage);
         } else {
-            ckd_file_fail(f, "http %ld for '%s'", status, url);
+            o.kind = CKD_OUT_FAIL;
+            snprintf(o.message, sizeof(o.message), "http %ld for '%s'", status, url);
         }
     } else {
-        char why[800];
-        snprintf(why, sizeof(why), "cannot fetch '%s': %s", url,
+        snprintf(o.message, sizeof(o.message), "cannot fetch '%s': %s", url,
                  x->errbuf[0] ? x->errbuf : (x->why[0] ? x->why : curl_easy_strerror(rc)));
-        int transient = is_transient_curl(rc) || x->why[0];
-        xfer_free(x);
-        if (transient)
-            ckd_seg_retry(s, -1, why);
-        else
-            ckd_file_fail(f, "%s", why);
+        o.kind = is_transient_curl(rc) || x->why[0] ? CKD_OUT_RETRY : CKD_OUT_FAIL;
     }
+    xfer_free(x);
+    d->xe.report(d, &o);
 }
 
 int ckd_xfer_start(ckd_daemon *d, ckd_seg *s)

@@ -7,7 +7,8 @@
 #ifndef CKD_XFER_H
 #define CKD_XFER_H
 
-#include "daemon.h"
+#include "fetch.h"
+#include "job.h"
 
 typedef struct ckd_xfer {
     uint32_t magic;
@@ -59,5 +60,15 @@ typedef struct ckd_xfer {
     unsigned char wdigest[16];
     struct ckd_xfer *next_wait;
 } ckd_xfer;
+
+/* The engine on d's loop; outcomes of transfers go to report(d, ...). */
+int ckd_xfer_engine_init(ckd_daemon *d, ckd_outcome_fn report);
+void ckd_xfer_engine_close(ckd_daemon *d);
+void ckd_xfer_engine_apply_config(ckd_daemon *d);
+/* Starts a transfer for segment s (file open, s->xfer NULL, !s->inflight). */
+int ckd_xfer_start(ckd_daemon *d, ckd_seg *s);
+/* Stops s's transfer; buffered bytes not yet written are dropped; its end
+ * is not reported. */
+void ckd_xfer_abort(ckd_seg *s);
 
 #endif

@@ -7,8 +7,13 @@
 
 #include "ckp.h"
 #include "ckt_test.h"
-#include "daemon.h"
+#include "control.h"
 #include "fsutil.h"
+#include "job.h"
+#include "outcome.h"
+#include "schedule.h"
+#include "submit.h"
+#include "xfer.h"
 
 static char tmpdir[] = "/tmp/ckd-test-job.XXXXXX";
 
@@ -21,9 +26,9 @@ static void setup(ckd_daemon *d, uv_loop_t *loop)
     char *db = ckd_path_join(tmpdir, "t.db");
     CKT_ASSERT_INT_EQ(ckd_store_open(&d->store, db), 0);
     free(db);
-    CKT_ASSERT_INT_EQ(ckd_xfer_engine_init(d), 0);
+    CKT_ASSERT_INT_EQ(ckd_xfer_engine_init(d, ckd_outcome_report), 0);
     uv_timer_init(loop, &d->kick);
-    d->kick.data = d;
+    ckd_sched_init(d);
 }
 
 static void teardown(ckd_daemon *d)
@@ -82,7 +87,14 @@ static void test_transitions(void)
     CKT_ASSERT_INT_EQ(ckd_job_pause(k), CKP_RPC_BAD_TRANSITION);
     CKT_ASSERT_INT_EQ(ckd_job_resume(k), 0);
     CKT_ASSERT(k->error == NULL);
-    ckd_job_set_state(k, CKD_JOB_DONE, NULL);
+    /* Only a running job can be done; the table refuses the shortcut. */
+    CKT_ASSERT_INT_EQ(ckd_job_transition_ok(CKD_JOB_QUEUED, CKD_JOB_DONE), 0);
+    CKT_ASSERT_INT_EQ(ckd_job_transition_ok(CKD_JOB_DONE, CKD_JOB_QUEUED), 0);
+    CKT_ASSERT_INT_EQ(ckd_job_transition_ok(CKD_JOB_CANCELED, CKD_JOB_RUNNING), 0);
+    CKT_ASSERT_INT_EQ(ckd_file_transition_ok(CKD_FILE_VERIFIED, CKD_FILE_ACTIVE), 0);
+    CKT_ASSERT_INT_EQ(ckd_file_transition_ok(CKD_FILE_FETCHED, CKD_FILE_VERIFIED), 1);
+    CKT_ASSERT_INT_EQ(ckd_job_set_state(k, CKD_JOB_RUNNING, NULL), 0);
+    CKT_ASSERT_INT_EQ(ckd_job_set_state(k, CKD_JOB_DONE, NULL), 0);
     CKT_ASSERT_INT_EQ(ckd_job_pause(k), CKP_RPC_BAD_TRANSITION);
     CKT_ASSERT_INT_EQ(ckd_job_resume(k), CKP_RPC_BAD_TRANSITION);
     CKT_ASSERT_INT_EQ(ckd_job_cancel(k), CKP_RPC_BAD_TRANSITION);

@@ -1,0 +1,184 @@
+/* The engine's init and close. See engine.h. */
+#include "engine.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "follow.h"
+#include "fsutil.h"
+#include "http.h"
+#include "job.h"
+#include "log.h"
+#include "master.h"
+#include "master_archive.h"
+#include "outcome.h"
+#include "publish.h"
+#include "restore.h"
+#include "schedule.h"
+#include "server.h"
+#include "xfer.h"
+
+static void close_handle(uv_handle_t *h)
+{
+    if (h->loop && !uv_is_closing(h)) uv_close(h, NULL);
+}
+
+/* Every job state change: subscribers hear of it, prefetch reacts. */
+static void on_job_changed(ckd_daemon *d, ckd_job *j, int from)
+{
+    ckd_events_job(d, j);
+    if (from != (int)j->state) ckd_follow_on_job_state(d, j);
+}
+
+/* The last step of a stop: every job is quiet and journaled. */
+static void finish_stop(ckd_daemon *d)
+{
+    ckd_store_commit(&d->store);
+    ckd_xfer_engine_close(d);
+    close_handle((uv_handle_t *)&d->tick);
+    close_handle((uv_handle_t *)&d->kick);
+    close_handle((uv_handle_t *)&d->commit);
+    close_handle((uv_handle_t *)&d->sigint);
+    close_handle((uv_handle_t *)&d->sigterm);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    ckd_daemon *d = t->data;
+    if (d->stopping) {
+        if (ckd_jobs_idle(d)) finish_stop(d);
+        return;
+    }
+    uint64_t now = ckd_now_ms();
+    int64_t total = 0;
+    int running = 0;
+    for (ckd_job *j = d->jobs; j; j = j->next) {
+        if (j->state == CKD_JOB_WAITING) running = 1; /* its back-off ends on a tick */
+        if (j->state != CKD_JOB_RUNNING) continue;
+        for (size_t u = 0; u < j->nunits; u++)
+            j->units[u].arc_bytes = ckd_archive_progress(j->units[u].archive);
+        ckd_job_tick_rate(j, now);
+        ckd_job_flush(j);
+        total += (int64_t)j->rate;
+        running = 1;
+    }
+    d->throughput = (double)total;
+    ckd_events_tick(d);
+    /* Retry back-offs expire without any other event to wake us. */
+    if (running) ckd_sched_kick(d);
+}
+
+void ckd_engine_stop(ckd_daemon *d)
+{
+    if (d->stopping) return;
+    d->stopping = 1;
+    uv_timer_stop(&d->kick);
+    if (d->master) ckd_master_cancel_all(d->master);
+    ckd_http_cancel_all(d);
+    if (d->server) ckd_server_stop(d->server);
+    for (ckd_job *j = d->jobs; j; j = j->next) ckd_follow_stop(j);
+    ckd_jobs_stop_all(d);
+    /* The tick now polls for quiet; make it quick. */
+    uv_timer_start(&d->tick, on_tick, 10, 10);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    ckd_daemon *d = s->data;
+    if (d->stopping) return;
+    ckd_info("%s: stopping", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    ckd_engine_stop(d);
+}
+
+static void on_prepare(uv_prepare_t *p)
+{
+    ckd_daemon *d = p->data;
+    ckd_store_commit(&d->store);
+}
+
+int ckd_engine_open(ckd_daemon *d, const ckd_engine_opts *o)
+{
+    ckd_config_init(&d->cfg);
+    d->start_ms = ckd_now_ms();
+    d->job_changed = on_job_changed;
+    ckd_sched_init(d);
+    int rc = ckd_mkdir_p(o->state_dir);
+    if (rc == 0) chmod(o->state_dir, 0700);
+    char *db = rc == 0 ? ckd_path_join(o->state_dir, "ckptd.db") : NULL;
+    if (rc < 0 || !db || ckd_store_open(&d->store, db) < 0) {
+        ckd_error("cannot open the state directory '%s'%s%s", o->state_dir, rc < 0 ? ": " : "",
+                  rc < 0 ? strerror(-rc) : "");
+        free(db);
+        return rc < 0 ? rc : -EIO;
+    }
+    free(db);
+    char *cfgpath = ckd_path_join(o->state_dir, "config.json");
+    char why[512];
+    if (cfgpath && ckd_config_load(&d->cfg, cfgpath, why, sizeof(why)) < 0)
+        ckd_warn("ignoring saved settings: %s", why);
+    free(cfgpath);
+
+    if (o->socket_path) {
+        d->server = calloc(1, sizeof(*d->server));
+        if (!d->server || ckd_server_start(d->server, d, o->socket_path) < 0) {
+            free(d->server);
+            d->server = NULL;
+            ckd_store_close(&d->store);
+            return -EADDRINUSE;
+        }
+    }
+    if (ckd_xfer_engine_init(d, ckd_outcome_report) < 0) {
+        ckd_error("cannot initialise the transfer engine");
+        return -ENOMEM;
+    }
+    d->master_ca_file = o->master_ca ? strdup(o->master_ca) : NULL;
+    if (o->master_url) {
+        d->master = calloc(1, sizeof(*d->master));
+        if (!d->master) return -ENOMEM;
+        ckd_master_init(d->master, d, o->master_url);
+    }
+    uv_timer_init(d->loop, &d->tick);
+    uv_timer_init(d->loop, &d->kick);
+    d->tick.data = d->kick.data = d;
+    uv_prepare_init(d->loop, &d->commit);
+    d->commit.data = d;
+    uv_prepare_start(&d->commit, on_prepare);
+    if (o->signals) {
+        uv_signal_init(d->loop, &d->sigint);
+        uv_signal_init(d->loop, &d->sigterm);
+        d->sigint.data = d->sigterm.data = d;
+        uv_signal_start(&d->sigint, on_signal, SIGINT);
+        uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+    }
+    uv_timer_start(&d->tick, on_tick, 250, 250);
+    if (ckd_jobs_load(d) < 0) {
+        ckd_error("cannot load jobs from the state directory '%s'", o->state_dir);
+        d->exit_code = 1;
+        ckd_engine_stop(d);
+    }
+    return 0;
+}
+
+int ckd_engine_close(ckd_daemon *d)
+{
+    ckd_jobs_free(d);
+    if (d->master) {
+        ckd_master_release(d->master);
+        free(d->master);
+        d->master = NULL;
+    }
+    free(d->server);
+    d->server = NULL;
+    free(d->master_ca_file);
+    d->master_ca_file = NULL;
+    ckd_store_close(&d->store);
+    int rc = uv_loop_close(d->loop);
+    if (rc != 0) ckd_error("event loop closed with handles still open: %s", uv_strerror(rc));
+    return rc;
+}

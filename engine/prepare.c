@@ -1,0 +1,254 @@
+/* Prepare: before a job writes, its staging directories are made (owned
+ * by ckptd, never a symlink), copies already present are found, conflicts
+ * with the target are caught, free space is checked, and after a restart
+ * every byte the journal claims is re-read and re-hashed before it is
+ * trusted. See prepare.h. */
+#include "prepare.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "ckp.h"
+#include "fsutil.h"
+#include "manifest.h"
+#include "publish.h"
+#include "restore.h"
+
+/* Prepare: create the staging directory; after a restart, re-prove every
+ * byte the store claims before trusting it. */
+typedef struct prep_req {
+    uv_work_t work;
+    ckd_job *job;
+    char where[1024];
+    int64_t need, avail; /* bytes still to write (plus the reserve), and free */
+    ckd_seg_claim *claims;
+    size_t nclaims;
+    int err;
+    int conflict; /* 1 + the unit whose target holds a file that is not ckptd's */
+    size_t reproven, rejected;
+} prep_req;
+
+static int hash_range(int fd, int64_t off, int64_t len, XXH3_state_t *h, char hex[33])
+{
+    int rc = ckd_hash_fd_range(fd, off, len, h);
+    if (rc == 0) ckd_hash_state_hex(h, hex);
+    return rc;
+}
+
+/* Free space where the job writes, against what it still has to write plus
+ * the configured reserve. Sizes not yet known count as zero. Pool thread. */
+static void check_space(prep_req *r)
+{
+    ckd_job *j = r->job;
+    int64_t need = 0;
+    for (size_t i = 0; i < j->nfiles; i++) {
+        const ckd_file *f = &j->files[i];
+        if (f->state == CKD_FILE_VERIFIED || f->size < 0 ||
+            j->units[f->unit].status != CKD_UNIT_PENDING)
+            continue;
+        int64_t done = 0;
+        for (int k = 0; k < f->nsegs; k++) done += f->segs[k].written;
+        need += f->size > done ? f->size - done : 0;
+    }
+    if (need == 0 || j->nunits == 0) return;
+    struct statvfs sv;
+    if (statvfs(j->units[0].staging, &sv) != 0) return;
+    r->avail = (int64_t)sv.f_bavail * (int64_t)sv.f_frsize;
+    r->need = need + j->d->cfg.disk_reserve;
+}
+
+static void prepare_work(uv_work_t *req)
+{
+    prep_req *r = req->data;
+    ckd_job *j = r->job;
+    /* Only staging directories are created here: a checkpoint's target
+     * appears by its rename, so a failed job leaves no empty target. */
+    for (size_t u = 0; u < j->nunits; u++) {
+        ckd_unit *un = &j->units[u];
+        if (un->status != CKD_UNIT_PENDING) continue;
+        if (un->kind == CKD_UNIT_CHECKPOINT && ckd_manifest_check(j, u) == 0) {
+            un->status = CKD_UNIT_PRESENT; /* logged, counted and persisted on the loop */
+            un->found_present = 1;
+            continue;
+        }
+        /* Fail before fetching what could not be published. */
+        if (un->kind == CKD_UNIT_CHECKPOINT &&
+            ckd_publish_conflict(j, u, 1, NULL, r->where, sizeof(r->where))) {
+            r->conflict = (int)u + 1;
+            r->err = -EEXIST;
+            return;
+        }
+        if ((r->err = ckd_dir_own(un->staging)) < 0) {
+            snprintf(r->where, sizeof(r->where), "%s", un->staging);
+            return;
+        }
+    }
+    if (!j->recheck) {
+        check_space(r); /* a new job has nothing to re-prove */
+        return;
+    }
+    for (size_t i = 0; i < j->nfiles; i++) {
+        ckd_file *f = &j->files[i];
+        char *path = ckd_file_staging_path(f);
+        if (!path) {
+            r->err = -ENOMEM;
+            return;
+        }
+        if (j->units[f->unit].status != CKD_UNIT_PENDING) {
+            /* published or present: nothing to re-prove here */
+        } else if (f->state == CKD_FILE_VERIFIED) {
+            /* Verified bytes may already be published (a crash mid-publish). */
+            int fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0) {
+                char *pub = ckd_path_join(j->units[f->unit].target, f->path);
+                fd = pub ? open(pub, O_RDONLY | O_CLOEXEC) : -1;
+                free(pub);
+            }
+            char hex[33] = "";
+            XXH3_state_t *h = XXH3_createState();
+            XXH3_128bits_reset(h);
+            struct stat st;
+            if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size == f->size)
+                hash_range(fd, 0, f->size, h, hex);
+            XXH3_freeState(h);
+            if (fd >= 0) close(fd);
+            if (strcmp(hex, f->hash) == 0) {
+                r->reproven++;
+            } else {
+                ckd_file_set_state(f, CKD_FILE_PENDING, 0); /* counted and logged on the loop */
+                f->hash[0] = '\0';
+                unlink(path);
+                r->rejected++;
+            }
+        } else if (f->state == CKD_FILE_PENDING) {
+            int fd = open(path, O_RDWR | O_CLOEXEC);
+            int any = 0;
+            for (int k = 0; k < f->nsegs && fd >= 0; k++) {
+                ckd_seg *s = &f->segs[k];
+                s->written = 0;
+                XXH3_128bits_reset(s->hash);
+                for (size_t c = 0; c < r->nclaims; c++) {
+                    ckd_seg_claim *cl = &r->claims[c];
+                    if (cl->idx != f->idx || cl->start != s->start) continue;
+                    char hex[33] = "";
+                    /* A zstd file's journal proves decoded bytes [0, decoded)
+                     * and resumes the stream at the frame end `done`. */
+                    int64_t off = f->zstd ? 0 : s->start, len = f->zstd ? cl->decoded : cl->done;
+                    if (hash_range(fd, off, len, s->hash, hex) == 0 && strcmp(hex, cl->hash) == 0) {
+                        s->written = s->journaled = s->mark = cl->done;
+                        if (f->zstd) {
+                            f->frame_c = cl->done;
+                            f->dec = f->frame_d = cl->decoded;
+                            XXH3_copyState(f->hash_frame, s->hash);
+                        }
+                        r->reproven++;
+                        any = 1;
+                    } else {
+                        XXH3_128bits_reset(s->hash);
+                        s->journaled = s->mark = 0;
+                        r->rejected++;
+                    }
+                }
+            }
+            if (fd >= 0) close(fd);
+            if (!any) {
+                /* Nothing provable: start clean, without stale bytes. */
+                unlink(path);
+                for (int k = 0; k < f->nsegs; k++) f->segs[k].journaled = f->segs[k].mark = 0;
+            }
+        }
+        free(path);
+    }
+    check_space(r);
+}
+
+static void prepare_done(uv_work_t *req, int status)
+{
+    prep_req *r = req->data;
+    ckd_job *j = r->job;
+    j->busy--;
+    j->preparing = 0;
+    if (r->reproven || r->rejected)
+        ckd_job_log(
+            j, "info",
+            "re-proved %zu journaled ranges/files; %zu did not match and will be fetched again",
+            r->reproven, r->rejected);
+    for (size_t u = 0; u < j->nunits; u++) {
+        ckd_unit *un = &j->units[u];
+        un->verified = 0;
+        if (!un->found_present) continue;
+        un->found_present = 0;
+        ckd_store_unit_status(&j->d->store, j->id, (int)u, un->status, un->via);
+        ckd_job_log(j, "info", "checkpoint %s is already present and verified at '%s'", un->uuid,
+                    un->target);
+    }
+    size_t verified = 0;
+    for (size_t i = 0; i < j->nfiles; i++) {
+        ckd_file *f = &j->files[i];
+        if (j->units[f->unit].status == CKD_UNIT_PRESENT && f->state != CKD_FILE_VERIFIED) {
+            ckd_file_set_state(f, CKD_FILE_VERIFIED, 1); /* the manifest's hash, re-proven */
+        }
+        if (f->state == CKD_FILE_VERIFIED) verified++, j->units[f->unit].verified++;
+    }
+    j->files_verified = verified;
+    for (size_t i = 0; i < j->nfiles; i++)
+        if (j->files[i].state == CKD_FILE_PENDING) ckd_file_persist(&j->files[i]);
+    int err = r->err;
+    int64_t need = r->need, avail = r->avail;
+    char msg[1400];
+    if (r->conflict)
+        ckd_publish_conflict_message(msg, sizeof(msg), &j->units[r->conflict - 1], r->where);
+    else if (err == -ELOOP || err == -EPERM || err == -ENOTDIR)
+        snprintf(msg, sizeof(msg),
+                 "refusing to use '%s' as a staging directory: it is not a directory ckptd "
+                 "created (%s)",
+                 r->where, strerror(-err));
+    else
+        snprintf(msg, sizeof(msg), "cannot create '%s': %s", r->where,
+                 strerror(err < 0 ? -err : 0));
+    free(r->claims);
+    free(r);
+    if (err < 0) {
+        if (j->state == CKD_JOB_RUNNING) ckd_job_set_state(j, CKD_JOB_FAILED, msg);
+    } else if (need > avail && j->state == CKD_JOB_RUNNING) {
+        /* Not enough room: wait (visibly) rather than fill the disk, unless
+         * the job asked to fail instead. */
+        char b1[32], b2[32];
+        ckp_fmt_bytes(b1, sizeof(b1), (double)need);
+        ckp_fmt_bytes(b2, sizeof(b2), (double)avail);
+        snprintf(msg, sizeof(msg),
+                 "not enough free space in '%s': %s needed (with the reserve), %s free", j->output,
+                 b1, b2);
+        j->recheck = 0;
+        if (j->spec.fail_on_no_space) {
+            ckd_job_set_state(j, CKD_JOB_FAILED, msg);
+        } else {
+            j->not_before_ms = ckd_now_ms() + 2000;
+            ckd_job_set_state(j, CKD_JOB_WAITING, msg);
+        }
+    } else {
+        j->prepared = 1;
+        j->recheck = 0;
+        j->sched_from = 0;
+    }
+    ckd_sched_kick(j->d);
+}
+
+void ckd_job_prepare(ckd_job *j)
+{
+    if (j->prepared || j->preparing) return;
+    prep_req *r = calloc(1, sizeof(*r));
+    if (!r) return;
+    ckd_restore_claims(j->d, j->id, &r->claims, &r->nclaims);
+    r->job = j;
+    r->work.data = r;
+    j->busy++;
+    j->preparing = 1;
+    uv_queue_work(j->d->loop, &r->work, prepare_work, prepare_done);
+}

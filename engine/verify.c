@@ -1,0 +1,143 @@
+/* Verify: a file whose bytes are all written is hashed (in one read-back
+ * pass unless a single stream hashed it in order) and checked against its
+ * expected size and hash; it goes on to be flushed and published, is
+ * fetched once more, or fails. See verify.h. */
+#include "verify.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "publish.h"
+
+/* Size and hash are known: accept, refetch once, or fail. */
+void ckd_file_verify(ckd_file *f)
+{
+    ckd_job *j = f->job;
+    char why[512] = "";
+    if (f->size_given && f->segs && f->nsegs > 0 && f->segs[f->nsegs - 1].end != f->size)
+        snprintf(why, sizeof(why), "size mismatch for '%s': got %lld bytes, expected %lld", f->path,
+                 (long long)f->segs[f->nsegs - 1].end, (long long)f->size);
+    else if (f->expect[0] && strcmp(f->expect, f->hash) != 0)
+        snprintf(why, sizeof(why), "xxh128 mismatch for '%s': got %s, expected %s", f->path,
+                 f->hash, f->expect);
+    if (why[0] && f->twin) {
+        /* The other copy changed under us: fetch this file from its source. */
+        ckd_job_log(j, "warn", "%s in the local copy: fetching it instead", why);
+        f->twin = 0;
+        f->no_twin = 1;
+        ckd_file_restart(f, why);
+        return;
+    }
+    if (why[0]) {
+        if (f->verify_attempts++ == 0) {
+            ckd_file_restart(f, why);
+        } else {
+            ckd_file_fail(f, "%s", why);
+        }
+        return;
+    }
+    ckd_job_fetched(j, f);
+}
+
+typedef struct finish_req {
+    uv_work_t work;
+    ckd_file *file;
+    int err;
+    unsigned char digest[16];
+} finish_req;
+
+/* Whole-file pass: create an empty file if nothing was written, trim any
+ * tail beyond the size, hash the bytes in order, close. */
+static void file_finish_work(uv_work_t *req)
+{
+    finish_req *r = req->data;
+    ckd_file *f = r->file;
+    int fd = f->fd;
+    if (fd < 0) {
+        char *path = ckd_file_staging_path(f);
+        if (!path || ckd_mkdir_parents(ckd_file_staging_dir(f), f->path) < 0 ||
+            (fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+            r->err = -errno ? -errno : -ENOMEM;
+            free(path);
+            return;
+        }
+        free(path);
+    }
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_size != f->size && ftruncate(fd, f->size) != 0) {
+        r->err = -errno;
+    }
+    XXH3_state_t *h = XXH3_createState();
+    if (!h) r->err = -ENOMEM;
+    if (r->err == 0) {
+        XXH3_128bits_reset(h);
+        r->err = ckd_hash_fd_range(fd, 0, f->size, h);
+        XXH128_canonical_t c;
+        XXH128_canonicalFromHash(&c, XXH3_128bits_digest(h));
+        memcpy(r->digest, c.digest, 16);
+    }
+    XXH3_freeState(h);
+    close(fd);
+    f->fd = -1;
+}
+
+static void file_finish_done(uv_work_t *req, int status)
+{
+    finish_req *r = req->data;
+    ckd_file *f = r->file;
+    ckd_job *j = f->job;
+    f->io--;
+    j->busy--;
+    int err = r->err;
+    if (err == 0) ckd_hash_hex(r->digest, f->hash);
+    free(r);
+    if (f->state == CKD_FILE_FAILED || f->reset_pending || ckd_job_terminal(j) ||
+        j->state == CKD_JOB_PAUSED) {
+        ckd_sched_kick(j->d);
+        return;
+    }
+    if (err < 0) {
+        char *path = ckd_file_staging_path(f);
+        ckd_job_disk_error(j, path ? path : f->path, err);
+        free(path);
+        return;
+    }
+    ckd_file_verify(f);
+    ckd_sched_kick(j->d);
+}
+
+/* Every byte of f is written. A single stream already hashed it in order
+ * and closed the file; otherwise hash it in one read-back pass. */
+void ckd_file_finish(ckd_file *f)
+{
+    if (f->nsegs == 1 && f->fd < 0 && f->hash[0] && f->segs[0].start == 0 &&
+        (f->zstd || f->segs[0].written == f->size)) {
+        ckd_file_verify(f);
+        return;
+    }
+    finish_req *r = calloc(1, sizeof(*r));
+    if (!r) return;
+    r->file = f;
+    r->work.data = r;
+    f->io++;
+    f->job->busy++;
+    if (f->state != CKD_FILE_ACTIVE) ckd_file_set_state(f, CKD_FILE_ACTIVE, 0);
+    uv_queue_work(f->job->d->loop, &r->work, file_finish_work, file_finish_done);
+}
+
+void ckd_file_landed(ckd_file *f, int64_t size)
+{
+    if (ckd_file_segs_alloc(f, 1) < 0) {
+        ckd_file_fail(f, "out of memory");
+        return;
+    }
+    f->segs[0].end = f->segs[0].written = size;
+    if (!f->size_given) f->size = size;
+    ckd_file_verify(f);
+}
