@@ -588,14 +588,6 @@ static int poll_failed(struct ckd_follow *f, int err, const char *msg)
     return 0;
 }
 
-static int has_sort_value(const ckd_det_query *q, const ckd_det_checkpoint *cp)
-{
-    if (q->sort == CKD_DET_SORT_SEARCHER_METRIC)
-        return cp->has_searcher_metric && !isnan(cp->searcher_metric);
-    if (q->sort == CKD_DET_SORT_BATCH_NUMBER) return cp->has_steps_completed;
-    return 1;
-}
-
 /* The ranking of a list reply, best (or newest) first, as a JSON array of
  * uuids: resolve.c's semantics over the whole list, so that a checkpoint's
  * rank stays meaningful for retention after it left the top. */
@@ -614,25 +606,18 @@ static json_t *rank(ckd_job *j, json_t *body, json_t *sizes)
         ok++;
     }
     ckd_det_query q;
-    int sib = ok > 0 ? cps[0].smaller_is_better : 1;
-    if (is_experiment(j->source))
-        ckd_det_query_top_n(&q, sib, 0, 0);
-    else if (strcmp(src_select(j->source), "latest") == 0)
-        ckd_det_query_trial_latest(&q);
-    else
-        ckd_det_query_trial_best(&q, sib);
-    q.max_results = 0;
+    ckd_det_pick pick;
+    ckd_det_pick_from_source(&pick, j->source, ok > 0 ? cps[0].smaller_is_better : 1);
+    pick.n = 0; /* the whole ranking */
+    ckd_det_query_pick(&q, &pick);
     size_t nsel = 0;
     if (ckd_det_select(&q, cps, ok, order, &nsel) < 0) goto done;
     out = json_array();
-    /* Those without the value they are ranked by go after all the others. */
-    for (int pass = 0; out && pass < 2; pass++)
-        for (size_t i = 0; i < nsel; i++)
-            if (has_sort_value(&q, &cps[order[i]]) == (pass == 0)) {
-                json_array_append_new(out, json_string(cps[order[i]].uuid));
-                json_object_set_new(sizes, cps[order[i]].uuid,
-                                    json_integer((json_int_t)cps[order[i]].total_size));
-            }
+    for (size_t i = 0; out && i < nsel; i++) {
+        json_array_append_new(out, json_string(cps[order[i]].uuid));
+        json_object_set_new(sizes, cps[order[i]].uuid,
+                            json_integer((json_int_t)cps[order[i]].total_size));
+    }
 done:
     for (size_t i = 0; cps && i < ok; i++) ckd_det_checkpoint_release(&cps[i]);
     free(cps);
@@ -1128,14 +1113,13 @@ static void follow_poll(struct ckd_follow *f)
     int exp = is_experiment(j->source);
     snprintf(path, sizeof(path), "/api/v1/%s/%lld/checkpoints", exp ? "experiments" : "trials",
              src_id(j->source));
-    /* The sort resolve.c asks for; rank() sorts again whatever comes. */
+    /* The ranking rank() applies (its states, its sort); rank() sorts
+     * again whatever comes. */
     ckd_det_query q;
-    if (exp)
-        ckd_det_query_top_n(&q, 1, 0, 0);
-    else
-        ckd_det_query_trial_latest(&q);
-    q.max_results = 0;
-    q.states = CKD_DET_STATES_DOWNLOADABLE;
+    ckd_det_pick pick;
+    ckd_det_pick_from_source(&pick, j->source, 1);
+    pick.n = 0;
+    ckd_det_query_pick(&q, &pick);
     follow_token *t = calloc(1, sizeof(*t));
     int rc = t ? ckd_master_list_all(j->d->master, path, &q, on_list, t) : -ENOMEM;
     if (rc < 0) {

@@ -8,7 +8,6 @@
 #include "det_model.h"
 #include "det_select.h"
 #include "master.h"
-#include "resolve.h"
 #include "server.h"
 
 typedef struct det_call {
@@ -113,6 +112,26 @@ static void on_get_for_edit(void *ud, int err, json_t *body, const char *msg)
 
 /* ---- checkpoint.list ----------------------------------------------------- */
 
+/* What checkpoint.list asks for: det's list-checkpoints on an experiment
+ * (every state; by end time, or --best N by the searcher metric), or a
+ * trial's checkpoints with the master's sort semantics. */
+static void list_query(const det_call *dc, ckd_det_query *q)
+{
+    json_t *best = json_object_get(dc->params, "best");
+    if (json_object_get(dc->params, "experiment")) {
+        json_t *searcher = json_object_get(json_object_get(dc->experiment, "config"), "searcher");
+        int sib = json_object_get(searcher, "smaller_is_better") != json_false();
+        ckd_det_query_list(q, sib, best ? (size_t)json_integer_value(best) : 0);
+    } else {
+        ckd_det_query_init(q, CKD_DET_ROUTE_TRIAL);
+    }
+    ckd_det_query_sort_by(q, json_string_value(json_object_get(dc->params, "sort_by")));
+    const char *ob = json_string_value(json_object_get(dc->params, "order_by"));
+    if (ob) ckd_det_order_parse(ob, &q->order);
+    json_t *maxr = json_object_get(dc->params, "max_results");
+    if (maxr) q->max_results = (size_t)json_integer_value(maxr);
+}
+
 static void on_list(void *ud, int err, json_t *body, const char *msg)
 {
     det_call *dc = ud;
@@ -136,20 +155,7 @@ static void on_list(void *ud, int err, json_t *body, const char *msg)
         /* The same query that was sent, applied again: the answer does not
          * depend on how the master sorts. */
         ckd_det_query q;
-        json_t *best = json_object_get(dc->params, "best");
-        json_t *searcher = json_object_get(json_object_get(dc->experiment, "config"), "searcher");
-        int sib = json_object_get(searcher, "smaller_is_better") != json_false();
-        if (exp_id) {
-            ckd_det_query_top_n(&q, sib, best ? (size_t)json_integer_value(best) : 0, 0);
-            if (!best) q.states = CKD_DET_STATE_BIT(CKD_DET_STATE_COMPLETED);
-        } else {
-            ckd_det_query_init(&q, CKD_DET_ROUTE_TRIAL);
-        }
-        ckd_resolve_apply_sort(&q, json_string_value(json_object_get(dc->params, "sort_by")));
-        const char *ob = json_string_value(json_object_get(dc->params, "order_by"));
-        if (ob) ckd_det_order_parse(ob, &q.order);
-        json_t *maxr = json_object_get(dc->params, "max_results");
-        if (maxr) q.max_results = (size_t)json_integer_value(maxr);
+        list_query(dc, &q);
         if (ckd_det_select(&q, cps, ok, order, &nsel) == 0)
             for (size_t i = 0; i < nsel; i++) json_array_append(out, raw[order[i]]);
     }
@@ -180,12 +186,7 @@ static void start_list(det_call *dc)
     snprintf(path, sizeof(path), "/api/v1/%s/%lld/checkpoints", exp_id ? "experiments" : "trials",
              (long long)json_integer_value(exp_id ? exp_id : trial));
     ckd_det_query q;
-    if (exp_id) {
-        ckd_det_query_top_n(&q, 1, 0, 0);
-        q.states = 0;
-    } else {
-        ckd_det_query_init(&q, CKD_DET_ROUTE_TRIAL);
-    }
+    list_query(dc, &q);
     if (ckd_master_list_all(dc->d->master, path, &q, on_list, dc) < 0) {
         ckd_deferred_error(dc->reply, CKP_RPC_MASTER_ERROR, "cannot start a request to the master");
         call_free(dc);

@@ -21,8 +21,9 @@ case for SORT_BY_SEARCHER_METRIC) and the tar/gzip/zip archive route.
 The dataset (ids are fixed; uuids depend on --seed, see GET /_ctl/dataset):
   experiment 1 "demo": validation_loss, smaller is better, trials 1-3 with
       four checkpoints each (steps 100..400), every state. Top 3 by the
-      default sort: trial 3 step 300, trial 2 step 400 (PARTIALLY_DELETED),
-      trial 1 step 300.
+      default sort among COMPLETED checkpoints (det's --top-n): trial 3 step
+      300, trial 1 step 300, trial 2 step 200; trial 2 step 400
+      (PARTIALLY_DELETED, 0.25) would come second if it counted.
   experiment 2 "accuracy": smaller_is_better false, trials 4-5, with "NaN"
       and "Infinity" metrics, a missing steps_completed, missing validations.
   experiment 3: storage type "directory" (container_path DIR), trial 6.
@@ -57,6 +58,15 @@ The dataset (ids are fixed; uuids depend on --seed, see GET /_ctl/dataset):
       checkpoint; nothing uploaded anywhere: only the archive route serves it
       (the fallback of "auto" when there are no gcs credentials).
 
+Also what the det CLI asks first (GET /info, no auth; GET /api/v1/trials/{id})
+and the deletions of `det checkpoint delete` (DELETE /api/v1/checkpoints,
+body {"checkpointUuids":[...]}: the checkpoints become STATE_DELETED and their
+files go) and `det checkpoint rm` (POST /api/v1/checkpoints/rm, body
+{"checkpointUuids":[...],"checkpointGlobs":[...]}: matching files go, the
+checkpoint becomes STATE_PARTIALLY_DELETED, or STATE_DELETED when nothing is
+left). Both answer {} after the work is done (the master's GC is
+asynchronous; a test sees the outcome at once here).
+
 Test controls under /_ctl/ (no auth):
   POST /_ctl/expire-tokens         every token becomes invalid (401)
   GET  /_ctl/stats                 request counts per route template
@@ -74,6 +84,7 @@ Test controls under /_ctl/ (no auth):
 import argparse
 import base64
 import email.utils
+import fnmatch
 import functools
 import gzip
 import hashlib
@@ -86,6 +97,7 @@ import os
 import random
 import re
 import secrets
+import shutil
 import sys
 import tarfile
 import threading
@@ -516,8 +528,9 @@ class Dataset:
             return f.read()
 
     def summary(self):
+        # det's top N (the SDK's Experiment.list_checkpoints): COMPLETED only.
         demo = [c for c in self.cps.values() if c.wire["training"]["experimentId"] == 1
-                and c.wire["state"] in ON_DISK]
+                and c.wire["state"] == "STATE_COMPLETED"]
         top = sort_checkpoints(demo, "experiment", "SORT_BY_SEARCHER_METRIC", None,
                                "ORDER_BY_UNSPECIFIED", True)[:3]
         return {
@@ -571,7 +584,13 @@ ROUTES = [(m, re.compile(p + "$"), h, t, a) for m, p, h, t, a in [
     ("POST", r"/api/v1/checkpoints/([^/]+)/metadata", "set_metadata",
      "POST /api/v1/checkpoints/{uuid}/metadata", False),
     ("GET", r"/checkpoints/([^/]+)", "archive", "GET /checkpoints/{uuid}", True),
+    ("GET", r"/info", "info", "GET /info", False),
+    ("GET", r"/api/v1/trials/([^/]+)", "trial", "GET /api/v1/trials/{id}", False),
+    ("DELETE", r"/api/v1/checkpoints", "delete_checkpoints", "DELETE /api/v1/checkpoints", False),
+    ("POST", r"/api/v1/checkpoints/rm", "rm_checkpoint_files", "POST /api/v1/checkpoints/rm",
+     False),
 ]]
+NO_AUTH = ("login", "info")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -587,6 +606,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         self.dispatch("POST")
+
+    def do_DELETE(self):
+        self.dispatch("DELETE")
 
     # -- replies --
 
@@ -650,10 +672,10 @@ class Handler(BaseHTTPRequestHandler):
         if not match:
             return self.send_error_body(404, f"no route for {method} {path}", archive)
         try:
-            if name != "login":
+            if name not in NO_AUTH:
                 self.require_token()
             body = None
-            if method == "POST":
+            if method in ("POST", "DELETE"):
                 try:
                     body = json.loads(raw or b"{}")
                 except ValueError:
@@ -802,6 +824,78 @@ class Handler(BaseHTTPRequestHandler):
             cp.wire = dict(cp.wire, metadata=meta)  # replaces; metadata.json stays as uploaded
             wire = cp.wire
         self.send(200, {"checkpoint": wire})
+
+    def h_info(self, query, body):
+        self.send(200, {"version": "0.38.1", "masterId": "detmaster", "clusterId": "detmaster",
+                        "clusterName": "detmaster", "telemetryEnabled": False,
+                        "ssoProviders": [], "externalLoginUri": None, "externalLogoutUri": None,
+                        "branding": None, "rbacEnabled": False, "strictJobQueueControl": False,
+                        "featureSwitches": [], "userManagementEnabled": True})
+
+    def h_trial(self, tid, query, body):
+        tid = self.int_id(tid, "trial")
+        eid = S.data.trials.get(tid)
+        if eid is None:
+            raise ApiError(404, f"trial {tid} not found")
+        with S.lock:
+            cps = [c for c in S.data.cps.values() if c.wire["training"]["trialId"] == tid]
+        exp = S.data.experiments[eid]
+        latest = max(cps, key=lambda c: c.ns) if cps else None
+        self.send(200, {"trial": {
+            "id": tid, "experimentId": eid, "startTime": rfc3339(BASE_NS, 0),
+            "endTime": rfc3339(BASE_NS + 7200 * 10**9, 3), "state": "STATE_COMPLETED",
+            "restarts": 0, "hparams": {"lr": 0.01}, "totalBatchesProcessed": max(
+                [(c.wire["metadata"] or {}).get("steps_completed") or 0 for c in cps], default=0),
+            "bestValidation": None, "latestValidation": None,
+            "bestCheckpoint": None, "runnerState": "", "wallClockTime": 7200.0,
+            "warmStartCheckpointUuid": "", "taskId": f"{eid}.{tid}", "totalCheckpointSize": str(
+                sum(int(v) for c in cps if c.wire["state"] in ON_DISK
+                    for v in c.wire["resources"].values())),
+            "checkpointCount": len(cps), "searcherMetric": exp["config"]["searcher"]["metric"],
+            "taskIds": [f"{eid}.{tid}"], "logRetentionDays": None,
+            "latestCheckpointUuid": latest.wire["uuid"] if latest else None}})
+
+    def uuids_of(self, body):
+        uuids = body.get("checkpointUuids")
+        if not isinstance(uuids, list) or not uuids or \
+                not all(isinstance(u, str) for u in uuids):
+            raise ApiError(400, "checkpointUuids must be a non-empty list of uuids")
+        missing = [u for u in uuids if u not in S.data.cps]
+        if missing:
+            raise ApiError(404, f"not all checkpoints found: {', '.join(missing)}")
+        return uuids
+
+    def h_delete_checkpoints(self, query, body):
+        with S.lock:
+            for uuid in self.uuids_of(body):
+                cp = S.data.cps[uuid]
+                if cp.storage_dir and safe_rel(uuid):
+                    shutil.rmtree(os.path.join(cp.storage_dir, uuid), ignore_errors=True)
+                cp.wire = dict(cp.wire, state="STATE_DELETED", resources={})
+        self.send(200, {})
+
+    def h_rm_checkpoint_files(self, query, body):
+        globs = body.get("checkpointGlobs") or []
+        if not isinstance(globs, list) or not all(isinstance(g, str) for g in globs):
+            raise ApiError(400, "checkpointGlobs must be a list of strings")
+        with S.lock:
+            for uuid in self.uuids_of(body):
+                cp = S.data.cps[uuid]
+                res = dict(cp.wire["resources"])
+                gone = [rel for rel in res if not rel.endswith("/") and
+                        any(fnmatch.fnmatchcase(rel, g) for g in globs)]
+                for rel in gone:
+                    del res[rel]
+                    if cp.storage_dir and safe_rel(rel):
+                        try:
+                            os.unlink(os.path.join(cp.storage_dir, uuid, rel))
+                        except OSError:
+                            pass
+                if gone:
+                    left = any(not rel.endswith("/") for rel in res)
+                    state = "STATE_PARTIALLY_DELETED" if left else "STATE_DELETED"
+                    cp.wire = dict(cp.wire, state=state, resources=res)
+        self.send(200, {})
 
     def h_archive(self, uuid, query, body):
         accepted = [a.split(";")[0].strip() for a in self.headers.get("Accept", "").split(",")]
