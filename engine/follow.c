@@ -37,6 +37,7 @@
 #include "ckp.h"
 #include "det_model.h"
 #include "det_select.h"
+#include "pins.h"
 #include "follow.h"
 #include "fsutil.h"
 #include "log.h"
@@ -277,27 +278,6 @@ struct tidy_req {
     int *outcome; /* per remove: 1 removed, 0 absent, 2 pinned, 3 the pointer's target, <0 error */
 };
 
-/* Whether dir/uuid is listed in the pins file (a uuid or a path a line). */
-static int pinned(const char *pins, const char *dir, const char *uuid)
-{
-    FILE *fp = pins ? fopen(pins, "re") : NULL;
-    if (!fp) return 0;
-    char line[PATH_MAX + 2], full[PATH_MAX + 2];
-    snprintf(full, sizeof(full), "%s/%s", dir, uuid);
-    int hit = 0;
-    while (!hit && fgets(line, sizeof(line), fp)) {
-        size_t n = strcspn(line, "\r\n");
-        while (n > 1 && line[n - 1] == '/') n--;
-        line[n] = '\0';
-        char *s = line;
-        while (*s == ' ' || *s == '\t') s++;
-        if (*s == '\0' || *s == '#') continue;
-        hit = strcmp(s, uuid) == 0 || strcmp(s, full) == 0;
-    }
-    fclose(fp);
-    return hit;
-}
-
 /* Points dir/name at target (relative) in one rename, so a reader sees the
  * old target or the new one, never nothing. 1 moved, 0 already there. */
 static int pointer_set(const char *dir, const char *name, const char *target, char *old,
@@ -348,7 +328,7 @@ static void tidy_work(uv_work_t *req)
             r->outcome[i] = -ENOMEM;
         } else if (strcmp(cur, r->remove[i]) == 0) {
             r->outcome[i] = 3;
-        } else if (pinned(r->pins, r->dir, r->remove[i])) {
+        } else if (ckd_pins_has(r->pins, r->dir, r->remove[i])) {
             r->outcome[i] = 2;
         } else if (lstat(path, &st) != 0) {
             r->outcome[i] = 0;
@@ -508,7 +488,7 @@ static void follow_tidy(struct ckd_follow *f)
         r->dir = follow_dir(j);
         r->pointer = strdup(src_pointer(j->source));
         r->target = strdup(v[0].uuid);
-        r->pins = j->d->state_dir ? ckd_path_join(j->d->state_dir, "pins") : NULL;
+        r->pins = j->d->state_dir ? ckd_path_join(j->d->state_dir, CKD_PINS_FILE) : NULL;
     }
     int ok = r && r->remove && r->outcome && r->dir && r->pointer && r->target;
     for (size_t i = 0; ok && i < nrm; i++)
@@ -818,7 +798,7 @@ static void scan_work(uv_work_t *req)
             if (fd >= 0) tree_usage(fd, 0, &it->bytes, &it->used);
         }
         r->total += it->bytes;
-        if (pointed || pinned(r->pins, it->dir, it->uuid)) {
+        if (pointed || ckd_pins_has(r->pins, it->dir, it->uuid)) {
             it->outcome = SCAN_PROTECTED;
         } else {
             it->outcome = SCAN_PRESENT;
@@ -882,7 +862,7 @@ static scan_req *scan_build(ckd_daemon *d)
     if (!r || !seen) goto fail;
     r->d = d;
     r->limit = d->cfg.disk_budget;
-    if (d->state_dir && !(r->pins = ckd_path_join(d->state_dir, "pins"))) goto fail;
+    if (d->state_dir && !(r->pins = ckd_path_join(d->state_dir, CKD_PINS_FILE))) goto fail;
     for (ckd_job *p = d->jobs; p; p = p->next) {
         if (!managed_follow(p)) continue;
         if (!r->holder) r->holder = p->id;
