@@ -95,20 +95,30 @@ static int render_status(int rc)
 /* ---- checkpoint describe --------------------------------------------------- */
 
 static const char describe_usage[] =
-    "usage: ckpt checkpoint describe UUID [--json]\n"
+    "usage: ckpt checkpoint describe UUID [--files] [--json]\n"
     "\n"
     "Shows a checkpoint as det does (experiment, trial, steps completed, report\n"
-    "time, validation metrics, metadata), then its files and their sizes. The\n"
-    "daemon asks the Determined master.\n"
+    "time, validation metrics, metadata). The daemon asks the Determined master.\n"
     "\n"
     "options:\n"
+    "      --files   then its files and their sizes (not in det's output)\n"
     "      --json    print the daemon's reply (the master's checkpoint) as JSON\n";
+
+enum { OPT_FILES = 0x2000 };
 
 static int checkpoint_describe(int argc, char **argv, ckc_opts *o)
 {
+    static const struct option longopts[] = {{"files", no_argument, NULL, OPT_FILES},
+                                             {NULL, 0, NULL, 0}};
     const char *cmd = argv[0];
-    int status = no_options(argc, argv, o, describe_usage);
-    if (status != 0) return status < 0 ? CKC_EXIT_OK : status;
+    bool files = false;
+    int c, status;
+    while ((c = ckc_getopt(argc, argv, "", longopts, o, describe_usage)) != -1) {
+        if (c == OPT_FILES)
+            files = true;
+        else
+            return c == 'h' ? CKC_EXIT_OK : CKC_EXIT_USAGE;
+    }
     if ((status = expect_args(cmd, argc, argv, 1, 1, "which checkpoint? give its UUID")) != 0)
         return status;
 
@@ -120,7 +130,7 @@ static int checkpoint_describe(int argc, char **argv, ckc_opts *o)
     } else {
         const json_t *cp = json_object_get(res, "checkpoint");
         int rc = ckc_det_print_checkpoint(stdout, cp, NULL);
-        if (rc == 0) {
+        if (rc == 0 && files) {
             fputs("\nResources:\n", stdout);
             rc = ckc_det_print_resources(stdout, cp);
         }
@@ -230,13 +240,14 @@ static const char experiment_list_usage[] =
     "usage: ckpt experiment list-checkpoints ID [--best N] [--csv] [--json]\n"
     "       (also: ckpt e lc ID ...)\n"
     "\n"
-    "Lists the checkpoints of experiment ID as det does: Trial ID, # of Batches,\n"
-    "State, Validation Metric (the searcher's), UUID, Resources (its files) and\n"
-    "Size, by report time.\n"
+    "Lists the checkpoints of experiment ID as det does, in every state: Trial\n"
+    "ID, # of Batches, State, Validation Metric (the searcher's; empty when a\n"
+    "checkpoint has none), UUID, Resources (its files) and Size (1024-based), by\n"
+    "report time.\n"
     "\n"
     "options:\n"
     "      --best N  only the N best by the experiment's searcher metric (honouring\n"
-    "                smaller_is_better), among checkpoints that can be downloaded\n"
+    "                smaller_is_better, those without it last), in any state\n"
     "      --csv     print CSV instead of a table\n"
     "      --json    print the daemon's reply (the master's checkpoints) as JSON\n";
 

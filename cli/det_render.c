@@ -814,6 +814,55 @@ static json_t *jobj(const json_t *obj, const char *key)
     return json_is_object(v) ? v : NULL;
 }
 
+void ckc_det_sizeof_fmt(char *out, size_t outlen, double v)
+{
+    static const char *const units[] = {"", "K", "M", "G", "T", "P", "E", "Z"};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (fabs(v) < 1024.0) {
+            snprintf(out, outlen, "%3.1f%sB", v, units[i]);
+            return;
+        }
+        v /= 1024.0;
+    }
+    snprintf(out, outlen, "%.1fYB", v);
+}
+
+char *ckc_det_display_path(const char *given, const char *uuid)
+{
+    if (!given) given = "checkpoints";
+    size_t cap = strlen(given) + (uuid ? strlen(uuid) : 0) + 4;
+    char *out = malloc(cap);
+    if (!out) return NULL;
+    size_t n = 0;
+    const char *p = given;
+    if (p[0] == '/') {
+        /* pathlib keeps exactly two leading slashes, folds more into one */
+        size_t lead = strspn(p, "/");
+        n = lead == 2 ? 2 : 1;
+        memcpy(out, "//", n);
+        p += lead;
+    }
+    size_t root = n;
+    while (*p) {
+        size_t len = strcspn(p, "/");
+        if (len > 0 && !(len == 1 && p[0] == '.')) {
+            if (n > root) out[n++] = '/';
+            memcpy(out + n, p, len);
+            n += len;
+        }
+        p += len;
+        p += strspn(p, "/");
+    }
+    if (uuid && *uuid) {
+        if (n > root) out[n++] = '/';
+        memcpy(out + n, uuid, strlen(uuid));
+        n += strlen(uuid);
+    }
+    if (n == 0) out[n++] = '.';
+    out[n] = '\0';
+    return out;
+}
+
 const char *ckc_det_searcher_metric(const json_t *cp)
 {
     json_t *searcher = jobj(jobj(jobj(cp, "training"), "experimentConfig"), "searcher");
@@ -887,7 +936,8 @@ int ckc_det_print_checkpoint(FILE *f, const json_t *cp, const char *path)
     if (rc == 0) rc = ckc_dtable_row(&t, (const char *const *)cells);
     free_cells(cells, DESCRIBE_COLS);
     if (rc == 0) {
-        if (path) fprintf(f, "Local checkpoint path:\n%s\n\n", path);
+        /* det: print(path, "\n"), a space before the line end included */
+        if (path) fprintf(f, "Local checkpoint path:\n%s \n\n", path);
         rc = ckc_dtable_print(&t, f);
     }
     ckc_dtable_release(&t);
@@ -939,25 +989,28 @@ static int list_cells(const json_t *cp, const char *metric, char **cells)
     memset(cells, 0, LIST_COLS * sizeof *cells);
     json_t *training = jobj(cp, "training");
     json_t *resources = json_object_get(cp, "resources");
+    /* det: str(avgMetrics[metric]) when the key is there (None for null),
+     * else empty; never the searcher metric in its place. */
     json_t *value = NULL;
     if (metric) {
         json_t *avg = jobj(jobj(training, "validationMetrics"), "avgMetrics");
         value = json_object_get(avg, metric);
     }
-    if (!value || json_is_null(value)) value = json_object_get(training, "searcherMetric");
+    bool none = value && json_is_null(value);
 
     bool ok =
         scalar_cell(&cells[0], json_object_get(training, "trialId")) &&
         scalar_cell(&cells[1], json_object_get(jobj(cp, "metadata"), "steps_completed")) &&
         (cells[2] = strdup(ckc_det_state_name(json_string_value(json_object_get(cp, "state"))))) !=
             NULL &&
-        scalar_cell(&cells[3], value) && scalar_cell(&cells[4], json_object_get(cp, "uuid")) &&
+        (none ? (cells[3] = strdup("None")) != NULL : scalar_cell(&cells[3], value)) &&
+        scalar_cell(&cells[4], json_object_get(cp, "uuid")) &&
         (cells[5] = ckc_det_resources_list(resources)) != NULL;
     if (ok && resources && !json_is_null(resources)) {
         int64_t total;
         char b[32] = "?";
         if (ckc_det_resources_total(resources, &total, NULL) == 0)
-            ckp_fmt_bytes(b, sizeof b, (double)total);
+            ckc_det_sizeof_fmt(b, sizeof b, (double)total);
         ok = (cells[6] = strdup(b)) != NULL;
     }
     if (!ok) {
