@@ -13,3 +13,4 @@ set_tests_properties(e2e.detmaster_smoke PROPERTIES
 # The pins file (engine/pins.c): the reading rule shared by `ckpt pin` and
 # prefetch retention.
 ckptd_unit_test(test_pins ckd)
+ckptd_e2e_test(det_parity)

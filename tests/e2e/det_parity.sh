@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# End to end, det parity: what ckpt prints on stdout for the commands it
+# mirrors is what det prints for the same master state, byte for byte.
+#
+# The golden files under tests/e2e/golden/det/ were written from det's
+# cli/checkpoint.py, cli/experiment.py, cli/trial.py, cli/render.py and
+# common/util.py (tabulate "presto", csv.writer, sizeof_fmt, print(path,
+# "\n")) for the stand-in's dataset with --seed 1; the CSV is also checked
+# here against an independent rendering of det's list_checkpoints in
+# Python. They cover every state (ACTIVE, ERROR, DELETED, PARTIALLY_DELETED),
+# a checkpoint without validation metrics, NaN and Infinity metrics.
+# CKT_UPDATE_GOLDEN=1 rewrites them (review the diff against det's code).
+set -euo pipefail
+. "$CKPT_SRC/tests/lib/common.sh"
+. "$CKPT_SRC/tests/lib/detmaster.sh"
+ckt_tmpdir
+ckt_detmaster_start --max-page 5
+DET_MASTER=$CKT_DET_URL ckt_daemon_start
+golden=$CKPT_SRC/tests/e2e/golden/det
+cd "$CKT_TMP"
+
+# check NAME: stdout.NAME equals the golden file NAME.
+check() {
+    if [ "${CKT_UPDATE_GOLDEN:-0}" = 1 ]; then cp "out.$1" "$golden/$1"; return 0; fi
+    cmp -s "out.$1" "$golden/$1" || { diff "$golden/$1" "out.$1" | head -40; ckt_fail "$1 differs from det's output"; }
+}
+uuid_of() { # TRIAL STEPS
+    ckt_det_q "[c['uuid'] for c in d['checkpoints'] if c['trialId']==$1 and c['stepsCompleted']==$2][0]"
+}
+pd=$(uuid_of 2 400)       # PARTIALLY_DELETED, 0.25: det's top N never has it
+noval=$(uuid_of 1 400)    # COMPLETED, no validation metrics
+
+ckt_log "experiment list-checkpoints: every state, table and csv"
+ckpt experiment list-checkpoints 1 > out.exp1_list.txt
+check exp1_list.txt
+ckpt experiment list-checkpoints 1 --csv > out.exp1_list.csv
+check exp1_list.csv
+ckpt experiment list-checkpoints 1 --best 4 > out.exp1_best4.txt
+check exp1_best4.txt
+ckpt experiment list-checkpoints 2 > out.exp2_list.txt
+check exp2_list.txt
+ckpt e lc 2 --csv > out.exp2_list.csv
+check exp2_list.csv
+
+ckt_log "the csv against det's list_checkpoints, rendered independently"
+for e in 1 2; do
+    ckt_det_dataset > ds.json
+    curl -sf "$CKT_DET_URL/api/v1/auth/login" -d '{"username":"determined","password":""}' |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])' > tok
+    python3 - "$CKT_DET_URL/api/v1/experiments/$e/checkpoints" "$(cat tok)" "out.exp${e}_list.csv" <<'PY'
+import csv, io, json, sys, urllib.request
+def sizeof_fmt(val):  # determined/common/util.py
+    val = float(val)
+    for unit in ("", "K", "M", "G", "T", "P", "E", "Z"):
+        if abs(val) < 1024.0:
+            return "%3.1f%sB" % (val, unit)
+        val /= 1024.0
+    return "%.1f%sB" % (val, "Y")
+cps, off = [], 0
+while True:  # det asks for one page; the stand-in makes clients page
+    req = urllib.request.Request(f"{sys.argv[1]}?sortByAttr=SORT_BY_END_TIME&offset={off}",
+                                 headers={"Authorization": "Bearer " + sys.argv[2]})
+    page = json.load(urllib.request.urlopen(req))
+    cps += page["checkpoints"]
+    off = page["pagination"]["endIndex"]
+    if off >= page["pagination"]["total"]:
+        break
+metric = cps[0]["training"]["experimentConfig"]["searcher"]["metric"]
+def metric_cell(c):
+    v = ((c["training"].get("validationMetrics") or {}).get("avgMetrics") or {})
+    return str(v[metric]) if metric in v else ""
+want = [["Trial ID", "# of Batches", "State", "Validation Metric", "UUID", "Resources", "Size"]]
+for c in cps:
+    steps = c["metadata"].get("steps_completed")
+    want.append([str(c["training"]["trialId"]), "" if steps is None else str(steps),
+                 c["state"][len("STATE_"):], metric_cell(c), c["uuid"],
+                 "\n".join(sorted(c["resources"])),
+                 sizeof_fmt(sum(map(float, c["resources"].values())))])
+got = list(csv.reader(io.StringIO(open(sys.argv[3], newline="").read())))
+assert got == want, f"\n got {got}\nwant {want}"
+PY
+done
+
+ckt_log "checkpoint describe: det's one table, nothing after it"
+ckpt checkpoint describe "$noval" > out.describe_noval.txt
+check describe_noval.txt
+ckpt checkpoint describe "$noval" --files | grep -q "^Resources:" || ckt_fail "--files shows no files"
+
+ckt_log "checkpoint download of a PARTIALLY_DELETED checkpoint: what remains, said on stderr"
+ckpt checkpoint download "$pd" > out.download_pd.txt 2> pd.err
+check download_pd.txt
+grep -q "partially deleted" pd.err || { cat pd.err; ckt_fail "no word of the partial deletion"; }
+[ -f "checkpoints/$pd/metadata.json" ] && [ ! -e "checkpoints/$pd/state_dict.pth" ] ||
+    ckt_fail "the partially deleted checkpoint's remaining files"
+
+ckt_log "-q prints the path as given; nothing else reaches stdout"
+[ "$(ckpt checkpoint download "$noval" -q)" = "checkpoints/$noval" ] || ckt_fail "-q default path"
+[ "$(ckpt checkpoint download "$noval" -q -o ./here//x/)" = "here/x" ] || ckt_fail "-q -o path"
+ckpt trial download 1 --latest -o rel/latest > out.trial_latest.txt 2>/dev/null
+head -2 out.trial_latest.txt | diff - <(printf 'Local checkpoint path:\nrel/latest \n') ||
+    ckt_fail "trial download path"
+
+ckt_log "experiment download --top-n 3: COMPLETED only (det's SDK), paths under checkpoints/"
+ckpt experiment download 1 --top-n 3 -q > out.top3.txt 2> top3.err
+want=$(ckt_det_q '"\n".join("checkpoints/" + u for u in d["demo"]["top3"])')
+[ "$(cat out.top3.txt)" = "$want" ] || { cat out.top3.txt top3.err; ckt_fail "top 3 paths"; }
+grep -q "$pd" out.top3.txt && ckt_fail "a PARTIALLY_DELETED checkpoint among det's top N"
+ckpt experiment download 1 --top-n 2 > out.top2.txt 2> top2.err
+grep -qE "^job [0-9]+|queued|resolving" out.top2.txt && ckt_fail "progress on stdout"
+[ "$(grep -c '^Local checkpoint path:$' out.top2.txt)" = 2 ] || ckt_fail "top 2 output"
+tail -1 out.top2.txt | grep -qx "" || ckt_fail "det prints an empty line after each checkpoint"
+
+ckt_daemon_stop
+echo "det_parity: ok"
