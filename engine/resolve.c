@@ -12,6 +12,7 @@
 
 #include "det_model.h"
 #include "det_select.h"
+#include "det_storage.h"
 #include "fsutil.h"
 #include "log.h"
 #include "master.h"
@@ -211,8 +212,8 @@ static int choose_route(resolve_ctx *c, const ckd_det_checkpoint *cp, const ckd_
         while (r < cp->n_resources && cp->resources[r].is_dir) r++;
         char *local = NULL;
         if (!fallback || r == cp->n_resources ||
-            ckd_det_storage_local_path(st, cp->uuid, cp->resources[r].path, &local, err,
-                                       sizeof(err)) < 0 ||
+            ckd_det_storage_locate(st, cp->uuid, cp->resources[r].path, &local, err, sizeof(err)) <
+                0 ||
             access(local, R_OK) == 0) {
             free(local);
             return 0; /* direct; a bad path is reported when the files are added */
@@ -330,8 +331,8 @@ static void make_units(resolve_ctx *c, json_t **raw, ckd_det_checkpoint *cps, si
                 continue;
             }
             char *local = NULL;
-            rc = ckd_det_storage_local_path(st, cp->uuid, cp->resources[r].path, &local, err,
-                                            sizeof(err));
+            rc = ckd_det_storage_locate(st, cp->uuid, cp->resources[r].path, &local, err,
+                                        sizeof(err));
             if (rc < 0) {
                 resolve_fail(c, "checkpoint %s: %s", cp->uuid, err);
                 break;

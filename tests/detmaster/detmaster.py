@@ -2,12 +2,13 @@
 """detmaster: a stand-in for the Determined master's REST API, for tests.
 
     python3 detmaster.py --port-file F --data DIR [--port 0] [--seed N]
-                         [--token-ttl S] [--max-page N] [--quiet]
+                         [--token-ttl S] [--max-page N] [--quiet] [--host-path P]
                          [--s3-endpoint URL [--s3-bucket B] [--s3-prefix P]]
                          [--azure-endpoint URL [--azure-container C]]
 
 Binds 127.0.0.1, generates a deterministic dataset under DIR (shared_fs
-checkpoint storage: the files of checkpoint U are DIR/U/<rel>), then writes
+checkpoint storage: the files of checkpoint U are DIR/U/<rel>; the configs
+say host_path DIR, or P with --host-path), then writes
 its port to F (atomically, so a reader never sees half a number) and serves.
 Python 3 standard library only.
 
@@ -349,7 +350,7 @@ class Checkpoint:
 
 
 class Dataset:
-    def __init__(self, data_dir, seed, s3=None, azure=None):
+    def __init__(self, data_dir, seed, s3=None, azure=None, host_path=None):
         self.dir, self.seed, self.s3, self.azure = os.path.abspath(data_dir), seed, s3, azure
         self.rng = random.Random(seed)
         self.experiments = {}  # id -> {"name", "config", "trials"}
@@ -359,7 +360,10 @@ class Dataset:
         self.serial = 0        # checkpoints made from the main random sequence
         self.hostile = None
         os.makedirs(self.dir, exist_ok=True)
-        shared = {"type": "shared_fs", "host_path": self.dir, "storage_path": None}
+        # --host-path: the path the config names (a directory on the agents,
+        # not here); the files are still written to DIR, as if DIR were the
+        # task container's /determined_shared_fs mount.
+        shared = {"type": "shared_fs", "host_path": host_path or self.dir, "storage_path": None}
         demo = [(1, 100, "COMPLETED", 0.90), (1, 200, "COMPLETED", 0.55),
                 (1, 300, "COMPLETED", 0.31), (1, 400, "COMPLETED", None),
                 (2, 100, "COMPLETED", 0.80), (2, 200, "COMPLETED", 0.42),
@@ -479,7 +483,7 @@ class Dataset:
                 "reportTime": rfc3339(ns, digits), "state": state, "storageId": 1,
                 "resources": resources, "metadata": metadata, "training": training}
         st = config["checkpoint_storage"]
-        sdir = st.get("host_path") or st.get("container_path")
+        sdir = self.dir if st.get("type") == "shared_fs" else st.get("container_path")
         cp = Checkpoint(wire, ns, sdir, virtual)
         if sdir and state in ON_DISK:
             base = os.path.join(sdir, uuid)
@@ -1026,6 +1030,7 @@ def main():
     ap.add_argument("--token-ttl", type=float, default=7 * 24 * 3600, help="seconds")
     ap.add_argument("--max-page", type=int, default=0, help="cap items per list page (0 = none)")
     ap.add_argument("--quiet", action="store_true", help="no request log on stderr")
+    ap.add_argument("--host-path", help="shared_fs host_path in the configs (default: DATA)")
     ap.add_argument("--s3-endpoint", metavar="URL",
                     help="experiment 4's storage: this S3 endpoint, its files uploaded there")
     ap.add_argument("--s3-bucket", default="b", help="with --s3-endpoint (default b)")
@@ -1040,7 +1045,7 @@ def main():
         s3 = S3Target(args.s3_endpoint, args.s3_bucket, args.s3_prefix) if args.s3_endpoint else None
         azure = AzureTarget(args.azure_endpoint, args.azure_container) \
             if args.azure_endpoint else None
-        S = State(Dataset(args.data, args.seed, s3, azure), args)
+        S = State(Dataset(args.data, args.seed, s3, azure, args.host_path), args)
     except PutError as e:
         sys.exit(f"detmaster: {e}")
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)

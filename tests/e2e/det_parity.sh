@@ -111,4 +111,17 @@ grep -qE "^job [0-9]+|queued|resolving" out.top2.txt && ckt_fail "progress on st
 tail -1 out.top2.txt | grep -qx "" || ckt_fail "det prints an empty line after each checkpoint"
 
 ckt_daemon_stop
+
+ckt_log "shared_fs: host_path not mounted here, the task container's mount point is"
+CKT_DET_DATA=$CKT_TMP/sfs ckt_detmaster_start --host-path /nonexistent/det-host
+u=$(ckt_det_q 'd["demo"]["top3"][0]')
+CKT_STATE=$CKT_TMP/state2 DET_MASTER=$CKT_DET_URL ckt_daemon_start
+rc=0; ckpt checkpoint download "$u" --mode direct -o "$CKT_TMP/nofs" > nofs.out 2>&1 || rc=$?
+[ $rc -ne 0 ] || ckt_fail "a direct download from a storage mounted nowhere succeeded"
+ckt_daemon_stop
+CKT_STATE=$CKT_TMP/state3 CKPTD_SHARED_FS_ROOT=$CKT_TMP/sfs DET_MASTER=$CKT_DET_URL ckt_daemon_start
+ckpt checkpoint download "$u" --mode direct -o "$CKT_TMP/sfsdl" -q > /dev/null ||
+    ckt_fail "no direct download through the shared_fs fallback"
+diff -r -x .ckptd.xxh128 "$CKT_TMP/sfs/$u" "$CKT_TMP/sfsdl" || ckt_fail "the fallback copy differs"
+ckt_daemon_stop
 echo "det_parity: ok"
