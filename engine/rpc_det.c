@@ -204,11 +204,69 @@ static void on_experiment(void *ud, int err, json_t *body, const char *msg)
     start_list(dc);
 }
 
+/* ---- checkpoint.delete / checkpoint.rm --------------------------------------- */
+
+/* The master accepted the deletion (it runs asynchronously there). */
+static void on_deleted(void *ud, int err, json_t *body, const char *msg)
+{
+    det_call *dc = ud;
+    (void)body;
+    if (reply_master_error(dc, err, msg, "checkpoints") < 0) return;
+    ckd_deferred_result(dc->reply,
+                        json_pack("{s:O}", "uuids", json_object_get(dc->params, "uuids")));
+    call_free(dc);
+}
+
+/* DELETE /api/v1/checkpoints (det checkpoint delete) or POST
+ * /api/v1/checkpoints/rm (det checkpoint rm: files matching the globs). */
+static int start_delete(det_call *dc, int rm)
+{
+    json_t *uuids = json_object_get(dc->params, "uuids");
+    json_t *body = json_pack("{s:O}", "checkpointUuids", uuids);
+    if (!body) return -ENOMEM;
+    if (rm) {
+        json_t *globs = json_object_get(dc->params, "globs");
+        json_object_set_new(body, "checkpointGlobs", globs ? json_incref(globs) : json_array());
+    }
+    int rc = rm ? ckd_master_call(dc->d->master, "/api/v1/checkpoints/rm", body, on_deleted, dc)
+                : ckd_master_call_method(dc->d->master, "DELETE", "/api/v1/checkpoints", body,
+                                         on_deleted, dc);
+    json_decref(body);
+    return rc;
+}
+
+static int check_uuid_list(json_t *p, const char *key, int uuids, int nonempty, char *why,
+                           size_t whylen)
+{
+    json_t *a = json_object_get(p, key);
+    size_t i;
+    json_t *v;
+    int ok =
+        (a == NULL && !nonempty) ||
+        (json_is_array(a) && (!nonempty || json_array_size(a) > 0) && json_array_size(a) <= 10000);
+    if (a) json_array_foreach(a, i, v)
+        {
+            const char *s = json_string_value(v);
+            ok &= s && (uuids ? ckd_det_uuid_check(s, strlen(s)) == 0 : *s != '\0');
+        }
+    if (!ok)
+        snprintf(why, whylen, "invalid params: '%s' must be %s", key,
+                 uuids ? "a non-empty array of checkpoint uuids"
+                       : "an array of non-empty glob patterns");
+    return ok ? 0 : CKP_RPC_INVALID_PARAMS;
+}
+
 /* ---- dispatch -------------------------------------------------------------- */
 
 static int check_params(const char *method, json_t *p, char *why, size_t whylen)
 {
     const char *uuid = json_string_value(json_object_get(p, "uuid"));
+    if (strcmp(method, "checkpoint.delete") == 0 || strcmp(method, "checkpoint.rm") == 0) {
+        int rc = check_uuid_list(p, "uuids", 1, 1, why, whylen);
+        if (rc == 0 && strcmp(method, "checkpoint.rm") == 0)
+            rc = check_uuid_list(p, "globs", 0, 0, why, whylen);
+        return rc;
+    }
     if (strcmp(method, "checkpoint.list") == 0) {
         json_t *e = json_object_get(p, "experiment"), *t = json_object_get(p, "trial");
         if (!!e == !!t || !json_is_integer(e ? e : t) || json_integer_value(e ? e : t) <= 0) {
@@ -264,10 +322,12 @@ static int check_params(const char *method, json_t *p, char *why, size_t whylen)
 int ckd_rpc_det(ckd_client *c, const char *method, json_t *id, json_t *params, char *why,
                 size_t whylen)
 {
-    static const char *known[] = {"checkpoint.list", "checkpoint.get", "checkpoint.add_metadata",
-                                  "checkpoint.remove_metadata"};
+    static const char *known[] = {"checkpoint.list",         "checkpoint.get",
+                                  "checkpoint.add_metadata", "checkpoint.remove_metadata",
+                                  "checkpoint.delete",       "checkpoint.rm"};
     int found = 0;
-    for (size_t i = 0; i < 4; i++) found |= strcmp(method, known[i]) == 0;
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        found |= strcmp(method, known[i]) == 0;
     if (!found) {
         snprintf(why, whylen, "method not found: '%.64s'", method);
         return CKP_RPC_METHOD_NOT_FOUND;
@@ -293,7 +353,9 @@ int ckd_rpc_det(ckd_client *c, const char *method, json_t *id, json_t *params, c
     dc->params = params;
     dc->reply = ckd_client_defer(c, id);
     char path[256];
-    if (strcmp(method, "checkpoint.list") == 0) {
+    if (strcmp(method, "checkpoint.delete") == 0 || strcmp(method, "checkpoint.rm") == 0) {
+        rc = start_delete(dc, strcmp(method, "checkpoint.rm") == 0);
+    } else if (strcmp(method, "checkpoint.list") == 0) {
         json_t *e = json_object_get(params, "experiment");
         if (e) {
             snprintf(path, sizeof(path), "/api/v1/experiments/%lld",

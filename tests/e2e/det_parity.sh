@@ -110,6 +110,35 @@ grep -qE "^job [0-9]+|queued|resolving" out.top2.txt && ckt_fail "progress on st
 [ "$(grep -c '^Local checkpoint path:$' out.top2.txt)" = 2 ] || ckt_fail "top 2 output"
 tail -1 out.top2.txt | grep -qx "" || ckt_fail "det prints an empty line after each checkpoint"
 
+ckt_log "checkpoint delete and rm: det's prompt, --yes, the master's routes"
+state_of() { ckpt --json checkpoint describe "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["checkpoint"]["state"])'; }
+new_cp() { curl -sf -X POST "$CKT_DET_URL/_ctl/trials/3/checkpoints" -d '{"files":{"a.bin":10,"b.txt":5}}' |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["checkpoint"]["uuid"])'; }
+d1=$(new_cp); d2=$(new_cp)
+echo n | ckpt checkpoint delete "$d1,$d2" > out.del_no.txt
+printf '%s' "Deleting checkpoints will result in deletion of all data associated
+with each checkpoint in the checkpoint storage. Do you still want to proceed? [y/n]: Stopping deletion of checkpoints.
+" | cmp -s - out.del_no.txt || { cat -A out.del_no.txt; ckt_fail "delete prompt, answered no"; }
+[ "$(state_of "$d1")" = STATE_COMPLETED ] || ckt_fail "deleted after 'no'"
+printf 'maybe\nyes\n' | ckpt checkpoint delete "$d1" > out.del_yes.txt
+prompt="Deleting checkpoints will result in deletion of all data associated
+with each checkpoint in the checkpoint storage. Do you still want to proceed? [y/n]: "
+printf "%sPlease respond with 'y'/'yes' or 'n'/'no'\n%s%s\n" "$prompt" "$prompt" \
+    "Deletion of checkpoints $d1 is in progress" | cmp -s - out.del_yes.txt ||
+    { cat -A out.del_yes.txt; ckt_fail "delete prompt, answered yes"; }
+[ "$(state_of "$d1")" = STATE_DELETED ] && [ ! -e "$CKT_DET_DATA/$d1" ] || ckt_fail "not deleted"
+rc=0; ckpt checkpoint delete "$d2,not-a-uuid!" --yes > bad.out 2>&1 || rc=$?
+[ $rc -ne 0 ] && grep -q "uuids" bad.out || { cat bad.out; ckt_fail "a bad uuid list"; }
+[ "$(ckpt checkpoint rm "$d2" --glob '*.bin' < /dev/null | tail -1)" = "Stopping removal of files from checkpoints." ] ||
+    ckt_fail "rm without an answer"
+[ "$(ckpt checkpoint rm "$d2" --glob '*.bin' --yes)" = "Removal of files from checkpoints $d2 is in progress." ] ||
+    ckt_fail "rm --yes output"
+[ "$(state_of "$d2")" = STATE_PARTIALLY_DELETED ] && [ ! -e "$CKT_DET_DATA/$d2/a.bin" ] &&
+    [ -e "$CKT_DET_DATA/$d2/b.txt" ] || ckt_fail "rm removed the wrong files"
+[ "$(ckpt checkpoint rm "$d2")" = "No glob patterns provided, refreshing resources of checkpoints $d2 is in progress." ] ||
+    ckt_fail "rm without globs: no prompt, det's message"
+ckpt checkpoint download "$d2" -q -o dl-d2 > /dev/null 2> d2.err && [ -e dl-d2/b.txt ] && [ ! -e dl-d2/a.bin ] ||
+    ckt_fail "what remains of a checkpoint after rm"
 ckt_daemon_stop
 
 ckt_log "shared_fs: host_path not mounted here, the task container's mount point is"
