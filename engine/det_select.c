@@ -146,6 +146,8 @@ void ckd_det_pick_from_source(ckd_det_pick *p, const json_t *source, int sib)
 {
     memset(p, 0, sizeof *p);
     const char *kind = json_string_value(json_object_get(source, "kind"));
+    if (kind && strcmp(kind, "follow") == 0) /* prefetch: what it follows */
+        kind = json_string_value(json_object_get(source, "target"));
     const char *select = json_string_value(json_object_get(source, "select"));
     json_t *top_n = json_object_get(source, "top_n");
     json_t *sib_o = json_object_get(source, "smaller_is_better");

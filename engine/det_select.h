@@ -128,7 +128,8 @@ typedef struct ckd_det_pick {
 } ckd_det_pick;
 
 /* Reads a job source ({"kind":"experiment"|"trial", "select", "top_n",
- * "per_trial", "sort_by", "smaller_is_better"}) into p. A trial without
+ * "per_trial", "sort_by", "smaller_is_better"}, or a prefetch's {"kind":
+ * "follow", "target":"experiment"|"trial", ...}) into p. A trial without
  * "select" means latest; an experiment without "top_n" means 1. sib is
  * the smaller_is_better to use when the source has none (the experiment's
  * searcher setting). p->sort_by borrows from source. */

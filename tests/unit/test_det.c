@@ -440,6 +440,11 @@ static void test_one_ranking_rule(void)
      * downloads take PARTIALLY_DELETED too. */
     EXPECT_PICK("{\"kind\":\"trial\",\"id\":2,\"select\":\"best\"}", 1, (size_t)-1, c + 4, 4,
                 "t2s400");
+    /* prefetch sources name their target */
+    EXPECT_PICK("{\"kind\":\"follow\",\"target\":\"experiment\",\"id\":1,\"top_n\":2}", 1, 0, c,
+                N(c), "t3s300 t1s300 t2s200 t1s200 t3s100 t2s100 t1s100 t1s400");
+    EXPECT_PICK("{\"kind\":\"follow\",\"target\":\"trial\",\"id\":1,\"select\":\"best\"}", 1,
+                (size_t)-1, c, 4, "t1s300");
     /* a trial without select (prefetch) is latest; latest ignores sort_by */
     EXPECT_PICK("{\"kind\":\"trial\",\"id\":3}", 1, 0, c + 8, 4, "t3s300 t3s100");
     EXPECT_PICK("{\"kind\":\"trial\",\"id\":3,\"select\":\"latest\","
