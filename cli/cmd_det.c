@@ -95,20 +95,30 @@ static int render_status(int rc)
 /* ---- checkpoint describe --------------------------------------------------- */
 
 static const char describe_usage[] =
-    "usage: ckpt checkpoint describe UUID [--json]\n"
+    "usage: ckpt checkpoint describe UUID [--files] [--json]\n"
     "\n"
     "Shows a checkpoint as det does (experiment, trial, steps completed, report\n"
-    "time, validation metrics, metadata), then its files and their sizes. The\n"
-    "daemon asks the Determined master.\n"
+    "time, validation metrics, metadata). The daemon asks the Determined master.\n"
     "\n"
     "options:\n"
+    "      --files   then its files and their sizes (not in det's output)\n"
     "      --json    print the daemon's reply (the master's checkpoint) as JSON\n";
+
+enum { OPT_FILES = 0x2000 };
 
 static int checkpoint_describe(int argc, char **argv, ckc_opts *o)
 {
+    static const struct option longopts[] = {{"files", no_argument, NULL, OPT_FILES},
+                                             {NULL, 0, NULL, 0}};
     const char *cmd = argv[0];
-    int status = no_options(argc, argv, o, describe_usage);
-    if (status != 0) return status < 0 ? CKC_EXIT_OK : status;
+    bool files = false;
+    int c, status;
+    while ((c = ckc_getopt(argc, argv, "", longopts, o, describe_usage)) != -1) {
+        if (c == OPT_FILES)
+            files = true;
+        else
+            return c == 'h' ? CKC_EXIT_OK : CKC_EXIT_USAGE;
+    }
     if ((status = expect_args(cmd, argc, argv, 1, 1, "which checkpoint? give its UUID")) != 0)
         return status;
 
@@ -120,7 +130,7 @@ static int checkpoint_describe(int argc, char **argv, ckc_opts *o)
     } else {
         const json_t *cp = json_object_get(res, "checkpoint");
         int rc = ckc_det_print_checkpoint(stdout, cp, NULL);
-        if (rc == 0) {
+        if (rc == 0 && files) {
             fputs("\nResources:\n", stdout);
             rc = ckc_det_print_resources(stdout, cp);
         }
@@ -224,19 +234,157 @@ static int checkpoint_remove_metadata(int argc, char **argv, ckc_opts *o)
     return status;
 }
 
+/* ---- checkpoint delete / rm -------------------------------------------------- */
+
+static const char delete_usage[] =
+    "usage: ckpt checkpoint delete UUID[,UUID...] [--yes] [--json]\n"
+    "\n"
+    "Asks the Determined master to delete the checkpoints (a comma-separated\n"
+    "list) and all their data in the checkpoint storage, as det does: after a\n"
+    "confirmation, unless --yes. The master deletes in the background.\n"
+    "\n"
+    "options:\n"
+    "      --yes     do not ask\n"
+    "      --json    print the daemon's reply as JSON\n";
+
+static const char rm_usage[] =
+    "usage: ckpt checkpoint rm UUID[,UUID...] [--glob PATTERN]... [--yes] [--json]\n"
+    "\n"
+    "Asks the Determined master to delete the files matching the globs from the\n"
+    "checkpoints (a comma-separated list) in the checkpoint storage, as det does:\n"
+    "after a confirmation, unless --yes. Without --glob nothing is deleted and the\n"
+    "master refreshes the checkpoints' resources from the storage.\n"
+    "\n"
+    "options:\n"
+    "      --glob PATTERN  files to delete (repeatable)\n"
+    "      --yes           do not ask\n"
+    "      --json          print the daemon's reply as JSON\n";
+
+/* det's render.yes_or_no: the prompt and " [y/n]: " on stdout, a line from
+ * stdin, y/yes or n/no in any case, asked again otherwise. End of input
+ * counts as no (det stops with a traceback there). */
+static bool yes_or_no(const char *prompt)
+{
+    char line[256];
+    for (;;) {
+        printf("%s [y/n]: ", prompt);
+        fflush(stdout);
+        if (!fgets(line, sizeof line, stdin)) {
+            putchar('\n');
+            return false;
+        }
+        char *s = line, *e = line + strlen(line);
+        while (*s == ' ' || *s == '\t') s++;
+        while (e > s && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t')) *--e = 0;
+        if (strcasecmp(s, "y") == 0 || strcasecmp(s, "yes") == 0) return true;
+        if (strcasecmp(s, "n") == 0 || strcasecmp(s, "no") == 0) return false;
+        puts("Please respond with 'y'/'yes' or 'n'/'no'");
+    }
+}
+
+/* det splits the list on commas and sends every part. */
+static json_t *split_uuids(const char *list)
+{
+    json_t *a = json_array();
+    for (const char *p = list; a; p++) {
+        size_t n = strcspn(p, ",");
+        if (json_array_append_new(a, json_stringn(p, n)) < 0) {
+            json_decref(a);
+            return NULL;
+        }
+        p += n;
+        if (!*p) break;
+    }
+    return a;
+}
+
+enum { OPT_YES = 0x2100, OPT_GLOB };
+
+static int checkpoint_delete_or_rm(int argc, char **argv, ckc_opts *o, bool rm)
+{
+    static const struct option longopts[] = {{"yes", no_argument, NULL, OPT_YES},
+                                             {"glob", required_argument, NULL, OPT_GLOB},
+                                             {NULL, 0, NULL, 0}};
+    const char *cmd = argv[0];
+    bool yes = false;
+    json_t *globs = json_array();
+    int c, status;
+    if (!globs) return render_status(-ENOMEM);
+    while ((c = ckc_getopt(argc, argv, "", longopts, o, rm ? rm_usage : delete_usage)) != -1) {
+        if (c == OPT_YES) {
+            yes = true;
+        } else if (c == OPT_GLOB && rm) {
+            json_array_append_new(globs, json_string(optarg));
+        } else {
+            json_decref(globs);
+            if (c == OPT_GLOB) return ckc_usage_errorf(cmd, "--glob goes with checkpoint rm");
+            return c == 'h' ? CKC_EXIT_OK : CKC_EXIT_USAGE;
+        }
+    }
+    if ((status = expect_args(cmd, argc, argv, 1, 1,
+                              "which checkpoints? give their UUIDs, separated by commas")) != 0) {
+        json_decref(globs);
+        return status;
+    }
+    const char *list = argv[optind];
+    bool go = rm ? yes || json_array_size(globs) == 0 ||
+                       yes_or_no("All files matching specified globs will be deleted in all "
+                                 "checkpoints provided\nin checkpoint storage. Do you still want "
+                                 "to proceed?")
+                 : yes || yes_or_no("Deleting checkpoints will result in deletion of all data "
+                                    "associated\nwith each checkpoint in the checkpoint storage. "
+                                    "Do you still want to proceed?");
+    if (!go) {
+        json_decref(globs);
+        puts(rm ? "Stopping removal of files from checkpoints."
+                : "Stopping deletion of checkpoints.");
+        return CKC_EXIT_OK;
+    }
+    json_t *uuids = split_uuids(list), *res;
+    json_t *params = uuids ? json_pack("{s:o}", "uuids", uuids) : NULL;
+    if (params && rm) json_object_set(params, "globs", globs);
+    size_t nglobs = json_array_size(globs);
+    json_decref(globs);
+    status = ask(o, rm ? "checkpoint.rm" : "checkpoint.delete", params, &res);
+    if (status != 0) return status;
+    if (o->json)
+        ckc_print_json(res);
+    else if (!rm)
+        printf("Deletion of checkpoints %s is in progress\n", list);
+    else if (nglobs == 0)
+        printf(
+            "No glob patterns provided, refreshing resources of checkpoints %s is in progress.\n",
+            list);
+    else
+        printf("Removal of files from checkpoints %s is in progress.\n", list);
+    json_decref(res);
+    return CKC_EXIT_OK;
+}
+
+static int checkpoint_delete(int argc, char **argv, ckc_opts *o)
+{
+    return checkpoint_delete_or_rm(argc, argv, o, false);
+}
+
+static int checkpoint_rm(int argc, char **argv, ckc_opts *o)
+{
+    return checkpoint_delete_or_rm(argc, argv, o, true);
+}
+
 /* ---- list-checkpoints ------------------------------------------------------ */
 
 static const char experiment_list_usage[] =
     "usage: ckpt experiment list-checkpoints ID [--best N] [--csv] [--json]\n"
     "       (also: ckpt e lc ID ...)\n"
     "\n"
-    "Lists the checkpoints of experiment ID as det does: Trial ID, # of Batches,\n"
-    "State, Validation Metric (the searcher's), UUID, Resources (its files) and\n"
-    "Size, by report time.\n"
+    "Lists the checkpoints of experiment ID as det does, in every state: Trial\n"
+    "ID, # of Batches, State, Validation Metric (the searcher's; empty when a\n"
+    "checkpoint has none), UUID, Resources (its files) and Size (1024-based), by\n"
+    "report time.\n"
     "\n"
     "options:\n"
     "      --best N  only the N best by the experiment's searcher metric (honouring\n"
-    "                smaller_is_better), among checkpoints that can be downloaded\n"
+    "                smaller_is_better, those without it last), in any state\n"
     "      --csv     print CSV instead of a table\n"
     "      --json    print the daemon's reply (the master's checkpoints) as JSON\n";
 
@@ -409,6 +557,9 @@ static const char checkpoint_usage[] =
     "  remove-metadata UUID KEY...      remove keys from its user metadata\n"
     "  seal UUID [DIR]                  store a verified local copy's hashes in its\n"
     "                                   metadata (key \"ckptd.xxh128\")\n"
+    "  delete UUID[,UUID...] [--yes]    delete checkpoints and their data\n"
+    "  rm UUID[,UUID...] --glob PATTERN [--yes]\n"
+    "                                   delete matching files from checkpoints\n"
     "\n"
     "'ckpt checkpoint COMMAND --help' tells more.\n";
 
@@ -420,6 +571,8 @@ int ckc_cmd_checkpoint(int argc, char **argv, ckc_opts *o)
         {"add-metadata", NULL, checkpoint_add_metadata},
         {"remove-metadata", NULL, checkpoint_remove_metadata},
         {"seal", NULL, ckc_det_checkpoint_seal},
+        {"delete", NULL, checkpoint_delete},
+        {"rm", NULL, checkpoint_rm},
     };
     return dispatch("checkpoint", checkpoint_usage, subs, sizeof subs / sizeof subs[0], argc, argv,
                     o);

@@ -144,15 +144,26 @@ static int print_checkpoints(const struct download *d, const json_t *job)
         }
         if (strcmp(ckc_jstr(entry, "status", ""), "present") == 0)
             ckc_errorf("checkpoint %s is already present and verified at %s", uuid, path);
-        if (d->quiet) {
-            puts(path);
-            continue;
-        }
         /* The master's object; a bare one with the uuid if the daemon has none. */
         json_t *cp = json_object_get(entry, "checkpoint");
+        if (strcmp(ckc_jstr(cp, "state", ""), "STATE_PARTIALLY_DELETED") == 0)
+            ckc_errorf("checkpoint %s is partially deleted: downloaded the files that remain",
+                       uuid);
+        /* det prints the path as the user gave it, not where it resolved. */
+        char *shown = ckc_det_display_path(d->outdir, d->direct ? NULL : uuid);
+        if (!shown) {
+            ckc_errorf("out of memory");
+            return CKC_EXIT_FAIL;
+        }
+        if (d->quiet) {
+            puts(shown);
+            free(shown);
+            continue;
+        }
         json_t *bare = json_is_object(cp) ? NULL : json_pack("{s:s}", "uuid", uuid);
-        int rc = ckc_det_print_checkpoint(stdout, bare ? bare : cp, path);
+        int rc = ckc_det_print_checkpoint(stdout, bare ? bare : cp, shown);
         json_decref(bare);
+        free(shown);
         if (rc < 0) {
             ckc_errorf("out of memory");
             return CKC_EXIT_FAIL;
@@ -222,9 +233,9 @@ static int run(struct download *d, const ckc_opts *o)
         json_decref(params);
         return CKC_EXIT_FAIL;
     }
-    /* -q into a pipe: nothing but the paths on stdout. On a terminal the
-     * progress block is erased at the end anyway. */
-    bool silent = d->quiet && !ckc_stdout_is_terminal();
+    /* det's stdout holds only det's output: no progress lines when stdout
+     * is not a terminal (on one the progress block is erased at the end). */
+    bool silent = !ckc_stdout_is_terminal();
     json_t *end = NULL;
     double elapsed = -1;
     int status = ckc_job_run(&c, o, params, 0, silent, &end, &elapsed);

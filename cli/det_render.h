@@ -63,6 +63,17 @@ int ckc_det_resources_total(const json_t *resources, int64_t *total, size_t *fil
  * of memory. */
 char *ckc_det_resources_list(const json_t *resources);
 
+/* A byte count as det's sizeof_fmt (common/util.py) writes it: 1024-based,
+ * "%3.1f%sB" with units "", K, M, G, T, P, E, Z, then "%.1fYB": "0.0B",
+ * "322.1KB", "3.1MB". out needs 32 bytes. */
+void ckc_det_sizeof_fmt(char *out, size_t outlen, double v);
+
+/* The path det prints for a download, as pathlib.Path(given) /
+ * uuid writes it: given as the user gave it (NULL: "checkpoints"), "."
+ * components and repeated or trailing slashes dropped, relative stays
+ * relative; uuid (NULL: none) appended. malloc'd, NULL when out of memory. */
+char *ckc_det_display_path(const char *given, const char *uuid);
+
 /* A checkpoint state without its "STATE_" prefix; "UNSPECIFIED" for NULL. */
 const char *ckc_det_state_name(const char *wire);
 
@@ -112,7 +123,8 @@ void ckc_dtable_release(ckc_dtable *t);
 const char *ckc_det_searcher_metric(const json_t *cp);
 
 /* What `det checkpoint download` prints for one checkpoint: with a path,
- * "Local checkpoint path:", the path and an empty line; then the one-row
+ * "Local checkpoint path:", the path followed by " " (det's print(path,
+ * "\n")) and an empty line; then the one-row
  * table Experiment ID | Trial ID | Steps Completed | Report Time |
  * Checkpoint UUID | Validation Metrics | Metadata, the two JSON columns as
  * ckc_det_json_pretty. Returns 0 or -ENOMEM. */
@@ -126,8 +138,9 @@ int ckc_det_print_resources(FILE *f, const json_t *cp);
  * in cps: Trial ID | # of Batches | State | Validation Metric | UUID |
  * Resources | Size, as a table or as CSV. metric names the validation
  * metric shown (NULL: the searcher metric of the first checkpoint's
- * config); a checkpoint without it in its validation metrics shows its
- * training.searcherMetric. Returns 0 or -ENOMEM. */
+ * config); a checkpoint without it in its validation metrics shows an
+ * empty cell, as det does ("None" when the metric is there but null).
+ * Size is ckc_det_sizeof_fmt of the total. Returns 0 or -ENOMEM. */
 int ckc_det_print_list(FILE *f, const json_t *cps, const char *metric, bool csv);
 
 #endif

@@ -93,6 +93,7 @@ void ckd_det_query_trial_latest(ckd_det_query *q)
     ckd_det_query_init(q, CKD_DET_ROUTE_TRIAL);
     q->sort = CKD_DET_SORT_BATCH_NUMBER;
     q->order = CKD_DET_ORDER_DESC; /* missing steps_completed come last */
+    q->nulls_last = 1;
     q->states = CKD_DET_STATES_DOWNLOADABLE;
     q->max_results = 1;
 }
@@ -101,19 +102,98 @@ void ckd_det_query_top_n(ckd_det_query *q, int smaller_is_better, size_t n, int 
 {
     ckd_det_query_init(q, CKD_DET_ROUTE_EXPERIMENT);
     /* What the SDK's Experiment.list_checkpoints() sends: the searcher
-     * metric with no order, so the master picks it from smaller_is_better. */
+     * metric with no order, so the master picks it from smaller_is_better,
+     * and COMPLETED checkpoints only. */
     q->sort = CKD_DET_SORT_SEARCHER_METRIC;
     q->smaller_is_better = smaller_is_better;
-    q->states = CKD_DET_STATES_DOWNLOADABLE;
+    q->nulls_last = 1;
+    q->states = CKD_DET_STATE_BIT(CKD_DET_STATE_COMPLETED);
     q->max_results = n;
     q->per_trial = per_trial;
 }
 
-/* Nulls last in both orders: the experiment route does it by itself. */
-static int searcher_nulls_last(const ckd_det_query *q)
+void ckd_det_query_sort_by(ckd_det_query *q, const char *sort_by)
 {
-    return q->sort == CKD_DET_SORT_SEARCHER_METRIC &&
-           (q->route == CKD_DET_ROUTE_EXPERIMENT || q->nulls_last);
+    static const struct {
+        const char *name;
+        enum ckd_det_sort sort;
+    } presets[] = {
+        {"uuid", CKD_DET_SORT_UUID},
+        {"trial_id", CKD_DET_SORT_TRIAL_ID},
+        {"batch_number", CKD_DET_SORT_BATCH_NUMBER},
+        {"end_time", CKD_DET_SORT_END_TIME},
+        {"state", CKD_DET_SORT_STATE},
+        {"searcher_metric", CKD_DET_SORT_SEARCHER_METRIC},
+    };
+    if (!sort_by) return;
+    q->metric = NULL;
+    for (size_t i = 0; i < sizeof(presets) / sizeof(presets[0]); i++) {
+        if (strcmp(sort_by, presets[i].name) == 0) {
+            q->sort = presets[i].sort;
+            return;
+        }
+    }
+    enum ckd_det_sort s;
+    if (ckd_det_sort_parse(sort_by, &s) == 0 && s != CKD_DET_SORT_METRIC) {
+        q->sort = s;
+        return;
+    }
+    q->sort = CKD_DET_SORT_METRIC;
+    q->metric = sort_by;
+}
+
+void ckd_det_pick_from_source(ckd_det_pick *p, const json_t *source, int sib)
+{
+    memset(p, 0, sizeof *p);
+    const char *kind = json_string_value(json_object_get(source, "kind"));
+    if (kind && strcmp(kind, "follow") == 0) /* prefetch: what it follows */
+        kind = json_string_value(json_object_get(source, "target"));
+    const char *select = json_string_value(json_object_get(source, "select"));
+    json_t *top_n = json_object_get(source, "top_n");
+    json_t *sib_o = json_object_get(source, "smaller_is_better");
+    p->experiment = kind && strcmp(kind, "experiment") == 0;
+    p->latest = !p->experiment && (!select || strcmp(select, "latest") == 0);
+    p->sort_by = json_string_value(json_object_get(source, "sort_by"));
+    p->smaller_is_better = json_is_boolean(sib_o) ? json_is_true(sib_o) : sib;
+    p->n = p->experiment && json_is_integer(top_n) && json_integer_value(top_n) > 0
+               ? (size_t)json_integer_value(top_n)
+               : 1;
+    p->per_trial = p->experiment && json_is_true(json_object_get(source, "per_trial"));
+}
+
+void ckd_det_query_pick(ckd_det_query *q, const ckd_det_pick *p)
+{
+    int sib = p->smaller_is_better;
+    if (p->experiment)
+        ckd_det_query_top_n(q, sib, p->n, p->per_trial);
+    else if (p->latest)
+        ckd_det_query_trial_latest(q);
+    else
+        ckd_det_query_trial_best(q, sib);
+    q->max_results = p->n;
+    if (p->sort_by && !p->latest) {
+        ckd_det_query_sort_by(q, p->sort_by);
+        q->order = sib ? CKD_DET_ORDER_ASC : CKD_DET_ORDER_DESC;
+        q->nulls_last = 1;
+    }
+}
+
+void ckd_det_query_list(ckd_det_query *q, int smaller_is_better, size_t best)
+{
+    if (best == 0) {
+        ckd_det_query_init(q, CKD_DET_ROUTE_EXPERIMENT);
+        q->sort = CKD_DET_SORT_END_TIME;
+        return;
+    }
+    ckd_det_query_top_n(q, smaller_is_better, best, 0);
+    q->states = 0; /* det lists every state, and --best ranks them all */
+}
+
+/* Nulls last in both orders: the experiment route does it by itself. */
+static int nulls_last(const ckd_det_query *q)
+{
+    return q->nulls_last ||
+           (q->sort == CKD_DET_SORT_SEARCHER_METRIC && q->route == CKD_DET_ROUTE_EXPERIMENT);
 }
 
 enum ckd_det_order ckd_det_query_effective_order(const ckd_det_query *q)
@@ -139,6 +219,7 @@ typedef struct item {
     const ckd_det_checkpoint *cp;
     double dkey; /* SEARCHER_METRIC, METRIC */
     int has_key;
+    int valued; /* has the value it is sorted by (a NaN metric is none) */
 } item;
 
 static void item_init(item *it, const ckd_det_query *q, const ckd_det_checkpoint *cp)
@@ -151,6 +232,26 @@ static void item_init(item *it, const ckd_det_query *q, const ckd_det_checkpoint
         it->has_key = cp->has_searcher_metric;
     } else if (q->sort == CKD_DET_SORT_METRIC) {
         it->has_key = ckd_det_checkpoint_metric(cp, q->metric, &it->dkey);
+    }
+    switch (q->sort) {
+    case CKD_DET_SORT_SEARCHER_METRIC:
+    case CKD_DET_SORT_METRIC:
+        it->valued = it->has_key && !isnan(it->dkey);
+        break;
+    case CKD_DET_SORT_BATCH_NUMBER:
+        it->valued = cp->has_steps_completed;
+        break;
+    case CKD_DET_SORT_NONE:
+    case CKD_DET_SORT_TRIAL_ID:
+        it->valued = cp->has_trial_id;
+        break;
+    case CKD_DET_SORT_END_TIME:
+        it->valued = cp->has_report_time;
+        break;
+    case CKD_DET_SORT_UUID:
+    case CKD_DET_SORT_STATE:
+        it->valued = 1;
+        break;
     }
 }
 
@@ -173,11 +274,8 @@ static int cmp_double(double a, double b)
 static int cmp_items(const ckd_det_query *q, const item *ia, const item *ib)
 {
     const ckd_det_checkpoint *a = ia->cp, *b = ib->cp;
-    if (searcher_nulls_last(q)) {
-        /* A NaN searcher metric is no metric: never "best" in either order. */
-        int ua = ia->has_key && !isnan(ia->dkey), ub = ib->has_key && !isnan(ib->dkey);
-        if (ua != ub) return ua ? -1 : 1;
-    }
+    /* A NaN metric is no metric: never "best" in either order. */
+    if (nulls_last(q) && ia->valued != ib->valued) return ia->valued ? -1 : 1;
 
     int c = 0, by_time = 1; /* equal keys fall back to reportTime */
     switch (q->sort) {
@@ -400,9 +498,14 @@ int ckd_det_query_format(const ckd_det_query *q, int64_t offset, int64_t limit, 
 size_t ckd_det_query_fetch_limit(const ckd_det_query *q)
 {
     /* One per trial needs every checkpoint of every trial. With nulls last
-     * the master may disagree: the trial route puts nulls first in ASC, and
-     * no route knows that NaN is no metric (the master's Go sort leaves NaN
-     * anywhere). Lists are small next to the files; ask for all of it. */
-    if (q->per_trial || searcher_nulls_last(q)) return 0;
+     * the master may disagree: ASC puts nulls first (but on the experiment
+     * route's searcher metric), and no route knows that NaN is no metric
+     * (the master's Go sort leaves NaN anywhere). Lists are small next to
+     * the files; ask for all of it. */
+    if (q->per_trial) return 0;
+    if (nulls_last(q) &&
+        (q->sort == CKD_DET_SORT_SEARCHER_METRIC || q->sort == CKD_DET_SORT_METRIC ||
+         ckd_det_query_effective_order(q) != CKD_DET_ORDER_DESC))
+        return 0;
     return q->max_results;
 }

@@ -24,9 +24,16 @@
  * orders, and an unspecified order means ASC when smaller_is_better, else
  * DESC; the trial route does neither (plain ASC, nulls first). Doubles are
  * totally ordered: -Infinity < numbers < Infinity < NaN (as in PostgreSQL),
- * except that where nulls go last a NaN searcher metric counts as null, so
- * that it is never "best" (the reference is silent on NaN, and the master's
- * Go comparison leaves it anywhere). */
+ * except that where nulls go last a NaN metric counts as null, so that it
+ * is never "best" (the reference is silent on NaN, and the master's Go
+ * comparison leaves it anywhere).
+ *
+ * Ranking ("best", "latest", "top N") is the daemon's one rule, used alike
+ * by downloads (resolve.c), listings (rpc_det.c) and prefetch (follow.c):
+ * build the query with ckd_det_query_pick() or ckd_det_query_list(), then
+ * run ckd_det_select(). A ranking never puts a checkpoint without the value
+ * it is ranked by (or with NaN) before one that has it, in either order
+ * (ckd_det_query.nulls_last). */
 #ifndef CKD_DET_SELECT_H
 #define CKD_DET_SELECT_H
 
@@ -70,8 +77,10 @@ typedef struct ckd_det_query {
     const char *metric; /* CKD_DET_SORT_METRIC: the validation metric's name (borrowed) */
     enum ckd_det_order order;
     int smaller_is_better; /* the experiment's searcher.smaller_is_better */
-    /* Put checkpoints without a searcher metric last in both orders on the
-     * trial route too (the master does it only on the experiment route). */
+    /* Put checkpoints without the sort value (searcher metric, named
+     * metric, steps_completed, trial id, report time; a NaN metric counts
+     * as none) last in both orders. The master does it by itself only for
+     * SEARCHER_METRIC on the experiment route. */
     int nulls_last;
     unsigned states;    /* OR of CKD_DET_STATE_BIT(); 0 = every state */
     size_t max_results; /* 0 = all */
@@ -86,20 +95,54 @@ int ckd_det_sort_parse(const char *name, enum ckd_det_sort *out);
 const char *ckd_det_order_name(enum ckd_det_order o);               /* "ORDER_BY_ASC", ... */
 int ckd_det_order_parse(const char *name, enum ckd_det_order *out); /* also "asc"/"desc" */
 
+/* Sets q's sort from a user's --sort-by: a preset name ("batch_number",
+ * "SORT_BY_BATCH_NUMBER", ...) or else a validation metric (borrowed);
+ * NULL leaves q as it is. */
+void ckd_det_query_sort_by(ckd_det_query *q, const char *sort_by);
+
 /* A query that keeps everything in the route's default order:
  * sort NONE, order unspecified, smaller_is_better 1, all states, no limit. */
 void ckd_det_query_init(ckd_det_query *q, enum ckd_det_route route);
 
 /* The intended CLI meanings (the reference CLI has bugs here):
- * trial best   = first downloadable by searcher metric honouring
- *                smaller_is_better, nulls last (trial route);
+ * trial best   = first downloadable (COMPLETED or PARTIALLY_DELETED) by
+ *                searcher metric honouring smaller_is_better, nulls last
+ *                (trial route);
  * trial latest = first downloadable by steps_completed descending;
- * top N        = first n downloadable in the experiment's default sort
- *                (searcher metric, best first, nulls last), optionally one
- *                per trial (what the CLI help promises). */
+ * top N        = first n COMPLETED in the experiment's default sort
+ *                (searcher metric, best first, nulls last), as det's SDK
+ *                asks the master (states=STATE_COMPLETED), optionally one
+ *                per trial (what the CLI help promises). n = 0: all. */
 void ckd_det_query_trial_best(ckd_det_query *q, int smaller_is_better);
 void ckd_det_query_trial_latest(ckd_det_query *q);
 void ckd_det_query_top_n(ckd_det_query *q, int smaller_is_better, size_t n, int per_trial);
+
+/* What a download or a prefetch of a Determined source means. */
+typedef struct ckd_det_pick {
+    int experiment;        /* the experiment's top n, else one checkpoint of a trial */
+    int latest;            /* trial: the most steps completed, else the best */
+    const char *sort_by;   /* --sort-by (preset or metric, borrowed); NULL: searcher metric */
+    int smaller_is_better; /* for the searcher metric, or for sort_by */
+    size_t n;              /* how many; 0 = rank them all (prefetch keeps a ranking) */
+    int per_trial;         /* experiment: at most one per trial */
+} ckd_det_pick;
+
+/* Reads a job source ({"kind":"experiment"|"trial", "select", "top_n",
+ * "per_trial", "sort_by", "smaller_is_better"}, or a prefetch's {"kind":
+ * "follow", "target":"experiment"|"trial", ...}) into p. A trial without
+ * "select" means latest; an experiment without "top_n" means 1. sib is
+ * the smaller_is_better to use when the source has none (the experiment's
+ * searcher setting). p->sort_by borrows from source. */
+void ckd_det_pick_from_source(ckd_det_pick *p, const json_t *source, int sib);
+
+/* The ranking query for p: the intents above, with sort_by ranked in the
+ * order smaller_is_better says and missing values last. */
+void ckd_det_query_pick(ckd_det_query *q, const ckd_det_pick *p);
+
+/* What `experiment list-checkpoints` shows (det's list_checkpoints): every
+ * state; by end time, or with best > 0 the first best by the searcher
+ * metric in the experiment's order, nulls last. */
+void ckd_det_query_list(ckd_det_query *q, int smaller_is_better, size_t best);
 
 /* The order the query applies once the route default is resolved. */
 enum ckd_det_order ckd_det_query_effective_order(const ckd_det_query *q);

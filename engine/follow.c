@@ -40,6 +40,7 @@
 #include "det_model.h"
 #include "det_select.h"
 #include "submit.h"
+#include "pins.h"
 #include "fsutil.h"
 #include "log.h"
 #include "manifest.h"
@@ -219,27 +220,6 @@ struct tidy_req {
     int *outcome; /* per remove: 1 removed, 0 absent, 2 pinned, 3 the pointer's target, <0 error */
 };
 
-/* Whether dir/uuid is listed in the pins file (a uuid or a path a line). */
-static int pinned(const char *pins, const char *dir, const char *uuid)
-{
-    FILE *fp = pins ? fopen(pins, "re") : NULL;
-    if (!fp) return 0;
-    char line[PATH_MAX + 2], full[PATH_MAX + 2];
-    snprintf(full, sizeof(full), "%s/%s", dir, uuid);
-    int hit = 0;
-    while (!hit && fgets(line, sizeof(line), fp)) {
-        size_t n = strcspn(line, "\r\n");
-        while (n > 1 && line[n - 1] == '/') n--;
-        line[n] = '\0';
-        char *s = line;
-        while (*s == ' ' || *s == '\t') s++;
-        if (*s == '\0' || *s == '#') continue;
-        hit = strcmp(s, uuid) == 0 || strcmp(s, full) == 0;
-    }
-    fclose(fp);
-    return hit;
-}
-
 /* Points dir/name at target (relative) in one rename, so a reader sees the
  * old target or the new one, never nothing. 1 moved, 0 already there. */
 static int pointer_set(const char *dir, const char *name, const char *target, char *old,
@@ -290,7 +270,7 @@ static void tidy_work(uv_work_t *req)
             r->outcome[i] = -ENOMEM;
         } else if (strcmp(cur, r->remove[i]) == 0) {
             r->outcome[i] = 3;
-        } else if (pinned(r->pins, r->dir, r->remove[i])) {
+        } else if (ckd_pins_has(r->pins, r->dir, r->remove[i])) {
             r->outcome[i] = 2;
         } else if (lstat(path, &st) != 0) {
             r->outcome[i] = 0;
@@ -450,7 +430,7 @@ static void follow_tidy(struct ckd_follow *f)
         r->dir = follow_dir(j);
         r->pointer = strdup(src_pointer(j->source));
         r->target = strdup(v[0].uuid);
-        r->pins = j->d->state_dir ? ckd_path_join(j->d->state_dir, "pins") : NULL;
+        r->pins = j->d->state_dir ? ckd_path_join(j->d->state_dir, CKD_PINS_FILE) : NULL;
     }
     int ok = r && r->remove && r->outcome && r->dir && r->pointer && r->target;
     for (size_t i = 0; ok && i < nrm; i++)
@@ -530,14 +510,6 @@ static int poll_failed(struct ckd_follow *f, int err, const char *msg)
     return 0;
 }
 
-static int has_sort_value(const ckd_det_query *q, const ckd_det_checkpoint *cp)
-{
-    if (q->sort == CKD_DET_SORT_SEARCHER_METRIC)
-        return cp->has_searcher_metric && !isnan(cp->searcher_metric);
-    if (q->sort == CKD_DET_SORT_BATCH_NUMBER) return cp->has_steps_completed;
-    return 1;
-}
-
 /* The ranking of a list reply, best (or newest) first, as a JSON array of
  * uuids: resolve.c's semantics over the whole list, so that a checkpoint's
  * rank stays meaningful for retention after it left the top. */
@@ -556,25 +528,18 @@ static json_t *rank(ckd_job *j, json_t *body, json_t *sizes)
         ok++;
     }
     ckd_det_query q;
-    int sib = ok > 0 ? cps[0].smaller_is_better : 1;
-    if (is_experiment(j->source))
-        ckd_det_query_top_n(&q, sib, 0, 0);
-    else if (strcmp(src_select(j->source), "latest") == 0)
-        ckd_det_query_trial_latest(&q);
-    else
-        ckd_det_query_trial_best(&q, sib);
-    q.max_results = 0;
+    ckd_det_pick pick;
+    ckd_det_pick_from_source(&pick, j->source, ok > 0 ? cps[0].smaller_is_better : 1);
+    pick.n = 0; /* the whole ranking */
+    ckd_det_query_pick(&q, &pick);
     size_t nsel = 0;
     if (ckd_det_select(&q, cps, ok, order, &nsel) < 0) goto done;
     out = json_array();
-    /* Those without the value they are ranked by go after all the others. */
-    for (int pass = 0; out && pass < 2; pass++)
-        for (size_t i = 0; i < nsel; i++)
-            if (has_sort_value(&q, &cps[order[i]]) == (pass == 0)) {
-                json_array_append_new(out, json_string(cps[order[i]].uuid));
-                json_object_set_new(sizes, cps[order[i]].uuid,
-                                    json_integer((json_int_t)cps[order[i]].total_size));
-            }
+    for (size_t i = 0; out && i < nsel; i++) {
+        json_array_append_new(out, json_string(cps[order[i]].uuid));
+        json_object_set_new(sizes, cps[order[i]].uuid,
+                            json_integer((json_int_t)cps[order[i]].total_size));
+    }
 done:
     for (size_t i = 0; cps && i < ok; i++) ckd_det_checkpoint_release(&cps[i]);
     free(cps);
@@ -775,7 +740,7 @@ static void scan_work(uv_work_t *req)
             if (fd >= 0) tree_usage(fd, 0, &it->bytes, &it->used);
         }
         r->total += it->bytes;
-        if (pointed || pinned(r->pins, it->dir, it->uuid)) {
+        if (pointed || ckd_pins_has(r->pins, it->dir, it->uuid)) {
             it->outcome = SCAN_PROTECTED;
         } else {
             it->outcome = SCAN_PRESENT;
@@ -839,7 +804,7 @@ static scan_req *scan_build(ckd_daemon *d)
     if (!r || !seen) goto fail;
     r->d = d;
     r->limit = d->cfg.disk_budget;
-    if (d->state_dir && !(r->pins = ckd_path_join(d->state_dir, "pins"))) goto fail;
+    if (d->state_dir && !(r->pins = ckd_path_join(d->state_dir, CKD_PINS_FILE))) goto fail;
     for (ckd_job *p = d->jobs; p; p = p->next) {
         if (!managed_follow(p)) continue;
         if (!r->holder) r->holder = p->id;
@@ -1070,14 +1035,13 @@ static void follow_poll(struct ckd_follow *f)
     int exp = is_experiment(j->source);
     snprintf(path, sizeof(path), "/api/v1/%s/%lld/checkpoints", exp ? "experiments" : "trials",
              src_id(j->source));
-    /* The sort resolve.c asks for; rank() sorts again whatever comes. */
+    /* The ranking rank() applies (its states, its sort); rank() sorts
+     * again whatever comes. */
     ckd_det_query q;
-    if (exp)
-        ckd_det_query_top_n(&q, 1, 0, 0);
-    else
-        ckd_det_query_trial_latest(&q);
-    q.max_results = 0;
-    q.states = CKD_DET_STATES_DOWNLOADABLE;
+    ckd_det_pick pick;
+    ckd_det_pick_from_source(&pick, j->source, 1);
+    pick.n = 0;
+    ckd_det_query_pick(&q, &pick);
     follow_token *t = calloc(1, sizeof(*t));
     int rc = t ? ckd_master_list_all(j->d->master, path, &q, on_list, t) : -ENOMEM;
     if (rc < 0) {

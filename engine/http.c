@@ -64,6 +64,13 @@ static void http_free(ckd_http *h)
 int ckd_http_start(ckd_daemon *d, const char *url, const char *const *headers,
                    const char *post_body, size_t max_body, ckd_http_cb cb, void *ud, ckd_http **out)
 {
+    return ckd_http_start_method(d, NULL, url, headers, post_body, max_body, cb, ud, out);
+}
+
+int ckd_http_start_method(ckd_daemon *d, const char *method, const char *url,
+                          const char *const *headers, const char *post_body, size_t max_body,
+                          ckd_http_cb cb, void *ud, ckd_http **out)
+{
     ckd_http *h = calloc(1, sizeof(*h));
     if (!h) return -ENOMEM;
     h->magic = CKD_HTTP_MAGIC;
@@ -103,6 +110,7 @@ int ckd_http_start(ckd_daemon *d, const char *url, const char *const *headers,
         h->headers = curl_slist_append(h->headers, "Content-Type: application/json");
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, h->post);
     }
+    if (method) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
     if (curl_multi_add_handle(d->xe.multi, e) != CURLM_OK) {
         http_free(h);

@@ -41,6 +41,11 @@ typedef struct ckd_http {
 int ckd_http_start(ckd_daemon *d, const char *url, const char *const *headers,
                    const char *post_body, size_t max_body, ckd_http_cb cb, void *ud,
                    ckd_http **out);
+/* As ckd_http_start, with another method than GET or POST ("DELETE"; NULL:
+ * GET, or POST with a body). A body goes with any method. */
+int ckd_http_start_method(ckd_daemon *d, const char *method, const char *url,
+                          const char *const *headers, const char *body, size_t max_body,
+                          ckd_http_cb cb, void *ud, ckd_http **out);
 /* Stops a request; its callback fires with -ECANCELED. */
 void ckd_http_cancel(ckd_http *h);
 void ckd_http_cancel_all(ckd_daemon *d);

@@ -18,7 +18,8 @@
 struct ckd_master_req {
     ckd_master *m;
     char *path;
-    char *post; /* JSON text, or NULL for GET */
+    char *post;         /* JSON text, or NULL for GET */
+    const char *method; /* NULL: GET or POST; else a static string ("DELETE") */
     ckd_master_cb cb;
     void *ud;
     int relogged;
@@ -227,7 +228,8 @@ static void send_req(ckd_master_req *r)
     const char *headers[] = {auth, NULL};
     r->next = m->active;
     m->active = r;
-    int rc = ckd_http_start(m->d, url, headers, r->post, MASTER_MAX_BODY, on_reply, r, &r->http);
+    int rc = ckd_http_start_method(m->d, r->method, url, headers, r->post, MASTER_MAX_BODY,
+                                   on_reply, r, &r->http);
     explicit_bzero(auth, sizeof(auth));
     if (rc < 0) {
         unlink_active(r);
@@ -318,10 +320,17 @@ static void login(ckd_master *m)
 
 int ckd_master_call(ckd_master *m, const char *path, json_t *post, ckd_master_cb cb, void *ud)
 {
+    return ckd_master_call_method(m, NULL, path, post, cb, ud);
+}
+
+int ckd_master_call_method(ckd_master *m, const char *method, const char *path, json_t *post,
+                           ckd_master_cb cb, void *ud)
+{
     if (!m->url) return -ENOTCONN;
     ckd_master_req *r = calloc(1, sizeof(*r));
     if (!r) return -ENOMEM;
     r->m = m;
+    r->method = method;
     r->path = strdup(path);
     r->post = post ? json_dumps(post, JSON_COMPACT) : NULL;
     r->cb = cb;

@@ -34,6 +34,9 @@ void ckd_master_release(ckd_master *m);
 void ckd_master_cancel_all(ckd_master *m);
 /* GET (post == NULL) or POST of path (starting with '/'). */
 int ckd_master_call(ckd_master *m, const char *path, json_t *post, ckd_master_cb cb, void *ud);
+/* As ckd_master_call with another method ("DELETE"), body optional. */
+int ckd_master_call_method(ckd_master *m, const char *method, const char *path, json_t *body,
+                           ckd_master_cb cb, void *ud);
 /* GETs every page of a checkpoint list route (path without query), asking
  * the master for q's sort; calls cb with {"checkpoints":[...]} holding all. */
 int ckd_master_list_all(ckd_master *m, const char *path, const ckd_det_query *q, ckd_master_cb cb,

@@ -14,6 +14,7 @@
 
 #include "det_model.h"
 #include "det_select.h"
+#include "det_storage.h"
 #include "fsutil.h"
 #include "log.h"
 #include "master.h"
@@ -27,38 +28,6 @@ typedef struct resolve_ctx {
 static const char *src_str(const ckd_job *j, const char *key)
 {
     return json_string_value(json_object_get(j->source, key));
-}
-
-/* "batch_number" (or "SORT_BY_BATCH_NUMBER") -> a preset; anything else is
- * a validation metric name. */
-void ckd_resolve_apply_sort(ckd_det_query *q, const char *sort_by)
-{
-    static const struct {
-        const char *name;
-        enum ckd_det_sort sort;
-    } presets[] = {
-        {"uuid", CKD_DET_SORT_UUID},
-        {"trial_id", CKD_DET_SORT_TRIAL_ID},
-        {"batch_number", CKD_DET_SORT_BATCH_NUMBER},
-        {"end_time", CKD_DET_SORT_END_TIME},
-        {"state", CKD_DET_SORT_STATE},
-        {"searcher_metric", CKD_DET_SORT_SEARCHER_METRIC},
-    };
-    if (!sort_by) return;
-    q->metric = NULL;
-    for (size_t i = 0; i < sizeof(presets) / sizeof(presets[0]); i++) {
-        if (strcmp(sort_by, presets[i].name) == 0) {
-            q->sort = presets[i].sort;
-            return;
-        }
-    }
-    enum ckd_det_sort s;
-    if (ckd_det_sort_parse(sort_by, &s) == 0 && s != CKD_DET_SORT_METRIC) {
-        q->sort = s;
-        return;
-    }
-    q->sort = CKD_DET_SORT_METRIC;
-    q->metric = sort_by;
 }
 
 /* ---- outcome ------------------------------------------------------------- */
@@ -196,8 +165,8 @@ static int choose_route(resolve_ctx *c, const ckd_det_checkpoint *cp, const ckd_
         while (r < cp->n_resources && cp->resources[r].is_dir) r++;
         char *local = NULL;
         if (!fallback || r == cp->n_resources ||
-            ckd_det_storage_local_path(st, cp->uuid, cp->resources[r].path, &local, err,
-                                       sizeof(err)) < 0 ||
+            ckd_det_storage_locate(st, cp->uuid, cp->resources[r].path, &local, err, sizeof(err)) <
+                0 ||
             access(local, R_OK) == 0) {
             free(local);
             return 0; /* direct; a bad path is reported when the files are added */
@@ -314,8 +283,8 @@ static void make_units(resolve_ctx *c, json_t **raw, ckd_det_checkpoint *cps, si
                 continue;
             }
             char *local = NULL;
-            rc = ckd_det_storage_local_path(st, cp->uuid, cp->resources[r].path, &local, err,
-                                            sizeof(err));
+            rc = ckd_det_storage_locate(st, cp->uuid, cp->resources[r].path, &local, err,
+                                        sizeof(err));
             if (rc < 0) {
                 resolve_fail(c, "checkpoint %s: %s", cp->uuid, err);
                 break;
@@ -372,17 +341,6 @@ static void on_checkpoint(void *ud, int err, json_t *body, const char *msg)
     ctx_free(c);
 }
 
-static int has_sort_value(const ckd_det_query *q, const ckd_det_checkpoint *cp)
-{
-    double v;
-    if (q->sort == CKD_DET_SORT_SEARCHER_METRIC)
-        return cp->has_searcher_metric && !isnan(cp->searcher_metric);
-    if (q->sort == CKD_DET_SORT_METRIC)
-        return ckd_det_checkpoint_metric(cp, q->metric, &v) == 1 && !isnan(v);
-    if (q->sort == CKD_DET_SORT_BATCH_NUMBER) return cp->has_steps_completed;
-    return 1;
-}
-
 /* Every checkpoint of a trial or experiment is in: parse, choose, go. */
 static void on_list(void *ud, int err, json_t *body, const char *msg)
 {
@@ -417,64 +375,34 @@ static void on_list(void *ud, int err, json_t *body, const char *msg)
         }
         raw[ok++] = o;
     }
-    json_t *sib_o = json_object_get(j->source, "smaller_is_better");
+    /* The experiment's smaller_is_better, else the checkpoints' own. */
     int sib = 1;
-    if (json_is_boolean(sib_o))
-        sib = json_is_true(sib_o);
-    else if (c->experiment)
+    if (c->experiment)
         sib = json_object_get(json_object_get(json_object_get(c->experiment, "config"), "searcher"),
                               "smaller_is_better") != json_false();
     else if (ok > 0)
         sib = cps[0].smaller_is_better;
-    const char *sort_by = src_str(j, "sort_by");
+    ckd_det_pick pick;
     ckd_det_query q;
-    size_t want;
-    if (experiment) {
-        json_t *topn = json_object_get(j->source, "top_n");
-        want = topn ? (size_t)json_integer_value(topn) : 1;
-        ckd_det_query_top_n(&q, sib, 0, json_is_true(json_object_get(j->source, "per_trial")));
-    } else if (strcmp(src_str(j, "select"), "latest") == 0) {
-        want = 1;
-        ckd_det_query_trial_latest(&q);
-        q.max_results = 0;
-    } else {
-        want = 1;
-        ckd_det_query_trial_best(&q, sib);
-        q.max_results = 0;
-    }
-    if (sort_by) {
-        ckd_resolve_apply_sort(&q, sort_by);
-        q.order = sib ? CKD_DET_ORDER_ASC : CKD_DET_ORDER_DESC;
-    }
-    size_t nsel = 0;
-    if (ckd_det_select(&q, cps, ok, order, &nsel) < 0) {
+    ckd_det_pick_from_source(&pick, j->source, sib);
+    ckd_det_query_pick(&q, &pick);
+    size_t nr = 0;
+    if (ckd_det_select(&q, cps, ok, order, &nr) < 0) {
         resolve_fail(c, "cannot sort the checkpoints of %s", what);
         goto out;
     }
-    /* "Best" never means a checkpoint without the value it is ranked by:
-     * those go after every one that has it, in their order. */
-    size_t *ranked = calloc(nsel ? nsel : 1, sizeof(*ranked));
-    size_t nr = 0;
-    if (!ranked) {
-        resolve_fail(c, "out of memory");
-        goto out;
-    }
-    for (int pass = 0; pass < 2; pass++)
-        for (size_t i = 0; i < nsel; i++)
-            if (has_sort_value(&q, &cps[order[i]]) == (pass == 0)) ranked[nr++] = order[i];
-    if (nr > want) nr = want;
     if (nr == 0) {
-        free(ranked);
-        resolve_fail(c, "%s has no downloadable checkpoint (COMPLETED or PARTIALLY_DELETED)%s%s",
-                     what, refused[0] ? "; refused: " : "", refused);
+        resolve_fail(c, "%s has no downloadable checkpoint (%s)%s%s", what,
+                     experiment ? "COMPLETED" : "COMPLETED or PARTIALLY_DELETED",
+                     refused[0] ? "; refused: " : "", refused);
         goto out;
     }
     ckd_det_checkpoint *chosen = calloc(nr, sizeof(*chosen));
     json_t **chosen_raw = calloc(nr, sizeof(*chosen_raw));
     if (chosen && chosen_raw) {
         for (size_t i = 0; i < nr; i++) {
-            chosen[i] = cps[ranked[i]];
-            chosen_raw[i] = raw[ranked[i]];
+            chosen[i] = cps[order[i]];
+            chosen_raw[i] = raw[order[i]];
         }
         make_units(c, chosen_raw, chosen, nr);
     } else {
@@ -482,7 +410,6 @@ static void on_list(void *ud, int err, json_t *body, const char *msg)
     }
     free(chosen);
     free(chosen_raw);
-    free(ranked);
 out:
     for (size_t i = 0; cps && i < ok; i++) ckd_det_checkpoint_release(&cps[i]);
     free(cps);
@@ -499,13 +426,16 @@ static void list_checkpoints(resolve_ctx *c)
     snprintf(path, sizeof(path), "/api/v1/%s/%lld/checkpoints",
              experiment ? "experiments" : "trials",
              (long long)json_integer_value(json_object_get(j->source, "id")));
-    /* Ask for the sort we will apply; the answer is re-sorted here anyway. */
+    /* Ask for the ranking we will apply (its states, its sort); the answer
+     * is ranked again here whatever order it comes in. */
+    int sib = 1;
+    if (c->experiment)
+        sib = json_object_get(json_object_get(json_object_get(c->experiment, "config"), "searcher"),
+                              "smaller_is_better") != json_false();
+    ckd_det_pick pick;
     ckd_det_query q;
-    if (experiment)
-        ckd_det_query_top_n(&q, 1, 0, 0);
-    else
-        ckd_det_query_trial_latest(&q), q.max_results = 0;
-    q.states = CKD_DET_STATES_DOWNLOADABLE;
+    ckd_det_pick_from_source(&pick, j->source, sib);
+    ckd_det_query_pick(&q, &pick);
     int rc = ckd_master_list_all(j->d->master, path, &q, on_list, c);
     if (rc < 0) {
         resolve_wait(c, "cannot start a request to the master");

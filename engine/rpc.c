@@ -15,6 +15,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "det_model.h"
+#include "pins.h"
 #include "server.h"
 
 typedef struct reply {
@@ -231,38 +232,21 @@ static void m_config_set(ckd_client *c, json_t *params, reply *r)
 
 /* ---- pins: checkpoints retention never removes ------------------------ */
 
-/* The pins file (<state>/pins): one checkpoint uuid (or directory) a line,
- * read by follow jobs before they remove anything. Small; rewritten whole,
- * atomically. */
+/* The pins file (pins.c): one checkpoint uuid (or directory) a line, read
+ * by follow jobs before they remove anything. */
 static json_t *pins_read(ckd_daemon *d)
 {
-    json_t *list = json_array();
-    char *path = ckd_path_join(d->state_dir, "pins");
-    FILE *fp = path ? fopen(path, "re") : NULL;
-    char line[4200];
-    while (fp && fgets(line, sizeof(line), fp)) {
-        line[strcspn(line, "\r\n")] = '\0';
-        if (line[0] && line[0] != '#') json_array_append_new(list, json_string(line));
-    }
-    if (fp) fclose(fp);
+    char *path = ckd_path_join(d->state_dir, CKD_PINS_FILE);
+    json_t *list = path ? ckd_pins_read(path) : NULL;
     free(path);
-    return list;
+    return list ? list : json_array();
 }
 
 static int pins_write(ckd_daemon *d, const json_t *list)
 {
-    char *path = ckd_path_join(d->state_dir, "pins");
-    char *tmp = ckd_path_join(d->state_dir, "pins.tmp");
-    FILE *fp = tmp ? fopen(tmp, "we") : NULL;
-    int rc = fp ? 0 : -EIO;
-    size_t i;
-    json_t *v;
-    json_array_foreach(list, i, v) if (fp) fprintf(fp, "%s\n", json_string_value(v));
-    if (fp && (fflush(fp) != 0 || fsync(fileno(fp)) != 0)) rc = -EIO;
-    if (fp && fclose(fp) != 0) rc = -EIO;
-    if (rc == 0 && rename(tmp, path) != 0) rc = -EIO;
+    char *path = ckd_path_join(d->state_dir, CKD_PINS_FILE);
+    int rc = path ? ckd_pins_write(path, list) : -ENOMEM;
     free(path);
-    free(tmp);
     return rc;
 }
 

@@ -8,7 +8,6 @@
 #include "det_model.h"
 #include "det_select.h"
 #include "master.h"
-#include "resolve.h"
 #include "server.h"
 
 typedef struct det_call {
@@ -113,6 +112,26 @@ static void on_get_for_edit(void *ud, int err, json_t *body, const char *msg)
 
 /* ---- checkpoint.list ----------------------------------------------------- */
 
+/* What checkpoint.list asks for: det's list-checkpoints on an experiment
+ * (every state; by end time, or --best N by the searcher metric), or a
+ * trial's checkpoints with the master's sort semantics. */
+static void list_query(const det_call *dc, ckd_det_query *q)
+{
+    json_t *best = json_object_get(dc->params, "best");
+    if (json_object_get(dc->params, "experiment")) {
+        json_t *searcher = json_object_get(json_object_get(dc->experiment, "config"), "searcher");
+        int sib = json_object_get(searcher, "smaller_is_better") != json_false();
+        ckd_det_query_list(q, sib, best ? (size_t)json_integer_value(best) : 0);
+    } else {
+        ckd_det_query_init(q, CKD_DET_ROUTE_TRIAL);
+    }
+    ckd_det_query_sort_by(q, json_string_value(json_object_get(dc->params, "sort_by")));
+    const char *ob = json_string_value(json_object_get(dc->params, "order_by"));
+    if (ob) ckd_det_order_parse(ob, &q->order);
+    json_t *maxr = json_object_get(dc->params, "max_results");
+    if (maxr) q->max_results = (size_t)json_integer_value(maxr);
+}
+
 static void on_list(void *ud, int err, json_t *body, const char *msg)
 {
     det_call *dc = ud;
@@ -136,20 +155,7 @@ static void on_list(void *ud, int err, json_t *body, const char *msg)
         /* The same query that was sent, applied again: the answer does not
          * depend on how the master sorts. */
         ckd_det_query q;
-        json_t *best = json_object_get(dc->params, "best");
-        json_t *searcher = json_object_get(json_object_get(dc->experiment, "config"), "searcher");
-        int sib = json_object_get(searcher, "smaller_is_better") != json_false();
-        if (exp_id) {
-            ckd_det_query_top_n(&q, sib, best ? (size_t)json_integer_value(best) : 0, 0);
-            if (!best) q.states = CKD_DET_STATE_BIT(CKD_DET_STATE_COMPLETED);
-        } else {
-            ckd_det_query_init(&q, CKD_DET_ROUTE_TRIAL);
-        }
-        ckd_resolve_apply_sort(&q, json_string_value(json_object_get(dc->params, "sort_by")));
-        const char *ob = json_string_value(json_object_get(dc->params, "order_by"));
-        if (ob) ckd_det_order_parse(ob, &q.order);
-        json_t *maxr = json_object_get(dc->params, "max_results");
-        if (maxr) q.max_results = (size_t)json_integer_value(maxr);
+        list_query(dc, &q);
         if (ckd_det_select(&q, cps, ok, order, &nsel) == 0)
             for (size_t i = 0; i < nsel; i++) json_array_append(out, raw[order[i]]);
     }
@@ -180,12 +186,7 @@ static void start_list(det_call *dc)
     snprintf(path, sizeof(path), "/api/v1/%s/%lld/checkpoints", exp_id ? "experiments" : "trials",
              (long long)json_integer_value(exp_id ? exp_id : trial));
     ckd_det_query q;
-    if (exp_id) {
-        ckd_det_query_top_n(&q, 1, 0, 0);
-        q.states = 0;
-    } else {
-        ckd_det_query_init(&q, CKD_DET_ROUTE_TRIAL);
-    }
+    list_query(dc, &q);
     if (ckd_master_list_all(dc->d->master, path, &q, on_list, dc) < 0) {
         ckd_deferred_error(dc->reply, CKP_RPC_MASTER_ERROR, "cannot start a request to the master");
         call_free(dc);
@@ -203,11 +204,69 @@ static void on_experiment(void *ud, int err, json_t *body, const char *msg)
     start_list(dc);
 }
 
+/* ---- checkpoint.delete / checkpoint.rm --------------------------------------- */
+
+/* The master accepted the deletion (it runs asynchronously there). */
+static void on_deleted(void *ud, int err, json_t *body, const char *msg)
+{
+    det_call *dc = ud;
+    (void)body;
+    if (reply_master_error(dc, err, msg, "checkpoints") < 0) return;
+    ckd_deferred_result(dc->reply,
+                        json_pack("{s:O}", "uuids", json_object_get(dc->params, "uuids")));
+    call_free(dc);
+}
+
+/* DELETE /api/v1/checkpoints (det checkpoint delete) or POST
+ * /api/v1/checkpoints/rm (det checkpoint rm: files matching the globs). */
+static int start_delete(det_call *dc, int rm)
+{
+    json_t *uuids = json_object_get(dc->params, "uuids");
+    json_t *body = json_pack("{s:O}", "checkpointUuids", uuids);
+    if (!body) return -ENOMEM;
+    if (rm) {
+        json_t *globs = json_object_get(dc->params, "globs");
+        json_object_set_new(body, "checkpointGlobs", globs ? json_incref(globs) : json_array());
+    }
+    int rc = rm ? ckd_master_call(dc->d->master, "/api/v1/checkpoints/rm", body, on_deleted, dc)
+                : ckd_master_call_method(dc->d->master, "DELETE", "/api/v1/checkpoints", body,
+                                         on_deleted, dc);
+    json_decref(body);
+    return rc;
+}
+
+static int check_uuid_list(json_t *p, const char *key, int uuids, int nonempty, char *why,
+                           size_t whylen)
+{
+    json_t *a = json_object_get(p, key);
+    size_t i;
+    json_t *v;
+    int ok =
+        (a == NULL && !nonempty) ||
+        (json_is_array(a) && (!nonempty || json_array_size(a) > 0) && json_array_size(a) <= 10000);
+    if (a) json_array_foreach(a, i, v)
+        {
+            const char *s = json_string_value(v);
+            ok &= s && (uuids ? ckd_det_uuid_check(s, strlen(s)) == 0 : *s != '\0');
+        }
+    if (!ok)
+        snprintf(why, whylen, "invalid params: '%s' must be %s", key,
+                 uuids ? "a non-empty array of checkpoint uuids"
+                       : "an array of non-empty glob patterns");
+    return ok ? 0 : CKP_RPC_INVALID_PARAMS;
+}
+
 /* ---- dispatch -------------------------------------------------------------- */
 
 static int check_params(const char *method, json_t *p, char *why, size_t whylen)
 {
     const char *uuid = json_string_value(json_object_get(p, "uuid"));
+    if (strcmp(method, "checkpoint.delete") == 0 || strcmp(method, "checkpoint.rm") == 0) {
+        int rc = check_uuid_list(p, "uuids", 1, 1, why, whylen);
+        if (rc == 0 && strcmp(method, "checkpoint.rm") == 0)
+            rc = check_uuid_list(p, "globs", 0, 0, why, whylen);
+        return rc;
+    }
     if (strcmp(method, "checkpoint.list") == 0) {
         json_t *e = json_object_get(p, "experiment"), *t = json_object_get(p, "trial");
         if (!!e == !!t || !json_is_integer(e ? e : t) || json_integer_value(e ? e : t) <= 0) {
@@ -263,10 +322,12 @@ static int check_params(const char *method, json_t *p, char *why, size_t whylen)
 int ckd_rpc_det(ckd_client *c, const char *method, json_t *id, json_t *params, char *why,
                 size_t whylen)
 {
-    static const char *known[] = {"checkpoint.list", "checkpoint.get", "checkpoint.add_metadata",
-                                  "checkpoint.remove_metadata"};
+    static const char *known[] = {"checkpoint.list",         "checkpoint.get",
+                                  "checkpoint.add_metadata", "checkpoint.remove_metadata",
+                                  "checkpoint.delete",       "checkpoint.rm"};
     int found = 0;
-    for (size_t i = 0; i < 4; i++) found |= strcmp(method, known[i]) == 0;
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        found |= strcmp(method, known[i]) == 0;
     if (!found) {
         snprintf(why, whylen, "method not found: '%.64s'", method);
         return CKP_RPC_METHOD_NOT_FOUND;
@@ -292,7 +353,9 @@ int ckd_rpc_det(ckd_client *c, const char *method, json_t *id, json_t *params, c
     dc->params = params;
     dc->reply = ckd_client_defer(c, id);
     char path[256];
-    if (strcmp(method, "checkpoint.list") == 0) {
+    if (strcmp(method, "checkpoint.delete") == 0 || strcmp(method, "checkpoint.rm") == 0) {
+        rc = start_delete(dc, strcmp(method, "checkpoint.rm") == 0);
+    } else if (strcmp(method, "checkpoint.list") == 0) {
         json_t *e = json_object_get(params, "experiment");
         if (e) {
             snprintf(path, sizeof(path), "/api/v1/experiments/%lld",

@@ -9,3 +9,8 @@ add_test(NAME e2e.detmaster_smoke
 set_tests_properties(e2e.detmaster_smoke PROPERTIES
   ENVIRONMENT "CKPT_SRC=${PROJECT_SOURCE_DIR};CKPT_BUILD=${PROJECT_BINARY_DIR}"
   TIMEOUT 120)
+
+# The pins file (engine/pins.c): the reading rule shared by `ckpt pin` and
+# prefetch retention.
+ckptd_unit_test(test_pins ckd)
+ckptd_e2e_test(det_parity)

@@ -2,12 +2,13 @@
 """detmaster: a stand-in for the Determined master's REST API, for tests.
 
     python3 detmaster.py --port-file F --data DIR [--port 0] [--seed N]
-                         [--token-ttl S] [--max-page N] [--quiet]
+                         [--token-ttl S] [--max-page N] [--quiet] [--host-path P]
                          [--s3-endpoint URL [--s3-bucket B] [--s3-prefix P]]
                          [--azure-endpoint URL [--azure-container C]]
 
 Binds 127.0.0.1, generates a deterministic dataset under DIR (shared_fs
-checkpoint storage: the files of checkpoint U are DIR/U/<rel>), then writes
+checkpoint storage: the files of checkpoint U are DIR/U/<rel>; the configs
+say host_path DIR, or P with --host-path), then writes
 its port to F (atomically, so a reader never sees half a number) and serves.
 Python 3 standard library only.
 
@@ -21,8 +22,9 @@ case for SORT_BY_SEARCHER_METRIC) and the tar/gzip/zip archive route.
 The dataset (ids are fixed; uuids depend on --seed, see GET /_ctl/dataset):
   experiment 1 "demo": validation_loss, smaller is better, trials 1-3 with
       four checkpoints each (steps 100..400), every state. Top 3 by the
-      default sort: trial 3 step 300, trial 2 step 400 (PARTIALLY_DELETED),
-      trial 1 step 300.
+      default sort among COMPLETED checkpoints (det's --top-n): trial 3 step
+      300, trial 1 step 300, trial 2 step 200; trial 2 step 400
+      (PARTIALLY_DELETED, 0.25) would come second if it counted.
   experiment 2 "accuracy": smaller_is_better false, trials 4-5, with "NaN"
       and "Infinity" metrics, a missing steps_completed, missing validations.
   experiment 3: storage type "directory" (container_path DIR), trial 6.
@@ -57,6 +59,15 @@ The dataset (ids are fixed; uuids depend on --seed, see GET /_ctl/dataset):
       checkpoint; nothing uploaded anywhere: only the archive route serves it
       (the fallback of "auto" when there are no gcs credentials).
 
+Also what the det CLI asks first (GET /info, no auth; GET /api/v1/trials/{id})
+and the deletions of `det checkpoint delete` (DELETE /api/v1/checkpoints,
+body {"checkpointUuids":[...]}: the checkpoints become STATE_DELETED and their
+files go) and `det checkpoint rm` (POST /api/v1/checkpoints/rm, body
+{"checkpointUuids":[...],"checkpointGlobs":[...]}: matching files go, the
+checkpoint becomes STATE_PARTIALLY_DELETED, or STATE_DELETED when nothing is
+left). Both answer {} after the work is done (the master's GC is
+asynchronous; a test sees the outcome at once here).
+
 Test controls under /_ctl/ (no auth):
   POST /_ctl/expire-tokens         every token becomes invalid (401)
   GET  /_ctl/stats                 request counts per route template
@@ -74,6 +85,7 @@ Test controls under /_ctl/ (no auth):
 import argparse
 import base64
 import email.utils
+import fnmatch
 import functools
 import gzip
 import hashlib
@@ -86,6 +98,7 @@ import os
 import random
 import re
 import secrets
+import shutil
 import sys
 import tarfile
 import threading
@@ -337,7 +350,7 @@ class Checkpoint:
 
 
 class Dataset:
-    def __init__(self, data_dir, seed, s3=None, azure=None):
+    def __init__(self, data_dir, seed, s3=None, azure=None, host_path=None):
         self.dir, self.seed, self.s3, self.azure = os.path.abspath(data_dir), seed, s3, azure
         self.rng = random.Random(seed)
         self.experiments = {}  # id -> {"name", "config", "trials"}
@@ -347,7 +360,10 @@ class Dataset:
         self.serial = 0        # checkpoints made from the main random sequence
         self.hostile = None
         os.makedirs(self.dir, exist_ok=True)
-        shared = {"type": "shared_fs", "host_path": self.dir, "storage_path": None}
+        # --host-path: the path the config names (a directory on the agents,
+        # not here); the files are still written to DIR, as if DIR were the
+        # task container's /determined_shared_fs mount.
+        shared = {"type": "shared_fs", "host_path": host_path or self.dir, "storage_path": None}
         demo = [(1, 100, "COMPLETED", 0.90), (1, 200, "COMPLETED", 0.55),
                 (1, 300, "COMPLETED", 0.31), (1, 400, "COMPLETED", None),
                 (2, 100, "COMPLETED", 0.80), (2, 200, "COMPLETED", 0.42),
@@ -467,7 +483,7 @@ class Dataset:
                 "reportTime": rfc3339(ns, digits), "state": state, "storageId": 1,
                 "resources": resources, "metadata": metadata, "training": training}
         st = config["checkpoint_storage"]
-        sdir = st.get("host_path") or st.get("container_path")
+        sdir = self.dir if st.get("type") == "shared_fs" else st.get("container_path")
         cp = Checkpoint(wire, ns, sdir, virtual)
         if sdir and state in ON_DISK:
             base = os.path.join(sdir, uuid)
@@ -516,8 +532,9 @@ class Dataset:
             return f.read()
 
     def summary(self):
+        # det's top N (the SDK's Experiment.list_checkpoints): COMPLETED only.
         demo = [c for c in self.cps.values() if c.wire["training"]["experimentId"] == 1
-                and c.wire["state"] in ON_DISK]
+                and c.wire["state"] == "STATE_COMPLETED"]
         top = sort_checkpoints(demo, "experiment", "SORT_BY_SEARCHER_METRIC", None,
                                "ORDER_BY_UNSPECIFIED", True)[:3]
         return {
@@ -571,7 +588,13 @@ ROUTES = [(m, re.compile(p + "$"), h, t, a) for m, p, h, t, a in [
     ("POST", r"/api/v1/checkpoints/([^/]+)/metadata", "set_metadata",
      "POST /api/v1/checkpoints/{uuid}/metadata", False),
     ("GET", r"/checkpoints/([^/]+)", "archive", "GET /checkpoints/{uuid}", True),
+    ("GET", r"/info", "info", "GET /info", False),
+    ("GET", r"/api/v1/trials/([^/]+)", "trial", "GET /api/v1/trials/{id}", False),
+    ("DELETE", r"/api/v1/checkpoints", "delete_checkpoints", "DELETE /api/v1/checkpoints", False),
+    ("POST", r"/api/v1/checkpoints/rm", "rm_checkpoint_files", "POST /api/v1/checkpoints/rm",
+     False),
 ]]
+NO_AUTH = ("login", "info")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -587,6 +610,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         self.dispatch("POST")
+
+    def do_DELETE(self):
+        self.dispatch("DELETE")
 
     # -- replies --
 
@@ -650,10 +676,10 @@ class Handler(BaseHTTPRequestHandler):
         if not match:
             return self.send_error_body(404, f"no route for {method} {path}", archive)
         try:
-            if name != "login":
+            if name not in NO_AUTH:
                 self.require_token()
             body = None
-            if method == "POST":
+            if method in ("POST", "DELETE"):
                 try:
                     body = json.loads(raw or b"{}")
                 except ValueError:
@@ -803,6 +829,78 @@ class Handler(BaseHTTPRequestHandler):
             wire = cp.wire
         self.send(200, {"checkpoint": wire})
 
+    def h_info(self, query, body):
+        self.send(200, {"version": "0.38.1", "masterId": "detmaster", "clusterId": "detmaster",
+                        "clusterName": "detmaster", "telemetryEnabled": False,
+                        "ssoProviders": [], "externalLoginUri": None, "externalLogoutUri": None,
+                        "branding": None, "rbacEnabled": False, "strictJobQueueControl": False,
+                        "featureSwitches": [], "userManagementEnabled": True})
+
+    def h_trial(self, tid, query, body):
+        tid = self.int_id(tid, "trial")
+        eid = S.data.trials.get(tid)
+        if eid is None:
+            raise ApiError(404, f"trial {tid} not found")
+        with S.lock:
+            cps = [c for c in S.data.cps.values() if c.wire["training"]["trialId"] == tid]
+        exp = S.data.experiments[eid]
+        latest = max(cps, key=lambda c: c.ns) if cps else None
+        self.send(200, {"trial": {
+            "id": tid, "experimentId": eid, "startTime": rfc3339(BASE_NS, 0),
+            "endTime": rfc3339(BASE_NS + 7200 * 10**9, 3), "state": "STATE_COMPLETED",
+            "restarts": 0, "hparams": {"lr": 0.01}, "totalBatchesProcessed": max(
+                [(c.wire["metadata"] or {}).get("steps_completed") or 0 for c in cps], default=0),
+            "bestValidation": None, "latestValidation": None,
+            "bestCheckpoint": None, "runnerState": "", "wallClockTime": 7200.0,
+            "warmStartCheckpointUuid": "", "taskId": f"{eid}.{tid}", "totalCheckpointSize": str(
+                sum(int(v) for c in cps if c.wire["state"] in ON_DISK
+                    for v in c.wire["resources"].values())),
+            "checkpointCount": len(cps), "searcherMetric": exp["config"]["searcher"]["metric"],
+            "taskIds": [f"{eid}.{tid}"], "logRetentionDays": None,
+            "latestCheckpointUuid": latest.wire["uuid"] if latest else None}})
+
+    def uuids_of(self, body):
+        uuids = body.get("checkpointUuids")
+        if not isinstance(uuids, list) or not uuids or \
+                not all(isinstance(u, str) for u in uuids):
+            raise ApiError(400, "checkpointUuids must be a non-empty list of uuids")
+        missing = [u for u in uuids if u not in S.data.cps]
+        if missing:
+            raise ApiError(404, f"not all checkpoints found: {', '.join(missing)}")
+        return uuids
+
+    def h_delete_checkpoints(self, query, body):
+        with S.lock:
+            for uuid in self.uuids_of(body):
+                cp = S.data.cps[uuid]
+                if cp.storage_dir and safe_rel(uuid):
+                    shutil.rmtree(os.path.join(cp.storage_dir, uuid), ignore_errors=True)
+                cp.wire = dict(cp.wire, state="STATE_DELETED", resources={})
+        self.send(200, {})
+
+    def h_rm_checkpoint_files(self, query, body):
+        globs = body.get("checkpointGlobs") or []
+        if not isinstance(globs, list) or not all(isinstance(g, str) for g in globs):
+            raise ApiError(400, "checkpointGlobs must be a list of strings")
+        with S.lock:
+            for uuid in self.uuids_of(body):
+                cp = S.data.cps[uuid]
+                res = dict(cp.wire["resources"])
+                gone = [rel for rel in res if not rel.endswith("/") and
+                        any(fnmatch.fnmatchcase(rel, g) for g in globs)]
+                for rel in gone:
+                    del res[rel]
+                    if cp.storage_dir and safe_rel(rel):
+                        try:
+                            os.unlink(os.path.join(cp.storage_dir, uuid, rel))
+                        except OSError:
+                            pass
+                if gone:
+                    left = any(not rel.endswith("/") for rel in res)
+                    state = "STATE_PARTIALLY_DELETED" if left else "STATE_DELETED"
+                    cp.wire = dict(cp.wire, state=state, resources=res)
+        self.send(200, {})
+
     def h_archive(self, uuid, query, body):
         accepted = [a.split(";")[0].strip() for a in self.headers.get("Accept", "").split(",")]
         kind = next((a for a in accepted if a in
@@ -932,6 +1030,7 @@ def main():
     ap.add_argument("--token-ttl", type=float, default=7 * 24 * 3600, help="seconds")
     ap.add_argument("--max-page", type=int, default=0, help="cap items per list page (0 = none)")
     ap.add_argument("--quiet", action="store_true", help="no request log on stderr")
+    ap.add_argument("--host-path", help="shared_fs host_path in the configs (default: DATA)")
     ap.add_argument("--s3-endpoint", metavar="URL",
                     help="experiment 4's storage: this S3 endpoint, its files uploaded there")
     ap.add_argument("--s3-bucket", default="b", help="with --s3-endpoint (default b)")
@@ -946,7 +1045,7 @@ def main():
         s3 = S3Target(args.s3_endpoint, args.s3_bucket, args.s3_prefix) if args.s3_endpoint else None
         azure = AzureTarget(args.azure_endpoint, args.azure_container) \
             if args.azure_endpoint else None
-        S = State(Dataset(args.data, args.seed, s3, azure), args)
+        S = State(Dataset(args.data, args.seed, s3, azure, args.host_path), args)
     except PutError as e:
         sys.exit(f"detmaster: {e}")
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)

@@ -451,7 +451,7 @@ static const char fixture_list[] =
     "------------+----------------+-----------+---------------------+------------------------------"
     "--------+---------------------+---------\n"
     "          4 |             50 | COMPLETED |                0.61 | "
-    "64c2f2e3-9403-460d-97da-e38d9d643c25 | code/               | 25.6kB\n"
+    "64c2f2e3-9403-460d-97da-e38d9d643c25 | code/               | 25.0KB\n"
     "            |                |           |                     |                              "
     "        | code/model_def.py   |\n"
     "            |                |           |                     |                              "
@@ -461,7 +461,7 @@ static const char fixture_list[] =
     "            |                |           |                     |                              "
     "        | state_dict.pth      |\n"
     "          4 |            100 | COMPLETED |              nan    | "
-    "678a5aa3-3b6f-4507-8c5f-e8f8dc3bf364 | code/               | 1.5MB\n"
+    "678a5aa3-3b6f-4507-8c5f-e8f8dc3bf364 | code/               | 1.4MB\n"
     "            |                |           |                     |                              "
     "        | code/model_def.py   |\n"
     "            |                |           |                     |                              "
@@ -469,7 +469,7 @@ static const char fixture_list[] =
     "            |                |           |                     |                              "
     "        | state_dict.pth      |\n"
     "          4 |                | COMPLETED |                0.74 | "
-    "8c497c68-a8c2-4d42-84ef-7febe8e5b461 | code/               | 331.6kB\n"
+    "8c497c68-a8c2-4d42-84ef-7febe8e5b461 | code/               | 323.8KB\n"
     "            |                |           |                     |                              "
     "        | code/model_def.py   |\n"
     "            |                |           |                     |                              "
@@ -481,7 +481,7 @@ static const char fixture_list[] =
     "            |                |           |                     |                              "
     "        | state_dict.pth      |\n"
     "          5 |            100 | COMPLETED |                     | "
-    "69d495dd-8135-4c53-b0e6-42f43328ad08 | code/               | 211.8kB\n"
+    "69d495dd-8135-4c53-b0e6-42f43328ad08 | code/               | 206.9KB\n"
     "            |                |           |                     |                              "
     "        | code/model_def.py   |\n"
     "            |                |           |                     |                              "
@@ -495,7 +495,7 @@ static const char fixture_list[] =
 
 static const char fixture_first[] =
     "Local checkpoint path:\n"
-    "/some/path\n"
+    "/some/path \n"
     "\n"
     "   Experiment ID |   Trial ID |   Steps Completed | Report Time              | Checkpoint "
     "UUID                      | Validation Metrics              | Metadata\n"
@@ -539,7 +539,7 @@ static void test_checkpoint_list(void)
                        strlen("Trial ID,# of Batches,State,Validation Metric,UUID,Resources,Size"
                               "\r\n4,50,COMPLETED,0.39,64c2f2e3-9403-460d-97da-e38d9d643c25,"
                               "\"code/\n")) == 0);
-    CKT_ASSERT(strstr(csv, "state_dict.pth\",25.6kB\r\n4,100,COMPLETED,NaN,") != NULL);
+    CKT_ASSERT(strstr(csv, "state_dict.pth\",25.0KB\r\n4,100,COMPLETED,NaN,") != NULL);
     /* No validation at all: empty, as det shows it. */
     CKT_ASSERT(strstr(csv, "\r\n5,100,COMPLETED,,69d495dd-") != NULL);
     cap_free(&c);
@@ -603,8 +603,9 @@ static void test_checkpoint_view(void)
     cap_free(&c);
     json_decref(cp);
 
-    /* Training without validation metrics shows "{}"; the list falls back
-     * to the searcher metric; a size that is no number shows "?". */
+    /* Training without validation metrics shows "{}"; the list leaves the
+     * metric empty (det never shows the searcher metric in its place); a
+     * size that is no number shows "?". */
     cp =
         parse("{\"uuid\":\"u2\",\"state\":\"STATE_COMPLETED\",\"metadata\":{\"steps_completed\":7},"
               "\"training\":{\"trialId\":9,\"experimentId\":3,\"searcherMetric\":0.25},"
@@ -618,10 +619,78 @@ static void test_checkpoint_view(void)
     CKT_ASSERT_INT_EQ(ckc_det_print_list(c.f, one, NULL, true), 0);
     CKT_ASSERT_STR_EQ(cap_text(&c),
                       "Trial ID,# of Batches,State,Validation Metric,UUID,Resources,Size\r\n"
-                      "9,7,COMPLETED,0.25,u2,\"a\nb\",?\r\n");
+                      "9,7,COMPLETED,,u2,\"a\nb\",?\r\n");
     cap_free(&c);
     json_decref(one);
     json_decref(cp);
+}
+
+static void test_sizeof_fmt_and_paths(void)
+{
+    /* det's common/util.py sizeof_fmt: 1024-based, "%3.1f%sB". */
+    static const struct {
+        double v;
+        const char *want;
+    } sizes[] = {
+        {0, "0.0B"},
+        {1, "1.0B"},
+        {1023, "1023.0B"},
+        {1024, "1.0KB"},
+        {329800, "322.1KB"},
+        {3250000, "3.1MB"},
+        {1048575, "1024.0KB"},
+        {1073741824.0, "1.0GB"},
+        {1.5 * 1125899906842624.0, "1.5PB"},
+        {1208925819614629174706176.0, "1.0YB"},
+    };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char b[32];
+        ckc_det_sizeof_fmt(b, sizeof b, sizes[i].v);
+        CKT_ASSERT_STR_EQ(b, sizes[i].want);
+    }
+    /* Paths as det prints them: str(pathlib.Path(given) / uuid). */
+    static const struct {
+        const char *given, *uuid, *want;
+    } paths[] = {
+        {NULL, "u1", "checkpoints/u1"},
+        {"out", NULL, "out"},
+        {"out/", NULL, "out"},
+        {"./out//x/.", NULL, "out/x"},
+        {"../up", "u1", "../up/u1"},
+        {"/abs/dir/", "u1", "/abs/dir/u1"},
+        {"///abs", NULL, "/abs"},
+        {"//abs", NULL, "//abs"},
+        {".", NULL, "."},
+        {".", "u1", "u1"},
+        {"/", NULL, "/"},
+    };
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        char *got = ckc_det_display_path(paths[i].given, paths[i].uuid);
+        CKT_ASSERT(got != NULL);
+        CKT_ASSERT_STR_EQ(got, paths[i].want);
+        free(got);
+    }
+}
+
+static void test_list_metric_cell(void)
+{
+    /* The named metric present, null, missing; no fallback anywhere. */
+    json_t *cps =
+        parse("[{\"uuid\":\"a\",\"state\":\"STATE_ACTIVE\",\"metadata\":{},\"resources\":{},"
+              "\"training\":{\"trialId\":1,\"searcherMetric\":0.5,"
+              "\"validationMetrics\":{\"avgMetrics\":{\"loss\":null}}}},"
+              "{\"uuid\":\"b\",\"state\":\"STATE_DELETED\",\"metadata\":{},\"resources\":{},"
+              "\"training\":{\"trialId\":1,\"searcherMetric\":0.5,"
+              "\"validationMetrics\":{\"avgMetrics\":{\"acc\":1}}}}]");
+    capture c;
+    cap_open(&c);
+    CKT_ASSERT_INT_EQ(ckc_det_print_list(c.f, cps, "loss", true), 0);
+    CKT_ASSERT_STR_EQ(cap_text(&c),
+                      "Trial ID,# of Batches,State,Validation Metric,UUID,Resources,Size\r\n"
+                      "1,,ACTIVE,None,a,,0.0B\r\n"
+                      "1,,DELETED,,b,,0.0B\r\n");
+    cap_free(&c);
+    json_decref(cps);
 }
 
 int main(void)
@@ -637,5 +706,7 @@ int main(void)
     CKT_RUN(test_csv);
     CKT_RUN(test_checkpoint_list);
     CKT_RUN(test_checkpoint_view);
+    CKT_RUN(test_sizeof_fmt_and_paths);
+    CKT_RUN(test_list_metric_cell);
     CKT_DONE();
 }

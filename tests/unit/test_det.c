@@ -344,16 +344,18 @@ static void test_top_n(void)
     ckd_det_checkpoint c[N(demo_fx)];
     fx_build(demo_fx, N(demo_fx), c);
     ckd_det_query q;
+    /* COMPLETED only, as det's SDK asks: t2s400 (PARTIALLY_DELETED, 0.25)
+     * is never among the top N. */
     ckd_det_query_top_n(&q, 1, 3, 0);
-    EXPECT_SEL(&q, c, N(c), "t3s300 t2s400 t1s300");
+    EXPECT_SEL(&q, c, N(c), "t3s300 t1s300 t2s200");
     ckd_det_query_top_n(&q, 1, 5, 0); /* trials repeat without per_trial */
-    EXPECT_SEL(&q, c, N(c), "t3s300 t2s400 t1s300 t2s200 t1s200");
+    EXPECT_SEL(&q, c, N(c), "t3s300 t1s300 t2s200 t1s200 t3s100");
     ckd_det_query_top_n(&q, 1, 5, 1); /* one per trial: only three trials */
-    EXPECT_SEL(&q, c, N(c), "t3s300 t2s400 t1s300");
+    EXPECT_SEL(&q, c, N(c), "t3s300 t1s300 t2s200");
     ckd_det_query_top_n(&q, 1, 2, 1);
-    EXPECT_SEL(&q, c, N(c), "t3s300 t2s400");
-    ckd_det_query_top_n(&q, 1, 0, 0); /* all downloadable, null last */
-    EXPECT_SEL(&q, c, N(c), "t3s300 t2s400 t1s300 t2s200 t1s200 t3s100 t2s100 t1s100 t1s400");
+    EXPECT_SEL(&q, c, N(c), "t3s300 t1s300");
+    ckd_det_query_top_n(&q, 1, 0, 0); /* all completed, null last */
+    EXPECT_SEL(&q, c, N(c), "t3s300 t1s300 t2s200 t1s200 t3s100 t2s100 t1s100 t1s400");
     ckd_det_query_top_n(&q, 0, 3, 0); /* bigger is better */
     EXPECT_SEL(&q, c, N(c), "t1s100 t2s100 t3s100");
     ckd_det_query_top_n(&q, 0, 0, 1);
@@ -397,6 +399,115 @@ static void test_trial_best_latest_uuid(void)
     fx_free(d, N(f));
 }
 
+/* The one ranking rule: download (resolve.c), list (rpc_det.c) and prefetch
+ * (follow.c) build their queries here, from a job source or list params. */
+static void expect_pick(const char *source, int sib, size_t n_override, const ckd_det_checkpoint *c,
+                        size_t n, const char *want, int line)
+{
+    json_error_t je;
+    json_t *src = json_loads(source, 0, &je);
+    if (!src) CKT_FAIL("line %d: bad source %s", line, source);
+    ckd_det_pick p;
+    ckd_det_query q;
+    ckd_det_pick_from_source(&p, src, sib);
+    if (n_override != (size_t)-1) p.n = n_override;
+    ckd_det_query_pick(&q, &p);
+    expect_sel(&q, c, n, want, line);
+    json_decref(src);
+}
+#define EXPECT_PICK(src, sib, n, c, cn, want) expect_pick(src, sib, n, c, cn, want, __LINE__)
+
+static void test_one_ranking_rule(void)
+{
+    ckd_det_checkpoint c[N(demo_fx)];
+    fx_build(demo_fx, N(demo_fx), c);
+    /* experiment download --top-n 3 and prefetch experiment (n = 0: the
+     * whole ranking) agree, COMPLETED only. */
+    EXPECT_PICK("{\"kind\":\"experiment\",\"id\":1,\"top_n\":3}", 1, (size_t)-1, c, N(c),
+                "t3s300 t1s300 t2s200");
+    EXPECT_PICK("{\"kind\":\"experiment\",\"id\":1}", 1, (size_t)-1, c, N(c), "t3s300");
+    EXPECT_PICK("{\"kind\":\"experiment\",\"id\":1,\"top_n\":3}", 1, 0, c, N(c),
+                "t3s300 t1s300 t2s200 t1s200 t3s100 t2s100 t1s100 t1s400");
+    /* --sort-by a metric with smaller_is_better true: the checkpoint without
+     * validation metrics (t1s400) is last, not first as plain ASC has it. */
+    EXPECT_PICK("{\"kind\":\"trial\",\"id\":1,\"select\":\"best\","
+                "\"sort_by\":\"validation_loss\",\"smaller_is_better\":true}",
+                0, 0, c, 4, "t1s300 t1s200 t1s100 t1s400");
+    EXPECT_PICK("{\"kind\":\"trial\",\"id\":1,\"select\":\"best\","
+                "\"sort_by\":\"validation_loss\",\"smaller_is_better\":false}",
+                1, 0, c, 4, "t1s100 t1s200 t1s300 t1s400");
+    /* trial best without sort_by follows the experiment's sib; trial
+     * downloads take PARTIALLY_DELETED too. */
+    EXPECT_PICK("{\"kind\":\"trial\",\"id\":2,\"select\":\"best\"}", 1, (size_t)-1, c + 4, 4,
+                "t2s400");
+    /* prefetch sources name their target */
+    EXPECT_PICK("{\"kind\":\"follow\",\"target\":\"experiment\",\"id\":1,\"top_n\":2}", 1, 0, c,
+                N(c), "t3s300 t1s300 t2s200 t1s200 t3s100 t2s100 t1s100 t1s400");
+    EXPECT_PICK("{\"kind\":\"follow\",\"target\":\"trial\",\"id\":1,\"select\":\"best\"}", 1,
+                (size_t)-1, c, 4, "t1s300");
+    /* a trial without select (prefetch) is latest; latest ignores sort_by */
+    EXPECT_PICK("{\"kind\":\"trial\",\"id\":3}", 1, 0, c + 8, 4, "t3s300 t3s100");
+    EXPECT_PICK("{\"kind\":\"trial\",\"id\":3,\"select\":\"latest\","
+                "\"sort_by\":\"validation_loss\",\"smaller_is_better\":true}",
+                1, (size_t)-1, c + 8, 4, "t3s300");
+
+    /* experiment list-checkpoints: every state; --best N by the searcher
+     * metric over all of them, as det. */
+    ckd_det_query q;
+    ckd_det_query_list(&q, 1, 3);
+    EXPECT_SEL(&q, c, N(c), "t3s400 t2s300 t3s300");
+    ckd_det_query_list(&q, 1, 0);
+    EXPECT_SEL(&q, c, N(c),
+               "t1s100 t1s200 t1s300 t1s400 t2s100 t2s200 t2s300 t2s400 t3s100 t3s200 t3s300 "
+               "t3s400");
+    /* The list's ranking, COMPLETED rows only, is the download's ranking. */
+    ckd_det_query_list(&q, 1, 100);
+    size_t idx[N(demo_fx)], k = 0;
+    CKT_ASSERT_INT_EQ(ckd_det_select(&q, c, N(c), idx, &k), 0);
+    char got[512] = "";
+    for (size_t i = 0; i < k; i++) {
+        if (c[idx[i]].state != CKD_DET_STATE_COMPLETED) continue;
+        if (got[0]) strcat(got, " ");
+        strcat(got, c[idx[i]].uuid);
+    }
+    CKT_ASSERT_STR_EQ(got, "t3s300 t1s300 t2s200 t1s200 t3s100 t2s100 t1s100 t1s400");
+    fx_free(c, N(c));
+
+    /* nulls_last holds for a named metric too: missing and NaN last. */
+    static const fx f[] = {
+        {"A", 1, "COMPLETED", 1, NULL, NULL, "\"loss\":0.3"},
+        {"B", 1, "COMPLETED", 2, NULL, NULL, NULL},
+        {"C", 1, "COMPLETED", 3, NULL, NULL, "\"acc\":0.9"},
+        {"D", 1, "COMPLETED", 4, NULL, NULL, "\"loss\":0.1"},
+        {"E", 1, "COMPLETED", 0, NULL, NULL, "\"loss\":0.3"},
+        {"F", 1, "COMPLETED", 5, NULL, NULL, "\"loss\":\"NaN\""},
+        {"G", 1, "COMPLETED", 6, NULL, NULL, "\"loss\":\"high\""},
+        {"H", 1, "COMPLETED", 7, NULL, NULL, "\"loss\":\"-Infinity\""},
+    };
+    ckd_det_checkpoint m[N(f)];
+    fx_build(f, N(f), m);
+    q = query(TRI, CKD_DET_SORT_METRIC, ASC);
+    q.metric = "loss";
+    q.nulls_last = 1;
+    EXPECT_SEL(&q, m, N(f), "H D E A B C G F");
+    q.order = DESC;
+    EXPECT_SEL(&q, m, N(f), "A E D H F G C B");
+    CKT_ASSERT_INT_EQ(ckd_det_query_fetch_limit(&q), 0);
+    fx_free(m, N(f));
+
+    /* presets and metric names for --sort-by */
+    ckd_det_query_init(&q, TRI);
+    ckd_det_query_sort_by(&q, "batch_number");
+    CKT_ASSERT_INT_EQ(q.sort, CKD_DET_SORT_BATCH_NUMBER);
+    ckd_det_query_sort_by(&q, "SORT_BY_END_TIME");
+    CKT_ASSERT_INT_EQ(q.sort, CKD_DET_SORT_END_TIME);
+    ckd_det_query_sort_by(&q, "val loss");
+    CKT_ASSERT_INT_EQ(q.sort, CKD_DET_SORT_METRIC);
+    CKT_ASSERT_STR_EQ(q.metric, "val loss");
+    ckd_det_query_sort_by(&q, NULL);
+    CKT_ASSERT_INT_EQ(q.sort, CKD_DET_SORT_METRIC);
+}
+
 static void test_compare_and_names(void)
 {
     ckd_det_checkpoint c[N(searcher_fx)];
@@ -433,7 +544,7 @@ static void test_query_format(void)
     ckd_det_query_top_n(&q, 1, 3, 0);
     int n = ckd_det_query_format(&q, 0, 3, buf, sizeof buf);
     CKT_ASSERT_STR_EQ(buf, "sortByAttr=SORT_BY_SEARCHER_METRIC&states=STATE_COMPLETED"
-                           "&states=STATE_PARTIALLY_DELETED&offset=0&limit=3");
+                           "&offset=0&limit=3");
     CKT_ASSERT_INT_EQ(n, strlen(buf));
     CKT_ASSERT_INT_EQ(ckd_det_query_fetch_limit(&q), 0); /* NaN: the master may disagree */
     q = query(EXP, CKD_DET_SORT_END_TIME, DESC);
@@ -1004,6 +1115,7 @@ int main(void)
     CKT_RUN(test_sort_metric_name);
     CKT_RUN(test_states_and_max_results);
     CKT_RUN(test_top_n);
+    CKT_RUN(test_one_ranking_rule);
     CKT_RUN(test_trial_best_latest_uuid);
     CKT_RUN(test_compare_and_names);
     CKT_RUN(test_query_format);
