@@ -25,7 +25,7 @@ static void fail(reply *r, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(r->msg, sizeof(r->msg), fmt, ap);
+    ckp_vfmt(r->msg, sizeof(r->msg), fmt, ap);
     va_end(ap);
     r->code = code;
 }
@@ -126,8 +126,20 @@ static void m_list(ckd_client *c, json_t *params, reply *r)
 
 static void m_get(ckd_client *c, json_t *params, reply *r)
 {
+    json_t *off = json_object_get(params, "offset"), *lim = json_object_get(params, "limit");
+    if ((off && (!json_is_integer(off) || json_integer_value(off) < 0)) ||
+        (lim && (!json_is_integer(lim) || json_integer_value(lim) < 1 ||
+                 json_integer_value(lim) > CKD_JOB_GET_MAX_LIMIT))) {
+        fail(r, CKP_RPC_INVALID_PARAMS,
+             "invalid params: 'offset' must be an integer from 0 and 'limit' one from 1 to %d",
+             CKD_JOB_GET_MAX_LIMIT);
+        return;
+    }
     ckd_job *j = job_param(c, params, r);
-    if (j) r->result = json_pack("{s:o}", "job", ckd_job_detail(j));
+    if (!j) return;
+    size_t offset = off ? (size_t)json_integer_value(off) : 0;
+    size_t limit = lim ? (size_t)json_integer_value(lim) : CKD_JOB_GET_DEFAULT_LIMIT;
+    r->result = json_pack("{s:o}", "job", ckd_job_detail_page(j, offset, limit));
 }
 
 static void control(ckd_client *c, json_t *params, reply *r, int (*op)(ckd_job *), const char *verb)
@@ -337,16 +349,18 @@ char *ckd_rpc_handle(ckd_client *c, ckp_msg *m, size_t *len)
         if (rc == 0) return NULL; /* answered later */
         r.code = rc;
     } else if (!fn) {
-        char name[80];
-        snprintf(name, sizeof(name), "%.64s", m->method);
-        fail(&r, CKP_RPC_METHOD_NOT_FOUND, "method not found: '%s'", name);
+        size_t n = ckp_utf8_cut(m->method, strlen(m->method), 64);
+        fail(&r, CKP_RPC_METHOD_NOT_FOUND, "method not found: '%.*s'", (int)n, m->method);
     } else {
         fn->fn(c, m->params, &r);
     }
+    char *line;
     if (r.code != 0 || !r.result) {
         json_decref(r.result);
-        return ckp_msg_error(m->id, r.code ? r.code : CKP_RPC_INTERNAL_ERROR,
+        line = ckp_msg_error(m->id, r.code ? r.code : CKP_RPC_INTERNAL_ERROR,
                              r.msg[0] ? r.msg : NULL, r.data, len);
+    } else {
+        line = ckp_msg_result(m->id, r.result, len);
     }
-    return ckp_msg_result(m->id, r.result, len);
+    return line ? line : ckd_reply_unencodable(m->id, m->method, len);
 }

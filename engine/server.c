@@ -56,10 +56,27 @@ static void deferred_send(ckd_deferred *d, char *line, size_t len)
     if (--c->deferred == 0 && c->closed) client_free(c);
 }
 
+char *ckd_reply_unencodable(json_t *id, const char *method, size_t *len)
+{
+    static const char fixed[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32603,"
+        "\"message\":\"internal error: the reply could not be encoded\"}}\n";
+    char mname[96];
+    ckp_text_escape(mname, sizeof(mname), method ? method : "?", method ? strlen(method) : 1,
+                    CKP_ESC_CONTROL);
+    ckd_warn("the reply to '%s' could not be encoded; answering internal_error", mname);
+    const char *msg = "internal error: the reply could not be encoded";
+    char *line = ckp_msg_error(id, CKP_RPC_INTERNAL_ERROR, msg, NULL, len);
+    if (!line) line = ckp_msg_error(NULL, CKP_RPC_INTERNAL_ERROR, msg, NULL, len);
+    if (!line && (line = strdup(fixed)) != NULL) *len = sizeof(fixed) - 1;
+    return line;
+}
+
 void ckd_deferred_result(ckd_deferred *d, json_t *result)
 {
     size_t len;
     char *line = ckp_msg_result(d->id, result, &len);
+    if (!line) line = ckd_reply_unencodable(d->id, "checkpoint.*", &len);
     deferred_send(d, line, len);
 }
 
@@ -67,6 +84,7 @@ void ckd_deferred_error(ckd_deferred *d, int code, const char *msg)
 {
     size_t len;
     char *line = ckp_msg_error(d->id, code, msg, NULL, &len);
+    if (!line) line = ckd_reply_unencodable(d->id, "checkpoint.*", &len);
     deferred_send(d, line, len);
 }
 
@@ -144,8 +162,9 @@ static void handle_line(ckd_client *c, const char *line, size_t len)
         sanitize(sample, sizeof(sample), line, len);
         ckd_info("protocol error from a client: %s (input '%s')", why, sample);
         char msg[300];
-        snprintf(msg, sizeof(msg), "%s: %s", ckp_rpc_message(rc), why);
+        ckp_fmt(msg, sizeof(msg), "%s: %s", ckp_rpc_message(rc), why);
         out = ckp_msg_error(m.id, rc, msg, NULL, &outlen);
+        if (!out) out = ckd_reply_unencodable(m.id, NULL, &outlen);
     } else if (m.kind == CKP_MSG_REQUEST) {
         out = ckd_rpc_handle(c, &m, &outlen);
     } else if (m.kind == CKP_MSG_NOTIFICATION) {
@@ -346,6 +365,7 @@ void ckd_events_job(ckd_daemon *d, ckd_job *j)
         size_t len;
         char *line =
             ckp_msg_notification("event.job", json_pack("{s:o}", "job", ckd_job_summary(j)), &len);
+        if (!line) ckd_warn("cannot encode the event for job %lld", (long long)j->id);
         ckd_client_send(c, line, len);
     }
 }

@@ -45,8 +45,25 @@ int ckd_server_start(ckd_server *s, ckd_daemon *d, const char *path);
 /* Stops accepting and closes every client. */
 void ckd_server_stop(ckd_server *s);
 
+/* job.get pages a job's files: this many by default, at most the maximum,
+ * and a page stops early once its text nears the byte budget (so a reply
+ * stays far below the client's 64 MiB cap). */
+#define CKD_JOB_GET_DEFAULT_LIMIT 1000
+#define CKD_JOB_GET_MAX_LIMIT     10000
+#define CKD_JOB_GET_MAX_BYTES     (4 << 20)
+
+/* job_view.c: a job's detail with files [offset, offset + limit): the
+ * summary, "files", "files_offset", "files_next" (the next page's offset, or
+ * null after the last), the checkpoints, source (its file list replaced by
+ * the count), options and the last log lines. */
+json_t *ckd_job_detail_page(ckd_job *j, size_t offset, size_t limit);
+
 /* rpc.c: handles one parsed request; returns the reply line (malloc'd). */
 char *ckd_rpc_handle(ckd_client *c, ckp_msg *m, size_t *len);
+/* The reply for a request whose own reply could not be built (out of
+ * memory, text jansson refused): an internal_error line, never silence. Falls
+ * back to a null id, then to a fixed line; never NULL. */
+char *ckd_reply_unencodable(json_t *id, const char *method, size_t *len);
 /* Sends a line to a client; drops the client when it is too far behind. */
 void ckd_client_send(ckd_client *c, char *line, size_t len);
 int ckd_client_matches(const ckd_client *c, int64_t job_id);
