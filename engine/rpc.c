@@ -82,14 +82,86 @@ static void m_status(ckd_client *c, json_t *params, reply *r)
                   (json_int_t)d->xe.buffered, "socket", d->socket_path, "state_dir", d->state_dir);
 }
 
+static void drop_pending(ckd_client *c)
+{
+    json_decref(c->pending_files);
+    c->pending_files = NULL;
+    c->pending_bytes = 0;
+}
+
+/* job.add_files: a URL job's files in several requests, for lists larger
+ * than one line; the connection's next job.submit takes them before its own
+ * source.files. They are checked when the job is submitted. */
+static void m_add_files(ckd_client *c, json_t *params, reply *r)
+{
+    json_t *files = json_object_get(params, "files");
+    if (!json_is_array(files) || json_array_size(files) == 0) {
+        fail(r, CKP_RPC_INVALID_PARAMS, "invalid params: 'files' must be a non-empty array");
+        return;
+    }
+    size_t have = json_array_size(c->pending_files);
+    if (have + json_array_size(files) > CKD_PENDING_MAX_FILES ||
+        c->pending_bytes + c->line_len > CKD_PENDING_MAX_BYTES) {
+        drop_pending(c);
+        fail(r, CKP_RPC_INVALID_PARAMS,
+             "invalid params: more than %d files (or %u MiB) added for one job; the files added "
+             "so far are dropped",
+             CKD_PENDING_MAX_FILES, CKD_PENDING_MAX_BYTES >> 20);
+        return;
+    }
+    if (!c->pending_files) c->pending_files = json_array();
+    if (!c->pending_files || json_array_extend(c->pending_files, files) < 0) {
+        drop_pending(c);
+        fail(r, CKP_RPC_INTERNAL_ERROR, "internal error: out of memory");
+        return;
+    }
+    c->pending_bytes += c->line_len;
+    r->result = json_pack("{s:I}", "pending", (json_int_t)json_array_size(c->pending_files));
+}
+
+/* The submit params with the connection's added files in front of
+ * source.files (a new object; params is not changed). */
+static json_t *with_pending(ckd_client *c, json_t *params, reply *r)
+{
+    json_t *source = json_object_get(params, "source");
+    const char *kind = json_string_value(json_object_get(source, "kind"));
+    json_t *own = json_object_get(source, "files");
+    if (!kind || strcmp(kind, "urls") != 0 || (own && !json_is_array(own))) {
+        fail(r, CKP_RPC_INVALID_PARAMS,
+             "invalid params: files added with job.add_files need a 'urls' source");
+        return NULL;
+    }
+    json_t *all = json_copy(c->pending_files);
+    json_t *src = json_copy(source);
+    json_t *p = json_copy(params);
+    if (!all || !src || !p || (own && json_array_extend(all, own) < 0) ||
+        json_object_set_new(src, "files", all) < 0) {
+        json_decref(src);
+        json_decref(p);
+        fail(r, CKP_RPC_INTERNAL_ERROR, "internal error: out of memory");
+        return NULL;
+    }
+    json_object_set_new(p, "source", src);
+    return p;
+}
+
 static void m_submit(ckd_client *c, json_t *params, reply *r)
 {
     ckd_job *j;
     if (!params) {
+        drop_pending(c);
         fail(r, CKP_RPC_INVALID_PARAMS, "invalid params: 'source' and 'output' are required");
         return;
     }
+    json_t *merged = NULL;
+    if (c->pending_files) {
+        merged = with_pending(c, params, r);
+        drop_pending(c);
+        if (!merged) return;
+        params = merged;
+    }
     int rc = ckd_job_submit(c->server->d, params, &j, r->msg, sizeof(r->msg), &r->data);
+    json_decref(merged);
     if (rc != 0) {
         r->code = rc;
         return;
@@ -324,6 +396,7 @@ static const struct method {
     {"daemon.hello", m_hello},
     {"daemon.status", m_status},
     {"job.submit", m_submit},
+    {"job.add_files", m_add_files},
     {"job.list", m_list},
     {"job.get", m_get},
     {"job.pause", m_pause},

@@ -24,6 +24,7 @@ static void client_free(ckd_client *c)
 {
     ckp_framer_release(&c->framer);
     json_decref(c->sub_jobs);
+    json_decref(c->pending_files);
     free(c);
 }
 
@@ -166,6 +167,7 @@ static void handle_line(ckd_client *c, const char *line, size_t len)
         out = ckp_msg_error(m.id, rc, msg, NULL, &outlen);
         if (!out) out = ckd_reply_unencodable(m.id, NULL, &outlen);
     } else if (m.kind == CKP_MSG_REQUEST) {
+        c->line_len = len;
         out = ckd_rpc_handle(c, &m, &outlen);
     } else if (m.kind == CKP_MSG_NOTIFICATION) {
         /* JSON-RPC: notifications get no reply, not even errors. */

@@ -18,8 +18,11 @@ typedef struct ckd_client {
     json_t *sub_jobs; /* array of ids, NULL = every job */
     uint64_t progress_ms;
     uint64_t last_progress;
-    int deferred; /* replies still owed (see ckd_client_defer) */
-    int closed;   /* the handle is closed; freed when deferred reaches 0 */
+    json_t *pending_files; /* job.add_files: files the next job.submit takes first */
+    size_t pending_bytes;  /* the request lines that carried them */
+    size_t line_len;       /* length of the request being handled */
+    int deferred;          /* replies still owed (see ckd_client_defer) */
+    int closed;            /* the handle is closed; freed when deferred reaches 0 */
     struct ckd_client *next;
 } ckd_client;
 
@@ -51,6 +54,11 @@ void ckd_server_stop(ckd_server *s);
 #define CKD_JOB_GET_DEFAULT_LIMIT 1000
 #define CKD_JOB_GET_MAX_LIMIT     10000
 #define CKD_JOB_GET_MAX_BYTES     (4 << 20)
+
+/* job.add_files: at most this many files and this many request bytes wait
+ * on one connection for its next job.submit (the job limit is 100,000). */
+#define CKD_PENDING_MAX_FILES 100000
+#define CKD_PENDING_MAX_BYTES (256u << 20)
 
 /* job_view.c: a job's detail with files [offset, offset + limit): the
  * summary, "files", "files_offset", "files_next" (the next page's offset, or
