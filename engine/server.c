@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -20,8 +21,13 @@ typedef struct write_req {
     char *line;
 } write_req;
 
+/* A client that held a large line buffer went: give the memory back to the
+ * system at the next tick (glibc keeps freed heap otherwise). */
+static int trim_due;
+
 static void client_free(ckd_client *c)
 {
+    if (c->framer.cap >= (256u << 10)) trim_due = 1;
     ckp_framer_release(&c->framer);
     json_decref(c->sub_jobs);
     json_decref(c->pending_files);
@@ -96,6 +102,7 @@ static void client_close(ckd_client *c)
     for (ckd_client **pp = &c->server->clients; *pp; pp = &(*pp)->next) {
         if (*pp == c) {
             *pp = c->next;
+            c->server->nclients--;
             break;
         }
     }
@@ -194,6 +201,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (nread == 0 || c->close_after_write) return;
+    c->last_read_ms = ckd_now_ms();
     int rc = ckp_framer_feed(&c->framer, buf->base, (size_t)nread);
     const char *line;
     size_t len;
@@ -242,11 +250,32 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     c->next = s->clients;
     s->clients = c;
+    s->nclients++;
     if (!peer_is_us(&c->pipe)) {
         ckd_warn("refused a client of another user");
         client_close(c);
         return;
     }
+    if (s->nclients > s->d->cfg.max_clients) {
+        /* Politely: an error reply, then the connection closes. */
+        if (!s->warned_full)
+            ckd_warn("refusing clients: %lld connections is the limit (max_clients)",
+                     (long long)s->d->cfg.max_clients);
+        s->warned_full = 1;
+        char msg[128];
+        ckp_fmt(msg, sizeof(msg), "too many clients: ckptd serves at most %lld at once",
+                (long long)s->d->cfg.max_clients);
+        size_t len;
+        char *out = ckp_msg_error(NULL, CKP_RPC_TOO_MANY_CLIENTS, msg, NULL, &len);
+        c->close_after_write = 1;
+        if (out)
+            ckd_client_send(c, out, len);
+        else
+            client_close(c);
+        return;
+    }
+    s->warned_full = 0;
+    c->last_read_ms = ckd_now_ms();
     uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
 }
 
@@ -372,10 +401,42 @@ void ckd_events_job(ckd_daemon *d, ckd_job *j)
     }
 }
 
+/* Closes clients that left a request line unfinished for client_timeout
+ * seconds: an error reply, then the connection goes with its buffer. */
+static void reap_idle(ckd_server *s, uint64_t now)
+{
+    uint64_t limit = (uint64_t)s->d->cfg.client_timeout * 1000;
+    ckd_client *next;
+    for (ckd_client *c = s->clients; c; c = next) {
+        next = c->next;
+        if (c->close_after_write || c->framer.len == c->framer.head ||
+            now - c->last_read_ms < limit)
+            continue;
+        ckd_info("closing a client that left a request line unfinished for %llds",
+                 (long long)s->d->cfg.client_timeout);
+        uv_read_stop((uv_stream_t *)&c->pipe);
+        if (c->framer.cap >= (256u << 10)) trim_due = 1;
+        ckp_framer_release(&c->framer);
+        c->close_after_write = 1;
+        size_t len;
+        char *out = ckp_msg_error(NULL, CKP_RPC_TIMEOUT,
+                                  "request timed out: a line was left unfinished", NULL, &len);
+        if (out)
+            ckd_client_send(c, out, len);
+        else
+            client_close(c);
+    }
+}
+
 void ckd_events_tick(ckd_daemon *d)
 {
     if (!d->server) return;
     uint64_t now = ckd_now_ms();
+    reap_idle(d->server, now);
+    if (trim_due) {
+        trim_due = 0;
+        malloc_trim(0);
+    }
     ckd_client *next;
     for (ckd_client *c = d->server->clients; c; c = next) {
         next = c->next;

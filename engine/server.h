@@ -12,6 +12,7 @@ typedef struct ckd_client {
     ckp_framer framer;
     char readbuf[65536];
     int closing;
+    uint64_t last_read_ms; /* when bytes last arrived */
     int close_after_write; /* a protocol error was answered: close once sent */
     /* events */
     int subscribed;
@@ -39,6 +40,8 @@ typedef struct ckd_server {
     int listening;
     int activated; /* the socket came from systemd (LISTEN_FDS) */
     ckd_client *clients;
+    int nclients;    /* in the list (accepted, not closing) */
+    int warned_full; /* the max_clients warning was logged */
     char *path;
 } ckd_server;
 

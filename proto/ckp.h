@@ -32,6 +32,8 @@
     X(UNSAFE_PATH, -32004, "unsafe_path", "unsafe path")                                           \
     X(LINE_TOO_LONG, -32005, "line_too_long", "line too long")                                     \
     X(SHUTTING_DOWN, -32006, "shutting_down", "daemon is shutting down")                           \
+    X(TOO_MANY_CLIENTS, -32007, "too_many_clients", "too many clients")                            \
+    X(TIMEOUT, -32008, "timeout", "request timed out")                                             \
     X(MASTER_ERROR, -32010, "master_error", "determined master error")                             \
     X(NOT_FOUND, -32011, "not_found", "not found")
 
@@ -61,6 +63,9 @@ typedef struct ckp_framer {
     size_t tail; /* bytes after the last buffered newline: the open line */
     size_t max;  /* longest accepted line, newline excluded */
 } ckp_framer;
+
+/* A drained framer keeps a buffer up to this size; a larger one is freed. */
+#define CKP_FRAMER_KEEP (64 * 1024)
 
 void ckp_framer_init(ckp_framer *f, size_t max_line);
 void ckp_framer_release(ckp_framer *f);

@@ -311,6 +311,28 @@ static void test_msg_build_bad_text(void)
     free(line);
 }
 
+/* A framer drained after a large line gives its buffer back. */
+static void test_framer_returns_memory(void)
+{
+    ckp_framer f;
+    ckp_framer_init(&f, CKP_MAX_LINE);
+    static char big[512 * 1024];
+    memset(big, 'x', sizeof(big));
+    big[sizeof(big) - 1] = '\n';
+    CKT_ASSERT_INT_EQ(ckp_framer_feed(&f, big, sizeof(big)), 0);
+    CKT_ASSERT(f.cap >= sizeof(big));
+    const char *line;
+    size_t len;
+    CKT_ASSERT_INT_EQ(ckp_framer_next(&f, &line, &len), 1);
+    CKT_ASSERT_INT_EQ(len, sizeof(big) - 1);
+    CKT_ASSERT_INT_EQ(ckp_framer_next(&f, &line, &len), 0);
+    CKT_ASSERT(f.buf == NULL && f.cap == 0);
+    CKT_ASSERT_INT_EQ(ckp_framer_feed(&f, "a\n", 2), 0);
+    CKT_ASSERT_INT_EQ(ckp_framer_next(&f, &line, &len), 1);
+    CKT_ASSERT_MEM_EQ(line, len, "a", 1);
+    ckp_framer_release(&f);
+}
+
 int main(void)
 {
     CKT_RUN(test_framer_split_reads);
@@ -323,6 +345,7 @@ int main(void)
     CKT_RUN(test_error_table);
     CKT_RUN(test_paths);
     CKT_RUN(test_fmt_bytes);
+    CKT_RUN(test_framer_returns_memory);
     CKT_RUN(test_utf8_cut);
     CKT_RUN(test_text_escape);
     CKT_RUN(test_redact_urls);
