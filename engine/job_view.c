@@ -5,6 +5,7 @@
 
 #include "server.h"
 #include "fsutil.h"
+#include "storage_auth.h"
 
 /* Text for the wire: valid UTF-8 whatever the bytes (ckp_json_text). */
 static json_t *text(const char *s)
@@ -111,12 +112,14 @@ json_t *ckd_job_detail_page(ckd_job *j, size_t offset, size_t limit)
         json_t *cps = json_array();
         for (size_t u = 0; u < j->nunits; u++) {
             const ckd_unit *un = &j->units[u];
-            json_array_append_new(cps,
-                                  json_pack("{s:o, s:o, s:s, s:o, s:s, s:O?}", "uuid",
-                                            text(un->uuid), "path", text(un->target), "status",
-                                            status[un->status], "storage", text(un->storage), "via",
-                                            un->via == CKD_VIA_MASTER ? "master" : "direct",
-                                            "checkpoint", un->checkpoint));
+            /* Never a storage secret, even in a record made before scrubbing. */
+            json_t *cp = un->checkpoint ? json_deep_copy(un->checkpoint) : NULL;
+            ckd_checkpoint_scrub(cp);
+            json_array_append_new(
+                cps, json_pack("{s:o, s:o, s:s, s:o, s:s, s:o?}", "uuid", text(un->uuid), "path",
+                               text(un->target), "status", status[un->status], "storage",
+                               text(un->storage), "via",
+                               un->via == CKD_VIA_MASTER ? "master" : "direct", "checkpoint", cp));
         }
         json_object_set_new(o, "checkpoints", cps);
     }
