@@ -9,6 +9,8 @@
 #include "log.h"
 #include "storage_auth.h"
 
+#include "ckp.h"
+
 static const char *schema =
     "CREATE TABLE IF NOT EXISTS jobs("
     "  id INTEGER PRIMARY KEY, state TEXT NOT NULL, kind TEXT NOT NULL, source TEXT NOT NULL,"
@@ -197,6 +199,17 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v)
         sqlite3_bind_null(st, i);
 }
 
+/* Errors and log messages are written with their URLs redacted (userinfo,
+ * query): a password in a URL is never stored. */
+static void bind_message(sqlite3_stmt *st, int i, const char *v)
+{
+    size_t cap = v ? strlen(v) * 2 + 16 : 0;
+    char *clean = v ? malloc(cap) : NULL;
+    if (clean) ckp_redact_urls(clean, cap, v);
+    bind_text(st, i, clean ? clean : v);
+    free(clean);
+}
+
 /* Steps a prepared write statement inside the batch transaction. */
 static int run(ckd_store *s, sqlite3_stmt *st, const char *what)
 {
@@ -216,7 +229,7 @@ int ckd_store_job_insert(ckd_store *s, const ckd_job_row *r, int64_t *id)
     bind_text(st, 4, r->output);
     bind_text(st, 5, r->options);
     sqlite3_bind_int(st, 6, r->priority);
-    bind_text(st, 7, r->error);
+    bind_message(st, 7, r->error);
     sqlite3_bind_int64(st, 8, r->created);
     sqlite3_bind_int64(st, 9, r->updated);
     int rc = run(s, st, "insert job");
@@ -229,7 +242,7 @@ int ckd_store_job_update(ckd_store *s, int64_t id, const char *state, const char
 {
     sqlite3_stmt *st = s->st[CKD_ST_JOB_UPDATE];
     bind_text(st, 1, state);
-    bind_text(st, 2, error);
+    bind_message(st, 2, error);
     sqlite3_bind_int64(st, 3, updated);
     sqlite3_bind_int64(st, 4, id);
     return run(s, st, "update job");
@@ -248,7 +261,7 @@ int ckd_store_file_insert(ckd_store *s, const ckd_file_row *r)
     bind_text(st, 8, r->hash);
     bind_text(st, 9, r->state);
     bind_text(st, 10, r->validator);
-    bind_text(st, 11, r->error);
+    bind_message(st, 11, r->error);
     sqlite3_bind_int(st, 12, r->unit);
     sqlite3_bind_int(st, 13, r->zstd);
     return run(s, st, "insert file");
@@ -262,7 +275,7 @@ int ckd_store_file_update(ckd_store *s, int64_t job_id, int idx, const char *sta
     sqlite3_bind_int64(st, 2, size);
     bind_text(st, 3, hash);
     bind_text(st, 4, validator);
-    bind_text(st, 5, error);
+    bind_message(st, 5, error);
     sqlite3_bind_int64(st, 6, job_id);
     sqlite3_bind_int(st, 7, idx);
     return run(s, st, "update file");
@@ -308,7 +321,7 @@ int ckd_store_log(ckd_store *s, int64_t job_id, int64_t time, const char *level,
     sqlite3_bind_int64(st, 1, job_id);
     sqlite3_bind_int64(st, 2, time);
     bind_text(st, 3, level);
-    bind_text(st, 4, message);
+    bind_message(st, 4, message);
     int rc = run(s, st, "insert log");
     if (rc == 0) {
         st = s->st[CKD_ST_LOG_TRIM];

@@ -19,3 +19,5 @@ ckptd_e2e_test(zstd_decode)
 ckptd_e2e_test(disk_space)
 ckptd_e2e_test(socket_activation)
 ckptd_e2e_test(priority)
+# 100,000 files end to end: slow under ASan+UBSan (a Debug build).
+set_tests_properties(e2e.large_job PROPERTIES TIMEOUT 1200)

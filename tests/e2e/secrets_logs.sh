@@ -34,6 +34,8 @@ assert "hunter2pw" not in text and "QSECRET" not in text, text
 assert "***@" in text, text
 PY
 ckt_daemon_stop
+stored=$(sqlite3 "$CKT_STATE/ckptd.db" "select error from jobs union all select error from files union all select message from job_log")
+! grep -q "hunter2pw\|QSECRET" <<< "$stored" || ckt_fail "a secret was stored in an error or log row"
 log=$CKT_TMP/ckptd.log
 ! grep -q "hunter2pw\|QSECRET" "$log" || { grep "hunter2pw\|QSECRET" "$log"; ckt_fail "a secret reached the log"; }
 ! grep -q '^2026-01-01\|^FORGED' "$log" || ckt_fail "a newline forged a log line"
