@@ -9,6 +9,10 @@ set -euo pipefail
 ckt_tmpdir
 www=$CKT_TMP/www
 N=100000
+# Under ASan+UBSan, job.c's ckd_job_add_file grows the file array one entry
+# at a time and ASan's realloc always copies: 100,000 files are quadratic
+# there (hours). The sanitizer run takes 20,000, still several requests.
+if ldd "$CKPTD" 2>/dev/null | grep -q libasan; then N=20000; fi
 mkdir -p "$www/s"
 python3 - "$www/s" <<'PY'
 import os, sys
@@ -28,7 +32,7 @@ base, n = sys.argv[1], int(sys.argv[2])
 for i in range(n):
     print("%s/s/d%d/blob\n  out=dir%03d/file-%06d-with-a-longer-name-so-the-list-is-large.txt" % (base, i % 10, i % 1000, i))
 PY
-[ "$(stat -c %s "$CKT_TMP/list")" -gt $((4 * 1048576)) ] || ckt_fail "the list should span several requests"
+[ "$(stat -c %s "$CKT_TMP/list")" -gt $((3 * 1048576 / 2)) ] || ckt_fail "the list should span several requests"
 ckpt fetch -o "$CKT_TMP/out" -i "$CKT_TMP/list" --detach > "$CKT_TMP/id" || ckt_fail "the submit failed"
 id=$(cat "$CKT_TMP/id")
 ckpt watch "$id" > /dev/null || ckt_fail "the job did not complete"
