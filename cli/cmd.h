@@ -73,6 +73,11 @@ int ckc_connect(const ckc_opts *o, ckc_conn *c);
  * CKC_EXIT_FAIL. params is stolen. */
 int ckc_call(ckc_conn *c, const char *method, json_t *params, json_t **result);
 
+/* job.get with every file: follows the daemon's pages ("files_next") and
+ * returns one result whose "files" holds them all. A ckc_call_fn: method is
+ * "job.get", params ({"id":N}) is stolen. */
+int ckc_call_job_get(ckc_conn *c, const char *method, json_t *params, json_t **result);
+
 /* One request on a connection of its own: connects, calls, closes. 0 and
  * *result, or an exit status after printing why. params is stolen (NULL:
  * "cannot build the request"). */

@@ -184,7 +184,8 @@ static int finish(ckc_conn *c, const ckc_opts *o, const struct download *d, cons
     int status = CKC_EXIT_OK;
     if (o->json || done) {
         json_t *res;
-        if (ckc_call(c, "job.get", json_pack("{s:I}", "id", id), &res) != 0) return CKC_EXIT_FAIL;
+        if (ckc_call_job_get(c, "job.get", json_pack("{s:I}", "id", id), &res) != 0)
+            return CKC_EXIT_FAIL;
         if (o->json)
             ckc_print_json(res);
         else

@@ -195,7 +195,7 @@ static int finish(ckc_conn *c, const ckc_opts *o, const json_t *end, double elap
     if (o->json) {
         json_t *res;
         json_t *params = json_pack("{s:I}", "id", id);
-        if (ckc_call(c, "job.get", params, &res) != 0) return CKC_EXIT_FAIL;
+        if (ckc_call_job_get(c, "job.get", params, &res) != 0) return CKC_EXIT_FAIL;
         ckc_print_json(res);
         json_decref(res);
     }

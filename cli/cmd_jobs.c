@@ -219,7 +219,8 @@ int ckc_cmd_job(int argc, char **argv, ckc_opts *o)
         return ckc_usage_errorf("job", "invalid job id '%s'", argv[optind]);
 
     json_t *res;
-    int status = ckc_request(o, "job.get", json_pack("{s:I}", "id", id), &res);
+    int status =
+        ckc_request_via(o, ckc_call_job_get, "job.get", json_pack("{s:I}", "id", id), &res);
     if (status != 0) return status;
     if (o->json) {
         ckc_print_json(res);

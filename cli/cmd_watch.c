@@ -59,7 +59,8 @@ static int outcome(ckc_conn *c, const ckc_opts *o, const json_t *end)
     json_int_t id = ckc_jint(end, "id", 0);
     if (o->json) {
         json_t *res;
-        if (ckc_call(c, "job.get", json_pack("{s:I}", "id", id), &res) != 0) return CKC_EXIT_FAIL;
+        if (ckc_call_job_get(c, "job.get", json_pack("{s:I}", "id", id), &res) != 0)
+            return CKC_EXIT_FAIL;
         ckc_print_json(res);
         json_decref(res);
     }

@@ -133,6 +133,40 @@ int ckc_call(ckc_conn *c, const char *method, json_t *params, json_t **result)
     return 0;
 }
 
+int ckc_call_job_get(ckc_conn *c, const char *method, json_t *params, json_t **result)
+{
+    json_t *id = json_incref(json_object_get(params, "id"));
+    int status = ckc_call(c, method, params, result);
+    json_t *job = status == 0 ? json_object_get(*result, "job") : NULL;
+    json_t *files = json_object_get(job, "files");
+    json_t *next = json_object_get(job, "files_next");
+    /* Each page must advance; a daemon that pages nothing ends the loop. */
+    while (status == 0 && json_is_integer(next) &&
+           json_integer_value(next) > json_integer_value(json_object_get(job, "files_offset"))) {
+        json_int_t from = json_integer_value(next);
+        json_t *page;
+        status = ckc_call(c, method, json_pack("{s:O, s:I}", "id", id, "offset", from), &page);
+        if (status != 0) break;
+        json_t *pj = json_object_get(page, "job");
+        json_t *more = json_object_get(pj, "files");
+        if (json_array_size(more) == 0 || json_array_extend(files, more) < 0) {
+            json_decref(page);
+            break;
+        }
+        json_object_set(job, "files_offset", json_object_get(pj, "files_offset"));
+        json_object_set(job, "files_next", json_object_get(pj, "files_next"));
+        next = json_object_get(job, "files_next");
+        json_decref(page);
+    }
+    if (status != 0 && *result) {
+        json_decref(*result);
+        *result = NULL;
+    }
+    if (job) json_object_set_new(job, "files_offset", json_integer(0));
+    json_decref(id);
+    return status;
+}
+
 int ckc_request(const ckc_opts *o, const char *method, json_t *params, json_t **result)
 {
     return ckc_request_via(o, ckc_call, method, params, result);

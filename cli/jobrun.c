@@ -28,9 +28,94 @@ char *ckc_output_dir(const char *dir)
     return out;
 }
 
+/* The most file-list bytes one request carries: the line limit less room
+ * for the rest of a job.submit (output, options, the envelope). */
+#define FILES_PER_LINE (CKP_MAX_LINE - 64 * 1024)
+
+/* Sends files[from, to) with job.add_files. 0 or an exit status. */
+static int add_files(ckc_conn *c, const json_t *files, size_t from, size_t to)
+{
+    json_t *chunk = json_array();
+    for (size_t i = from; chunk && i < to; i++)
+        if (json_array_append(chunk, json_array_get(files, i)) < 0) {
+            json_decref(chunk);
+            chunk = NULL;
+        }
+    json_t *params = chunk ? json_pack("{s:o}", "files", chunk) : NULL;
+    if (!params) {
+        ckc_errorf("out of memory");
+        return CKC_EXIT_FAIL;
+    }
+    json_t *res;
+    int rc = ckc_conn_call(c, "job.add_files", params, &res);
+    if (rc < 0) {
+        if (rc == CKC_ERPC && c->err_code == CKP_RPC_METHOD_NOT_FOUND)
+            ckc_errorf("this ckptd takes a job's files in one request of at most 1 MiB; "
+                       "upgrade it or split the list");
+        else
+            ckc_errorf("%s", ckc_conn_strerror(c, rc));
+        return CKC_EXIT_FAIL;
+    }
+    json_decref(res);
+    return 0;
+}
+
+/* A URL list too large for one line goes ahead in job.add_files requests;
+ * params keeps the last part as its source.files. 0 or an exit status. */
+static int send_files_ahead(ckc_conn *c, json_t *params)
+{
+    json_t *source = json_object_get(params, "source");
+    json_t *files = json_object_get(source, "files");
+    if (!json_is_array(files)) return 0;
+    size_t n = json_array_size(files), from = 0, bytes = 0, total = 0;
+    size_t *sizes = calloc(n ? n : 1, sizeof(*sizes));
+    if (!sizes) {
+        ckc_errorf("out of memory");
+        return CKC_EXIT_FAIL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char *one = json_dumps(json_array_get(files, i), JSON_COMPACT);
+        if (!one) {
+            free(sizes);
+            ckc_errorf("out of memory");
+            return CKC_EXIT_FAIL;
+        }
+        sizes[i] = strlen(one) + 1;
+        total += sizes[i];
+        free(one);
+    }
+    int status = 0;
+    if (total > FILES_PER_LINE) {
+        for (size_t i = 0; i < n && status == 0; i++) {
+            if (bytes + sizes[i] > FILES_PER_LINE && i > from) {
+                status = add_files(c, files, from, i);
+                from = i;
+                bytes = 0;
+            }
+            bytes += sizes[i];
+        }
+        json_t *rest = json_array();
+        for (size_t i = from; rest && status == 0 && i < n; i++)
+            json_array_append(rest, json_array_get(files, i));
+        if (status == 0 && (!rest || json_object_set_new(source, "files", rest) < 0)) {
+            ckc_errorf("out of memory");
+            status = CKC_EXIT_FAIL;
+        } else if (status != 0) {
+            json_decref(rest);
+        }
+    }
+    free(sizes);
+    return status;
+}
+
 int ckc_job_submit(ckc_conn *c, json_t *params, size_t nfiles, json_t **job)
 {
     json_t *res;
+    int status = send_files_ahead(c, params);
+    if (status != 0) {
+        json_decref(params);
+        return status;
+    }
     int rc = ckc_conn_call(c, "job.submit", params, &res);
     if (rc == -EMSGSIZE && nfiles > 0) {
         ckc_errorf("a job of %zu files is too large for one request (%s); split the list", nfiles,

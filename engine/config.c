@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ckp.h"
+
 void ckd_config_init(ckd_config *c)
 {
 #define X(name, def, lo, hi, help) c->name = (def);
@@ -35,8 +37,8 @@ int ckd_config_set_json(ckd_config *c, const json_t *obj, char *why, size_t whyl
     if (strcmp(key, #name) == 0) {                                                                 \
         known = 1;                                                                                 \
         if (!json_is_integer(v) || json_integer_value(v) < (lo) || json_integer_value(v) > (hi)) { \
-            snprintf(why, whylen, "'%s' must be an integer from %lld to %lld", key,                \
-                     (long long)(lo), (long long)(hi));                                            \
+            ckp_fmt(why, whylen, "'%s' must be an integer from %lld to %lld", key,                 \
+                    (long long)(lo), (long long)(hi));                                             \
             return -EINVAL;                                                                        \
         }                                                                                          \
         next.name = json_integer_value(v);                                                         \
@@ -44,7 +46,7 @@ int ckd_config_set_json(ckd_config *c, const json_t *obj, char *why, size_t whyl
         CKD_CONFIG_MAP(X)
 #undef X
         if (!known) {
-            snprintf(why, whylen, "unknown config key '%s'", key);
+            ckp_fmt(why, whylen, "unknown config key '%s'", key);
             return -EINVAL;
         }
     }
@@ -58,11 +60,11 @@ int ckd_config_load(ckd_config *c, const char *path, char *why, size_t whylen)
     json_t *obj = json_load_file(path, 0, &err);
     if (!obj) {
         if (access(path, F_OK) != 0) return 0;
-        snprintf(why, whylen, "cannot read '%s': %s", path, err.text);
+        ckp_fmt(why, whylen, "cannot read '%s': %s", path, err.text);
         return -EINVAL;
     }
     int rc = json_is_object(obj) ? ckd_config_set_json(c, obj, why, whylen) : -EINVAL;
-    if (rc < 0 && !json_is_object(obj)) snprintf(why, whylen, "'%s' is not a JSON object", path);
+    if (rc < 0 && !json_is_object(obj)) ckp_fmt(why, whylen, "'%s' is not a JSON object", path);
     json_decref(obj);
     return rc;
 }

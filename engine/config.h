@@ -22,7 +22,10 @@
     X(retry_max, 5, 0, 100, "attempts per transfer for transient errors")                          \
     X(retry_budget, 120, 1, 86400, "seconds a transfer may spend retrying")                        \
     X(low_speed_limit, 1024, 0, INT64_MAX, "bytes/s under which a connection ...")                 \
-    X(low_speed_time, 10, 1, 3600, "... for this many seconds is dropped and retried")
+    X(low_speed_time, 10, 1, 3600, "... for this many seconds is dropped and retried")             \
+    X(max_clients, 256, 1, 65536, "client connections at once; more are refused")                  \
+    X(client_timeout, 30, 1, 3600, "seconds a client may leave a request line unfinished")         \
+    X(master_list_max, 100000, 100, 10000000, "checkpoints one master listing may hold")
 
 typedef struct ckd_config {
 #define X(name, def, lo, hi, help) int64_t name;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ckp.h"
 #include "fsutil.h"
 #include "log.h"
 
@@ -64,7 +65,7 @@ void ckd_job_log(ckd_job *j, const char *level, const char *fmt, ...)
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    ckp_vfmt(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     int lvl = ckd_log_parse_level(level);
     ckd_log(lvl < 0 ? CKD_LOG_INFO : (enum ckd_log_level)lvl, "job %lld: %s", (long long)j->id,
@@ -349,9 +350,14 @@ int ckd_job_add_unit(ckd_job *j, const ckd_unit *u)
 int ckd_job_add_file(ckd_job *j, int unit, const char *url, const char *path, int64_t size,
                      const char *expect, int zstd)
 {
-    ckd_file *nf = realloc(j->files, (j->nfiles + 1) * sizeof(*nf));
-    if (!nf) return -ENOMEM;
-    j->files = nf;
+    if (j->nfiles == j->files_cap) {
+        /* Doubling: 100,000 files are added one by one. */
+        size_t ncap = j->files_cap ? j->files_cap * 2 : 16;
+        ckd_file *nf = realloc(j->files, ncap * sizeof(*nf));
+        if (!nf) return -ENOMEM;
+        j->files = nf;
+        j->files_cap = ncap;
+    }
     ckd_file *f = &j->files[j->nfiles];
     memset(f, 0, sizeof(*f));
     f->job = j;
@@ -399,6 +405,7 @@ void ckd_job_forget_resolution(ckd_job *j)
     for (size_t i = 0; i < j->nfiles; i++) ckd_file_release(&j->files[i]);
     free(j->files);
     j->files = NULL;
+    j->files_cap = 0;
     j->nfiles = j->files_verified = j->files_failed = 0;
     for (size_t i = 0; i < j->nunits; i++) ckd_unit_release(&j->units[i]);
     free(j->units);
@@ -479,7 +486,7 @@ void ckd_file_fail(ckd_file *f, const char *fmt, ...)
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    ckp_vfmt(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     free(f->error);
     f->error = strdup(msg);

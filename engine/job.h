@@ -164,7 +164,7 @@ typedef struct ckd_job {
     char *error;
     int64_t created, updated;
     ckd_file *files;
-    size_t nfiles;
+    size_t nfiles, files_cap;
     ckd_unit *units;
     size_t nunits; /* 0 until a checkpoint job is resolved */
     int resolve_attempts;

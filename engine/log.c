@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "ckp.h"
+
 static enum ckd_log_level current = CKD_LOG_INFO;
 static const char *names[] = {"error", "warn", "info", "debug"};
 
@@ -33,20 +35,24 @@ void ckd_log(enum ckd_log_level level, const char *fmt, ...)
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    char line[2048];
+    char msg[2048], redacted[2048], line[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    ckp_vfmt(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    /* Whatever the message carries (a URL with a password or a signature, a
+     * name with a newline, bytes that are not UTF-8), the log gets one line
+     * with no secret in it. */
+    ckp_redact_urls(redacted, sizeof(redacted), msg);
     int n = snprintf(line, sizeof(line),
                      "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ ckptd %s: ", tm.tm_year + 1900,
                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                      ts.tv_nsec / 1000000, names[level]);
-    va_list ap;
-    va_start(ap, fmt);
-    if (n > 0 && (size_t)n < sizeof(line)) vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
-    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(line)) return;
+    size_t len = (size_t)n + ckp_text_escape(line + n, sizeof(line) - (size_t)n - 1, redacted,
+                                             strlen(redacted), CKP_ESC_CONTROL);
     /* One fputs per line so concurrent writers do not interleave mid-line. */
-    size_t len = strlen(line);
-    if (len + 1 < sizeof(line)) {
-        line[len] = '\n';
-        line[len + 1] = '\0';
-    }
+    line[len] = '\n';
+    line[len + 1] = '\0';
     fputs(line, stderr);
 }

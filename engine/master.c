@@ -12,6 +12,8 @@
 #include "log.h"
 #include "det_select.h"
 
+#include "ckp.h"
+
 #define MASTER_MAX_BODY (256u << 20)
 #define PASSWORD_SALT   "GubPEmmotfiK9TMD6Zdw"
 
@@ -131,11 +133,28 @@ static void complete(ckd_master_req *r, int err, json_t *body, const char *msg)
     req_free(r);
 }
 
+static void start_req(ckd_master_req *r);
+
+/* Starts queued requests while connections are free. */
+static void pump(ckd_master *m)
+{
+    while (m->queued && m->nactive < CKD_MASTER_MAX_ACTIVE) {
+        ckd_master_req *r = m->queued;
+        m->queued = r->next;
+        start_req(r);
+    }
+}
+
 void ckd_master_cancel_all(ckd_master *m)
 {
     while (m->waiting) {
         ckd_master_req *r = m->waiting;
         m->waiting = r->next;
+        complete(r, -ECANCELED, NULL, "canceled");
+    }
+    while (m->queued) {
+        ckd_master_req *r = m->queued;
+        m->queued = r->next;
         complete(r, -ECANCELED, NULL, "canceled");
     }
     /* Canceling an http request runs its callback, which unlinks it. */
@@ -170,12 +189,22 @@ static void error_text(const char *body, size_t len, long status, char *out, siz
     json_decref(j);
 }
 
+static void reply_done(ckd_master_req *r, const ckd_http_resp *resp);
+
 static void on_reply(void *ud, const ckd_http_resp *resp)
 {
     ckd_master_req *r = ud;
     ckd_master *m = r->m;
     unlink_active(r);
     r->http = NULL;
+    m->nactive--;
+    reply_done(r, resp);
+    pump(m);
+}
+
+static void reply_done(ckd_master_req *r, const ckd_http_resp *resp)
+{
+    ckd_master *m = r->m;
     char msg[600];
     if (resp->err == -ECANCELED) {
         complete(r, -ECANCELED, NULL, "canceled");
@@ -218,7 +247,22 @@ static void on_reply(void *ud, const ckd_http_resp *resp)
     json_decref(body);
 }
 
+/* Sends r now, or queues it behind the requests already waiting for a
+ * connection. */
 static void send_req(ckd_master_req *r)
+{
+    ckd_master *m = r->m;
+    if (m->queued || m->nactive >= CKD_MASTER_MAX_ACTIVE) {
+        r->next = NULL;
+        ckd_master_req **pp = &m->queued;
+        while (*pp) pp = &(*pp)->next;
+        *pp = r;
+        return;
+    }
+    start_req(r);
+}
+
+static void start_req(ckd_master_req *r)
 {
     ckd_master *m = r->m;
     char url[4096 + 512];
@@ -228,11 +272,13 @@ static void send_req(ckd_master_req *r)
     const char *headers[] = {auth, NULL};
     r->next = m->active;
     m->active = r;
+    m->nactive++;
     int rc = ckd_http_start_method(m->d, r->method, url, headers, r->post, MASTER_MAX_BODY,
                                    on_reply, r, &r->http);
     explicit_bzero(auth, sizeof(auth));
     if (rc < 0) {
         unlink_active(r);
+        m->nactive--;
         complete(r, -EAGAIN, NULL, "cannot start a request to the master");
     }
 }
@@ -351,20 +397,28 @@ int ckd_master_call_method(ckd_master *m, const char *method, const char *path, 
 
 /* ---- all pages of a list ---------------------------------------------- */
 
-typedef struct pager {
-    ckd_master *m;
+typedef struct ckd_pager {
+    struct ckd_pager *next; /* in m->pagers */
+    int64_t offset;         /* of the page asked for */
     char *path;
     ckd_det_query q;
     char *metric; /* q.metric points here */
     json_t *all;
     ckd_master_cb cb;
     void *ud;
+    ckd_master *m;
 } pager;
 
 static void next_page(pager *p, int64_t offset);
 
 static void pager_done(pager *p, int err, const char *msg)
 {
+    for (pager **pp = &p->m->pagers; *pp; pp = &(*pp)->next) {
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    }
     json_t *res = err ? NULL : json_pack("{s:O}", "checkpoints", p->all);
     p->cb(p->ud, err, res, msg);
     json_decref(res);
@@ -386,13 +440,29 @@ static void on_page(void *ud, int err, json_t *body, const char *msg)
         pager_done(p, -EPROTO, "the master's list reply has no checkpoint array");
         return;
     }
-    json_array_extend(p->all, cps ? cps : json_array());
+    if (cps) json_array_extend(p->all, cps);
+    int64_t cap = p->m->d->cfg.master_list_max;
+    char why[256];
+    if ((int64_t)json_array_size(p->all) > cap) {
+        ckp_fmt(why, sizeof(why),
+                "the master lists more than %lld checkpoints (the master_list_max setting)",
+                (long long)cap);
+        pager_done(p, -E2BIG, why);
+        return;
+    }
     json_t *pg = json_object_get(body, "pagination");
     json_int_t end = json_integer_value(json_object_get(pg, "endIndex"));
     json_int_t total = json_integer_value(json_object_get(pg, "total"));
-    if (!pg || json_is_null(pg) || end >= total || json_array_size(cps) == 0 ||
-        json_array_size(p->all) > 1000000) {
+    if (!pg || json_is_null(pg) || end >= total || json_array_size(cps) == 0) {
         pager_done(p, 0, NULL);
+        return;
+    }
+    if (end <= p->offset) {
+        ckp_fmt(why, sizeof(why),
+                "the master's pagination does not advance (asked from %lld, it ends at %lld of "
+                "%lld)",
+                (long long)p->offset, (long long)end, (long long)total);
+        pager_done(p, -EPROTO, why);
         return;
     }
     next_page(p, end);
@@ -404,6 +474,7 @@ static int request_page(pager *p, int64_t offset)
     int n = ckd_det_query_format(&p->q, offset, (int64_t)ckd_det_query_fetch_limit(&p->q), query,
                                  sizeof(query));
     if (n < 0) return n;
+    p->offset = offset;
     snprintf(path, sizeof(path), "%s?%s", p->path, query);
     return ckd_master_call(p->m, path, NULL, on_page, p);
 }
@@ -429,6 +500,10 @@ int ckd_master_list_all(ckd_master *m, const char *path, const ckd_det_query *q,
     p->cb = cb;
     p->ud = ud;
     int rc = p->path && p->all ? request_page(p, 0) : -ENOMEM;
+    if (rc == 0) {
+        p->next = m->pagers;
+        m->pagers = p;
+    }
     if (rc < 0) {
         json_decref(p->all);
         free(p->path);
@@ -436,4 +511,41 @@ int ckd_master_list_all(ckd_master *m, const char *path, const ckd_det_query *q,
         free(p);
     }
     return rc;
+}
+
+/* Cancels one request made for ud wherever it is: waiting for a login or a
+ * connection, or in flight (its callback runs at once either way). */
+static int cancel_one(ckd_master *m, void *ud)
+{
+    ckd_master_req **lists[] = {&m->waiting, &m->queued};
+    for (int i = 0; i < 2; i++) {
+        for (ckd_master_req **pp = lists[i]; *pp; pp = &(*pp)->next) {
+            if ((*pp)->ud != ud) continue;
+            ckd_master_req *r = *pp;
+            *pp = r->next;
+            complete(r, -ECANCELED, NULL, "canceled");
+            return 1;
+        }
+    }
+    for (ckd_master_req *r = m->active; r; r = r->next) {
+        if (r->ud != ud) continue;
+        ckd_http_cancel(r->http);
+        return 1;
+    }
+    return 0;
+}
+
+void ckd_master_cancel_owner(ckd_master *m, void *ud)
+{
+    /* A list walk's requests belong to its pager; canceling the one in
+     * flight ends the walk with -ECANCELED to its owner. */
+    for (struct ckd_pager *p = m->pagers; p;) {
+        if (p->ud == ud && cancel_one(m, p)) {
+            p = m->pagers; /* the list changed */
+            continue;
+        }
+        p = p->next;
+    }
+    while (cancel_one(m, ud)) {
+    }
 }

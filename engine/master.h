@@ -19,9 +19,18 @@ typedef struct ckd_master {
     char *token;      /* secret */
     char *token_file; /* cache in the state directory, mode 0600 */
     int logging_in;
-    ckd_master_req *waiting; /* requests queued behind a login */
-    ckd_master_req *active;  /* requests in flight */
+    ckd_master_req *waiting;  /* requests queued behind a login */
+    ckd_master_req *active;   /* requests in flight */
+    ckd_master_req *queued;   /* requests waiting for one of the master's connections */
+    int nactive;              /* requests in flight (at most CKD_MASTER_MAX_ACTIVE) */
+    struct ckd_pager *pagers; /* list walks in progress */
 } ckd_master;
+
+/* Master calls in flight at once; more wait in order. With the login this
+ * stays within the connections libcurl keeps beside the transfers (xfer.c's
+ * CKD_CONTROL_CONNECTIONS, 4), so master calls and transfers never take each
+ * other's connections. */
+#define CKD_MASTER_MAX_ACTIVE 3
 
 /* Outcome of a call. err: 0; -ENOENT (404); -EACCES (401/403 after re-login);
  * -EINVAL (400); -EAGAIN (transient: unreachable, timeout, 5xx); -EPROTO (a
@@ -32,13 +41,18 @@ int ckd_master_init(ckd_master *m, ckd_daemon *d, const char *url);
 void ckd_master_release(ckd_master *m);
 /* Calls cb with -ECANCELED for every outstanding request. */
 void ckd_master_cancel_all(ckd_master *m);
+/* Calls cb with -ECANCELED, at once, for every request and list walk made
+ * for ud (a job canceled while it resolves). */
+void ckd_master_cancel_owner(ckd_master *m, void *ud);
 /* GET (post == NULL) or POST of path (starting with '/'). */
 int ckd_master_call(ckd_master *m, const char *path, json_t *post, ckd_master_cb cb, void *ud);
 /* As ckd_master_call with another method ("DELETE"), body optional. */
 int ckd_master_call_method(ckd_master *m, const char *method, const char *path, json_t *body,
                            ckd_master_cb cb, void *ud);
 /* GETs every page of a checkpoint list route (path without query), asking
- * the master for q's sort; calls cb with {"checkpoints":[...]} holding all. */
+ * the master for q's sort; calls cb with {"checkpoints":[...]} holding all.
+ * A page that does not advance is -EPROTO; more than the master_list_max
+ * config of checkpoints is -E2BIG. */
 int ckd_master_list_all(ckd_master *m, const char *path, const ckd_det_query *q, ckd_master_cb cb,
                         void *ud);
 /* Lowercase hex SHA-512 of the master's fixed salt followed by password. */

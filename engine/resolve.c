@@ -88,8 +88,6 @@ static int still_resolving(resolve_ctx *c, int err)
  * in place (so a restart can find the objects again) without any secret. */
 static json_t *recorded_checkpoint(json_t *raw, json_t *storage)
 {
-    static const char *secrets[] = {"access_key",  "secret_key", "connection_string",
-                                    "account_key", "sas_token",  "credentials"};
     json_t *cp = json_deep_copy(raw);
     if (!cp) return NULL;
     json_t *training = json_object_get(cp, "training");
@@ -97,8 +95,7 @@ static json_t *recorded_checkpoint(json_t *raw, json_t *storage)
     json_t *ec = json_object_get(training, "experimentConfig");
     if (!json_is_object(ec)) json_object_set_new(training, "experimentConfig", ec = json_object());
     json_t *st = json_deep_copy(storage);
-    for (size_t i = 0; st && i < sizeof(secrets) / sizeof(secrets[0]); i++)
-        if (json_object_get(st, secrets[i])) json_object_set_new(st, secrets[i], json_null());
+    ckd_storage_scrub(st); /* keys, tokens, a SAS even inside account_url */
     json_object_set_new(ec, "checkpoint_storage", st ? st : json_null());
     return cp;
 }

@@ -64,7 +64,7 @@ static int load_file(void *ud, const ckd_file_row *r)
         if (!nf) return c->rc = -ENOMEM;
         memset(nf + j->nfiles, 0, (n - j->nfiles) * sizeof(*nf));
         j->files = nf;
-        j->nfiles = n;
+        j->nfiles = j->files_cap = n;
     }
     ckd_file *f = &j->files[r->idx];
     if (r->unit < 0 || (size_t)r->unit >= j->nunits) return c->rc = -EINVAL;

@@ -30,7 +30,7 @@ static void fail(reply *r, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(r->msg, sizeof(r->msg), fmt, ap);
+    ckp_vfmt(r->msg, sizeof(r->msg), fmt, ap);
     va_end(ap);
     r->code = code;
 }
@@ -87,14 +87,86 @@ static void m_status(ckd_client *c, json_t *params, reply *r)
                   (json_int_t)d->xe.buffered, "socket", d->socket_path, "state_dir", d->state_dir);
 }
 
+static void drop_pending(ckd_client *c)
+{
+    json_decref(c->pending_files);
+    c->pending_files = NULL;
+    c->pending_bytes = 0;
+}
+
+/* job.add_files: a URL job's files in several requests, for lists larger
+ * than one line; the connection's next job.submit takes them before its own
+ * source.files. They are checked when the job is submitted. */
+static void m_add_files(ckd_client *c, json_t *params, reply *r)
+{
+    json_t *files = json_object_get(params, "files");
+    if (!json_is_array(files) || json_array_size(files) == 0) {
+        fail(r, CKP_RPC_INVALID_PARAMS, "invalid params: 'files' must be a non-empty array");
+        return;
+    }
+    size_t have = json_array_size(c->pending_files);
+    if (have + json_array_size(files) > CKD_PENDING_MAX_FILES ||
+        c->pending_bytes + c->line_len > CKD_PENDING_MAX_BYTES) {
+        drop_pending(c);
+        fail(r, CKP_RPC_INVALID_PARAMS,
+             "invalid params: more than %d files (or %u MiB) added for one job; the files added "
+             "so far are dropped",
+             CKD_PENDING_MAX_FILES, CKD_PENDING_MAX_BYTES >> 20);
+        return;
+    }
+    if (!c->pending_files) c->pending_files = json_array();
+    if (!c->pending_files || json_array_extend(c->pending_files, files) < 0) {
+        drop_pending(c);
+        fail(r, CKP_RPC_INTERNAL_ERROR, "internal error: out of memory");
+        return;
+    }
+    c->pending_bytes += c->line_len;
+    r->result = json_pack("{s:I}", "pending", (json_int_t)json_array_size(c->pending_files));
+}
+
+/* The submit params with the connection's added files in front of
+ * source.files (a new object; params is not changed). */
+static json_t *with_pending(ckd_client *c, json_t *params, reply *r)
+{
+    json_t *source = json_object_get(params, "source");
+    const char *kind = json_string_value(json_object_get(source, "kind"));
+    json_t *own = json_object_get(source, "files");
+    if (!kind || strcmp(kind, "urls") != 0 || (own && !json_is_array(own))) {
+        fail(r, CKP_RPC_INVALID_PARAMS,
+             "invalid params: files added with job.add_files need a 'urls' source");
+        return NULL;
+    }
+    json_t *all = json_copy(c->pending_files);
+    json_t *src = json_copy(source);
+    json_t *p = json_copy(params);
+    if (!all || !src || !p || (own && json_array_extend(all, own) < 0) ||
+        json_object_set_new(src, "files", all) < 0) {
+        json_decref(src);
+        json_decref(p);
+        fail(r, CKP_RPC_INTERNAL_ERROR, "internal error: out of memory");
+        return NULL;
+    }
+    json_object_set_new(p, "source", src);
+    return p;
+}
+
 static void m_submit(ckd_client *c, json_t *params, reply *r)
 {
     ckd_job *j;
     if (!params) {
+        drop_pending(c);
         fail(r, CKP_RPC_INVALID_PARAMS, "invalid params: 'source' and 'output' are required");
         return;
     }
+    json_t *merged = NULL;
+    if (c->pending_files) {
+        merged = with_pending(c, params, r);
+        drop_pending(c);
+        if (!merged) return;
+        params = merged;
+    }
     int rc = ckd_job_submit(c->server->d, params, &j, r->msg, sizeof(r->msg), &r->data);
+    json_decref(merged);
     if (rc != 0) {
         r->code = rc;
         return;
@@ -131,8 +203,20 @@ static void m_list(ckd_client *c, json_t *params, reply *r)
 
 static void m_get(ckd_client *c, json_t *params, reply *r)
 {
+    json_t *off = json_object_get(params, "offset"), *lim = json_object_get(params, "limit");
+    if ((off && (!json_is_integer(off) || json_integer_value(off) < 0)) ||
+        (lim && (!json_is_integer(lim) || json_integer_value(lim) < 1 ||
+                 json_integer_value(lim) > CKD_JOB_GET_MAX_LIMIT))) {
+        fail(r, CKP_RPC_INVALID_PARAMS,
+             "invalid params: 'offset' must be an integer from 0 and 'limit' one from 1 to %d",
+             CKD_JOB_GET_MAX_LIMIT);
+        return;
+    }
     ckd_job *j = job_param(c, params, r);
-    if (j) r->result = json_pack("{s:o}", "job", ckd_job_detail(j));
+    if (!j) return;
+    size_t offset = off ? (size_t)json_integer_value(off) : 0;
+    size_t limit = lim ? (size_t)json_integer_value(lim) : CKD_JOB_GET_DEFAULT_LIMIT;
+    r->result = json_pack("{s:o}", "job", ckd_job_detail_page(j, offset, limit));
 }
 
 static void control(ckd_client *c, json_t *params, reply *r, int (*op)(ckd_job *), const char *verb)
@@ -300,6 +384,7 @@ static const struct method {
     {"daemon.hello", m_hello},
     {"daemon.status", m_status},
     {"job.submit", m_submit},
+    {"job.add_files", m_add_files},
     {"job.list", m_list},
     {"job.get", m_get},
     {"job.pause", m_pause},
@@ -325,16 +410,18 @@ char *ckd_rpc_handle(ckd_client *c, ckp_msg *m, size_t *len)
         if (rc == 0) return NULL; /* answered later */
         r.code = rc;
     } else if (!fn) {
-        char name[80];
-        snprintf(name, sizeof(name), "%.64s", m->method);
-        fail(&r, CKP_RPC_METHOD_NOT_FOUND, "method not found: '%s'", name);
+        size_t n = ckp_utf8_cut(m->method, strlen(m->method), 64);
+        fail(&r, CKP_RPC_METHOD_NOT_FOUND, "method not found: '%.*s'", (int)n, m->method);
     } else {
         fn->fn(c, m->params, &r);
     }
+    char *line;
     if (r.code != 0 || !r.result) {
         json_decref(r.result);
-        return ckp_msg_error(m->id, r.code ? r.code : CKP_RPC_INTERNAL_ERROR,
+        line = ckp_msg_error(m->id, r.code ? r.code : CKP_RPC_INTERNAL_ERROR,
                              r.msg[0] ? r.msg : NULL, r.data, len);
+    } else {
+        line = ckp_msg_result(m->id, r.result, len);
     }
-    return ckp_msg_result(m->id, r.result, len);
+    return line ? line : ckd_reply_unencodable(m->id, m->method, len);
 }

@@ -1,6 +1,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -22,10 +23,16 @@ typedef struct write_req {
     char *line;
 } write_req;
 
+/* A client that held a large line buffer went: give the memory back to the
+ * system at the next tick (glibc keeps freed heap otherwise). */
+static int trim_due;
+
 static void client_free(ckd_client *c)
 {
+    if (c->framer.cap >= (256u << 10)) trim_due = 1;
     ckp_framer_release(&c->framer);
     json_decref(c->sub_jobs);
+    json_decref(c->pending_files);
     free(c);
 }
 
@@ -58,10 +65,27 @@ static void deferred_send(ckd_deferred *d, char *line, size_t len)
     if (--c->deferred == 0 && c->closed) client_free(c);
 }
 
+char *ckd_reply_unencodable(json_t *id, const char *method, size_t *len)
+{
+    static const char fixed[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32603,"
+        "\"message\":\"internal error: the reply could not be encoded\"}}\n";
+    char mname[96];
+    ckp_text_escape(mname, sizeof(mname), method ? method : "?", method ? strlen(method) : 1,
+                    CKP_ESC_CONTROL);
+    ckd_warn("the reply to '%s' could not be encoded; answering internal_error", mname);
+    const char *msg = "internal error: the reply could not be encoded";
+    char *line = ckp_msg_error(id, CKP_RPC_INTERNAL_ERROR, msg, NULL, len);
+    if (!line) line = ckp_msg_error(NULL, CKP_RPC_INTERNAL_ERROR, msg, NULL, len);
+    if (!line && (line = strdup(fixed)) != NULL) *len = sizeof(fixed) - 1;
+    return line;
+}
+
 void ckd_deferred_result(ckd_deferred *d, json_t *result)
 {
     size_t len;
     char *line = ckp_msg_result(d->id, result, &len);
+    if (!line) line = ckd_reply_unencodable(d->id, "checkpoint.*", &len);
     deferred_send(d, line, len);
 }
 
@@ -69,6 +93,7 @@ void ckd_deferred_error(ckd_deferred *d, int code, const char *msg)
 {
     size_t len;
     char *line = ckp_msg_error(d->id, code, msg, NULL, &len);
+    if (!line) line = ckd_reply_unencodable(d->id, "checkpoint.*", &len);
     deferred_send(d, line, len);
 }
 
@@ -79,6 +104,7 @@ static void client_close(ckd_client *c)
     for (ckd_client **pp = &c->server->clients; *pp; pp = &(*pp)->next) {
         if (*pp == c) {
             *pp = c->next;
+            c->server->nclients--;
             break;
         }
     }
@@ -146,9 +172,11 @@ static void handle_line(ckd_client *c, const char *line, size_t len)
         sanitize(sample, sizeof(sample), line, len);
         ckd_info("protocol error from a client: %s (input '%s')", why, sample);
         char msg[300];
-        snprintf(msg, sizeof(msg), "%s: %s", ckp_rpc_message(rc), why);
+        ckp_fmt(msg, sizeof(msg), "%s: %s", ckp_rpc_message(rc), why);
         out = ckp_msg_error(m.id, rc, msg, NULL, &outlen);
+        if (!out) out = ckd_reply_unencodable(m.id, NULL, &outlen);
     } else if (m.kind == CKP_MSG_REQUEST) {
+        c->line_len = len;
         out = ckd_rpc_handle(c, &m, &outlen);
     } else if (m.kind == CKP_MSG_NOTIFICATION) {
         /* JSON-RPC: notifications get no reply, not even errors. */
@@ -175,6 +203,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (nread == 0 || c->close_after_write) return;
+    c->last_read_ms = ckd_now_ms();
     int rc = ckp_framer_feed(&c->framer, buf->base, (size_t)nread);
     const char *line;
     size_t len;
@@ -223,11 +252,32 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     c->next = s->clients;
     s->clients = c;
+    s->nclients++;
     if (!peer_is_us(&c->pipe)) {
         ckd_warn("refused a client of another user");
         client_close(c);
         return;
     }
+    if (s->nclients > s->d->cfg.max_clients) {
+        /* Politely: an error reply, then the connection closes. */
+        if (!s->warned_full)
+            ckd_warn("refusing clients: %lld connections is the limit (max_clients)",
+                     (long long)s->d->cfg.max_clients);
+        s->warned_full = 1;
+        char msg[128];
+        ckp_fmt(msg, sizeof(msg), "too many clients: ckptd serves at most %lld at once",
+                (long long)s->d->cfg.max_clients);
+        size_t len;
+        char *out = ckp_msg_error(NULL, CKP_RPC_TOO_MANY_CLIENTS, msg, NULL, &len);
+        c->close_after_write = 1;
+        if (out)
+            ckd_client_send(c, out, len);
+        else
+            client_close(c);
+        return;
+    }
+    s->warned_full = 0;
+    c->last_read_ms = ckd_now_ms();
     uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
 }
 
@@ -348,7 +398,35 @@ void ckd_events_job(ckd_daemon *d, ckd_job *j)
         size_t len;
         char *line =
             ckp_msg_notification("event.job", json_pack("{s:o}", "job", ckd_job_summary(j)), &len);
+        if (!line) ckd_warn("cannot encode the event for job %lld", (long long)j->id);
         ckd_client_send(c, line, len);
+    }
+}
+
+/* Closes clients that left a request line unfinished for client_timeout
+ * seconds: an error reply, then the connection goes with its buffer. */
+static void reap_idle(ckd_server *s, uint64_t now)
+{
+    uint64_t limit = (uint64_t)s->d->cfg.client_timeout * 1000;
+    ckd_client *next;
+    for (ckd_client *c = s->clients; c; c = next) {
+        next = c->next;
+        if (c->close_after_write || c->framer.len == c->framer.head ||
+            now - c->last_read_ms < limit)
+            continue;
+        ckd_info("closing a client that left a request line unfinished for %llds",
+                 (long long)s->d->cfg.client_timeout);
+        uv_read_stop((uv_stream_t *)&c->pipe);
+        if (c->framer.cap >= (256u << 10)) trim_due = 1;
+        ckp_framer_release(&c->framer);
+        c->close_after_write = 1;
+        size_t len;
+        char *out = ckp_msg_error(NULL, CKP_RPC_TIMEOUT,
+                                  "request timed out: a line was left unfinished", NULL, &len);
+        if (out)
+            ckd_client_send(c, out, len);
+        else
+            client_close(c);
     }
 }
 
@@ -356,6 +434,11 @@ void ckd_events_tick(ckd_daemon *d)
 {
     if (!d->server) return;
     uint64_t now = ckd_now_ms();
+    reap_idle(d->server, now);
+    if (trim_due) {
+        trim_due = 0;
+        malloc_trim(0);
+    }
     ckd_client *next;
     for (ckd_client *c = d->server->clients; c; c = next) {
         next = c->next;

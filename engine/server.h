@@ -12,14 +12,18 @@ typedef struct ckd_client {
     ckp_framer framer;
     char readbuf[65536];
     int closing;
+    uint64_t last_read_ms; /* when bytes last arrived */
     int close_after_write; /* a protocol error was answered: close once sent */
     /* events */
     int subscribed;
     json_t *sub_jobs; /* array of ids, NULL = every job */
     uint64_t progress_ms;
     uint64_t last_progress;
-    int deferred; /* replies still owed (see ckd_client_defer) */
-    int closed;   /* the handle is closed; freed when deferred reaches 0 */
+    json_t *pending_files; /* job.add_files: files the next job.submit takes first */
+    size_t pending_bytes;  /* the request lines that carried them */
+    size_t line_len;       /* length of the request being handled */
+    int deferred;          /* replies still owed (see ckd_client_defer) */
+    int closed;            /* the handle is closed; freed when deferred reaches 0 */
     struct ckd_client *next;
 } ckd_client;
 
@@ -36,6 +40,8 @@ typedef struct ckd_server {
     int listening;
     int activated; /* the socket came from systemd (LISTEN_FDS) */
     ckd_client *clients;
+    int nclients;    /* in the list (accepted, not closing) */
+    int warned_full; /* the max_clients warning was logged */
     char *path;
 } ckd_server;
 
@@ -51,6 +57,10 @@ void ckd_events_tick(ckd_daemon *d);
 
 /* rpc.c: handles one parsed request; returns the reply line (malloc'd). */
 char *ckd_rpc_handle(ckd_client *c, ckp_msg *m, size_t *len);
+/* The reply for a request whose own reply could not be built (out of
+ * memory, text jansson refused): an internal_error line, never silence. Falls
+ * back to a null id, then to a fixed line; never NULL. */
+char *ckd_reply_unencodable(json_t *id, const char *method, size_t *len);
 /* Sends a line to a client; drops the client when it is too far behind. */
 void ckd_client_send(ckd_client *c, char *line, size_t len);
 int ckd_client_matches(const ckd_client *c, int64_t job_id);

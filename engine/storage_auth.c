@@ -7,9 +7,42 @@
 #include <string.h>
 #include <time.h>
 
+#include "ckp.h"
+
 #include "azure.h"
 #include "gcs.h"
 #include "s3.h"
+
+void ckd_storage_scrub(json_t *st)
+{
+    static const char *secrets[] = {"access_key", "secret_key",  "connection_string", "account_key",
+                                    "sas_token",  "credentials", "session_token",     "token"};
+    if (!json_is_object(st)) return;
+    for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
+        if (json_object_get(st, secrets[i])) json_object_set_new(st, secrets[i], json_null());
+    const char *key;
+    json_t *v;
+    json_object_foreach(st, key, v)
+    {
+        const char *s = json_string_value(v);
+        if (!s || !strstr(s, "://")) continue;
+        /* Without the query at all (an SAS there is a secret, "?..." would
+         * not be a usable URL), and without userinfo. */
+        size_t n = strcspn(s, "?#");
+        char *cut = strndup(s, n);
+        char *out = cut ? malloc(n + 8) : NULL;
+        if (out) ckp_url_redact(out, n + 8, cut);
+        json_object_set_new(st, key, out ? ckp_json_text(out) : json_null());
+        free(cut);
+        free(out);
+    }
+}
+
+void ckd_checkpoint_scrub(json_t *cp)
+{
+    json_t *ec = json_object_get(json_object_get(cp, "training"), "experimentConfig");
+    ckd_storage_scrub(json_object_get(ec, "checkpoint_storage"));
+}
 
 int ckd_storage_is_object_store(const char *type)
 {

@@ -6,6 +6,7 @@
 #define CKD_STORAGE_AUTH_H
 
 #include <curl/curl.h>
+#include <jansson.h>
 
 #include "det_model.h"
 
@@ -18,6 +19,15 @@ typedef struct ckd_storage_auth {
     struct ckd_gcs_creds *gcs;
     struct ckd_azure_creds *azure;
 } ckd_storage_auth;
+
+/* Removes every secret from a storage config (JSON, changed in place):
+ * keys, tokens, connection strings and credentials become null, and a URL
+ * field (an azure account_url carrying a SAS, any URL with user:pass@) loses
+ * its query string and userinfo. What is left is safe to store and return. */
+void ckd_storage_scrub(json_t *storage);
+/* The same for a checkpoint record: its
+ * training.experimentConfig.checkpoint_storage. */
+void ckd_checkpoint_scrub(json_t *checkpoint);
 
 /* 1 for the storage types fetched over HTTP with credentials. */
 int ckd_storage_is_object_store(const char *type);

@@ -1,9 +1,15 @@
 #include "store.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "log.h"
+#include "storage_auth.h"
+
+#include "ckp.h"
 
 static const char *schema =
     "CREATE TABLE IF NOT EXISTS jobs("
@@ -63,9 +69,68 @@ static int fail(ckd_store *s, const char *what)
     return -EIO;
 }
 
+/* The tables a ckptd database has; one without "jobs" but with other tables
+ * is someone else's. */
+static int count_tables(ckd_store *s, int *ours, int *others)
+{
+    sqlite3_stmt *st;
+    *ours = *others = 0;
+    if (sqlite3_prepare_v2(s->db, "SELECT name FROM sqlite_master WHERE type='table'", -1, &st,
+                           NULL) != SQLITE_OK)
+        return -EIO;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        if (name && strcmp(name, "jobs") == 0)
+            (*ours)++;
+        else if (name && strncmp(name, "sqlite_", 7) != 0)
+            (*others)++;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* A database file that exists must be a sound ckptd database: an empty,
+ * truncated, corrupt or foreign file stops the daemon rather than being
+ * started over (which would lose every job it records). */
+static int check_existing(ckd_store *s, const char *path)
+{
+    sqlite3_stmt *st = NULL;
+    const char *result = NULL;
+    int ok = sqlite3_prepare_v2(s->db, "PRAGMA quick_check", -1, &st, NULL) == SQLITE_OK &&
+             sqlite3_step(st) == SQLITE_ROW &&
+             (result = (const char *)sqlite3_column_text(st, 0)) && strcmp(result, "ok") == 0;
+    if (!ok) {
+        ckd_error("'%s' is not a valid ckptd database: %s; move it aside to start over", path,
+                  result ? result : ckd_store_errmsg(s));
+        sqlite3_finalize(st);
+        return -EINVAL;
+    }
+    sqlite3_finalize(st);
+    int ours, others;
+    if (count_tables(s, &ours, &others) < 0 || !ours) {
+        ckd_error("'%s' is not a ckptd database (%s); move it aside to start over", path,
+                  others ? "it holds other tables" : "it holds no jobs table");
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int ckd_store_open(ckd_store *s, const char *path)
 {
     memset(s, 0, sizeof(*s));
+    struct stat sb, wal;
+    int existed = stat(path, &sb) == 0;
+    /* With WAL, a database killed before its first checkpoint is an empty
+     * main file beside a -wal file that holds it all: that one is sound. */
+    char walpath[4096];
+    snprintf(walpath, sizeof(walpath), "%s-wal", path);
+    if (existed && sb.st_size == 0 && (stat(walpath, &wal) != 0 || wal.st_size == 0)) {
+        ckd_error("'%s' is empty, not a ckptd database (a new one is made only where none "
+                  "exists); remove it to start over",
+                  path);
+        return -EINVAL;
+    }
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK) {
         int rc = fail(s, "cannot open database");
@@ -73,12 +138,17 @@ int ckd_store_open(ckd_store *s, const char *path)
         return rc;
     }
     sqlite3_busy_timeout(s->db, 5000);
+    if (existed && check_existing(s, path) < 0) {
+        ckd_store_close(s);
+        return -EINVAL;
+    }
     char *err = NULL;
     if (sqlite3_exec(s->db,
                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;",
                      NULL, NULL, &err) != SQLITE_OK ||
         sqlite3_exec(s->db, schema, NULL, NULL, &err) != SQLITE_OK) {
-        ckd_error("store: cannot prepare '%s': %s", path, err ? err : "?");
+        ckd_error("'%s' is not a valid ckptd database: %s; move it aside to start over", path,
+                  err ? err : "?");
         sqlite3_free(err);
         ckd_store_close(s);
         return -EIO;
@@ -129,6 +199,17 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v)
         sqlite3_bind_null(st, i);
 }
 
+/* Errors and log messages are written with their URLs redacted (userinfo,
+ * query): a password in a URL is never stored. */
+static void bind_message(sqlite3_stmt *st, int i, const char *v)
+{
+    size_t cap = v ? strlen(v) * 2 + 16 : 0;
+    char *clean = v ? malloc(cap) : NULL;
+    if (clean) ckp_redact_urls(clean, cap, v);
+    bind_text(st, i, clean ? clean : v);
+    free(clean);
+}
+
 /* Steps a prepared write statement inside the batch transaction. */
 static int run(ckd_store *s, sqlite3_stmt *st, const char *what)
 {
@@ -148,7 +229,7 @@ int ckd_store_job_insert(ckd_store *s, const ckd_job_row *r, int64_t *id)
     bind_text(st, 4, r->output);
     bind_text(st, 5, r->options);
     sqlite3_bind_int(st, 6, r->priority);
-    bind_text(st, 7, r->error);
+    bind_message(st, 7, r->error);
     sqlite3_bind_int64(st, 8, r->created);
     sqlite3_bind_int64(st, 9, r->updated);
     int rc = run(s, st, "insert job");
@@ -161,7 +242,7 @@ int ckd_store_job_update(ckd_store *s, int64_t id, const char *state, const char
 {
     sqlite3_stmt *st = s->st[CKD_ST_JOB_UPDATE];
     bind_text(st, 1, state);
-    bind_text(st, 2, error);
+    bind_message(st, 2, error);
     sqlite3_bind_int64(st, 3, updated);
     sqlite3_bind_int64(st, 4, id);
     return run(s, st, "update job");
@@ -180,7 +261,7 @@ int ckd_store_file_insert(ckd_store *s, const ckd_file_row *r)
     bind_text(st, 8, r->hash);
     bind_text(st, 9, r->state);
     bind_text(st, 10, r->validator);
-    bind_text(st, 11, r->error);
+    bind_message(st, 11, r->error);
     sqlite3_bind_int(st, 12, r->unit);
     sqlite3_bind_int(st, 13, r->zstd);
     return run(s, st, "insert file");
@@ -194,7 +275,7 @@ int ckd_store_file_update(ckd_store *s, int64_t job_id, int idx, const char *sta
     sqlite3_bind_int64(st, 2, size);
     bind_text(st, 3, hash);
     bind_text(st, 4, validator);
-    bind_text(st, 5, error);
+    bind_message(st, 5, error);
     sqlite3_bind_int64(st, 6, job_id);
     sqlite3_bind_int(st, 7, idx);
     return run(s, st, "update file");
@@ -240,7 +321,7 @@ int ckd_store_log(ckd_store *s, int64_t job_id, int64_t time, const char *level,
     sqlite3_bind_int64(st, 1, job_id);
     sqlite3_bind_int64(st, 2, time);
     bind_text(st, 3, level);
-    bind_text(st, 4, message);
+    bind_message(st, 4, message);
     int rc = run(s, st, "insert log");
     if (rc == 0) {
         st = s->st[CKD_ST_LOG_TRIM];
@@ -387,7 +468,16 @@ int ckd_store_unit_insert(ckd_store *s, const ckd_unit_row *r)
     bind_text(st, 6, r->target);
     bind_text(st, 7, r->staging);
     bind_text(st, 8, r->storage);
-    bind_text(st, 9, r->checkpoint);
+    /* Whatever the caller passes, no storage secret is written down. */
+    json_t *cp = r->checkpoint ? json_loads(r->checkpoint, 0, NULL) : NULL;
+    char *clean = NULL;
+    if (cp) {
+        ckd_checkpoint_scrub(cp);
+        clean = json_dumps(cp, JSON_COMPACT);
+        json_decref(cp);
+    }
+    bind_text(st, 9, clean ? clean : r->checkpoint);
+    free(clean);
     bind_text(st, 10, r->dirs);
     sqlite3_bind_int(st, 11, r->write_metadata);
     sqlite3_bind_int(st, 12, r->via);

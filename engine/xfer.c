@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "ckp.h"
 #include "fsutil.h"
 #include "http.h"
 #include "log.h"
@@ -751,11 +752,6 @@ static int is_transient_curl(CURLcode rc)
 }
 
 /* URLs in messages lose their query string: presigned URLs carry secrets. */
-static void redact_url(char *out, size_t outlen, const char *url)
-{
-    size_t n = strcspn(url, "?#");
-    snprintf(out, outlen, "%.*s%s", (int)n, url, url[n] ? "?..." : "");
-}
 
 static void xfer_free(ckd_xfer *x)
 {
@@ -801,7 +797,7 @@ static void xfer_finish(ckd_xfer *x)
                      .seg = (int)(s - f->segs),
                      .retry_after_s = -1};
     char url[512];
-    redact_url(url, sizeof(url), f->url);
+    ckp_url_redact(url, sizeof(url), f->url);
     CURLcode rc = x->result;
     if (x->restart) {
         o.kind = CKD_OUT_RESTART;

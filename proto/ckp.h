@@ -7,6 +7,7 @@
 #ifndef CKP_H
 #define CKP_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
@@ -31,6 +32,8 @@
     X(UNSAFE_PATH, -32004, "unsafe_path", "unsafe path")                                           \
     X(LINE_TOO_LONG, -32005, "line_too_long", "line too long")                                     \
     X(SHUTTING_DOWN, -32006, "shutting_down", "daemon is shutting down")                           \
+    X(TOO_MANY_CLIENTS, -32007, "too_many_clients", "too many clients")                            \
+    X(TIMEOUT, -32008, "timeout", "request timed out")                                             \
     X(MASTER_ERROR, -32010, "master_error", "determined master error")                             \
     X(NOT_FOUND, -32011, "not_found", "not found")
 
@@ -60,6 +63,9 @@ typedef struct ckp_framer {
     size_t tail; /* bytes after the last buffered newline: the open line */
     size_t max;  /* longest accepted line, newline excluded */
 } ckp_framer;
+
+/* A drained framer keeps a buffer up to this size; a larger one is freed. */
+#define CKP_FRAMER_KEEP (64 * 1024)
 
 void ckp_framer_init(ckp_framer *f, size_t max_line);
 void ckp_framer_release(ckp_framer *f);
@@ -118,9 +124,43 @@ char *ckp_msg_error(json_t *id, int code, const char *message, json_t *data, siz
  * reason in *why ("absolute path", "'..' segment", ...). */
 int ckp_path_check(const char *path, size_t len, const char **why);
 
+/* ---- text (text.c) ---------------------------------------------------- */
+
 /* 1 when s[0..len) is strict UTF-8 (no overlongs, surrogates, or code
  * points past U+10FFFF). */
 int ckp_utf8_valid(const char *s, size_t len);
+
+/* The one truncation rule for every text ckptd cuts (errors, names, paths):
+ * the length of the longest prefix of s[0..len) no longer than max that does
+ * not end inside a UTF-8 character. */
+size_t ckp_utf8_cut(const char *s, size_t len, size_t max);
+
+/* snprintf that, when it truncates, cuts at a character boundary (through
+ * ckp_utf8_cut). Returns the length written; out is always terminated. */
+size_t ckp_fmt(char *out, size_t outlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+size_t ckp_vfmt(char *out, size_t outlen, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+/* Escape control characters too (\n, \r, \t, \xNN): for log lines. */
+#define CKP_ESC_CONTROL 1u
+/* Copies s[0..len) to out as valid UTF-8: each byte that is not part of a
+ * valid character becomes the four characters "\xNN" (escaped, never
+ * dropped). Stops before a character that would not fit whole. Returns the
+ * length written; out is always terminated. */
+size_t ckp_text_escape(char *out, size_t outlen, const char *s, size_t len, unsigned flags);
+
+/* A JSON string for any C string, escaping invalid UTF-8 (ckp_text_escape)
+ * instead of failing the way json_string() does; json null for NULL. NULL
+ * only when memory runs out. */
+json_t *ckp_json_text(const char *s);
+
+/* Copies text to out with every URL in it ("scheme://...") redacted: the
+ * userinfo ("user:pass@") becomes "***@" and the query string "?...".
+ * Truncates at a character boundary; returns the length written. */
+size_t ckp_redact_urls(char *out, size_t outlen, const char *text);
+/* The same for a text that is one URL. */
+void ckp_url_redact(char *out, size_t outlen, const char *url);
 
 /* Formats a byte count the way the CLI and logs show it ("1.3MB"). */
 void ckp_fmt_bytes(char *out, size_t outlen, double bytes);

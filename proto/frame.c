@@ -58,6 +58,14 @@ int ckp_framer_feed(ckp_framer *f, const char *data, size_t len)
 int ckp_framer_next(ckp_framer *f, const char **line, size_t *len)
 {
     size_t avail = f->len - f->head;
+    if (avail == 0 && f->cap > CKP_FRAMER_KEEP) {
+        /* Drained after a large line: give the buffer back (the line
+         * returned last is no longer valid, as documented). */
+        free(f->buf);
+        f->buf = NULL;
+        f->len = f->cap = f->head = f->scan = f->tail = 0;
+        return 0;
+    }
     if (f->scan >= avail) return 0;
     char *start = f->buf + f->head;
     char *nl = memchr(start + f->scan, '\n', avail - f->scan);

@@ -126,7 +126,7 @@ char *ckp_msg_request(json_int_t id, const char *method, json_t *params, size_t 
 {
     json_t *o = json_object();
     if (!o || set_new(o, "jsonrpc", json_string("2.0")) || set_new(o, "id", json_integer(id)) ||
-        set_new(o, "method", json_string(method)) ||
+        set_new(o, "method", ckp_json_text(method)) ||
         (params && json_object_set_new(o, "params", params))) {
         json_decref(o);
         return NULL;
@@ -138,7 +138,7 @@ char *ckp_msg_notification(const char *method, json_t *params, size_t *len)
 {
     json_t *o = json_object();
     if (!o || set_new(o, "jsonrpc", json_string("2.0")) ||
-        set_new(o, "method", json_string(method)) ||
+        set_new(o, "method", ckp_json_text(method)) ||
         (params && json_object_set_new(o, "params", params))) {
         json_decref(o);
         return NULL;
@@ -165,9 +165,15 @@ char *ckp_msg_error(json_t *id, int code, const char *message, json_t *data, siz
     if (!data) data = json_object();
     if (json_is_object(data) && !json_object_get(data, "name"))
         json_object_set_new(data, "name", json_string(ckp_rpc_name(code)));
-    if (!o || !e || set_new(e, "code", json_integer(code)) ||
-        set_new(e, "message", json_string(message ? message : ckp_rpc_message(code))) ||
-        set_new(e, "data", data) || set_new(o, "jsonrpc", json_string("2.0")) ||
+    if (!o || !e || !data || set_new(e, "data", data)) {
+        json_decref(data); /* not stolen */
+        json_decref(o);
+        json_decref(e);
+        return NULL;
+    }
+    if (set_new(e, "code", json_integer(code)) ||
+        set_new(e, "message", ckp_json_text(message ? message : ckp_rpc_message(code))) ||
+        set_new(o, "jsonrpc", json_string("2.0")) ||
         set_new(o, "id", id ? json_incref(id) : json_null())) {
         json_decref(o);
         json_decref(e);

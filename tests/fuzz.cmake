@@ -1,13 +1,27 @@
-# The protocol parser's fuzz target, built with clang's libFuzzer when asked.
+# libFuzzer targets, built with clang when asked (CKPTD_FUZZ=ON): the protocol
+# parser, the master's JSON, xxhsum lines, the config parser, and the archive
+# entry path check with the text helpers. Each test runs its target for a
+# bounded time (about 20 s; about two minutes in all).
 if(CKPTD_FUZZ)
-  add_executable(fuzz_proto fuzz/fuzz_proto.c)
-  target_link_libraries(fuzz_proto PRIVATE ckp)
-  target_compile_options(fuzz_proto PRIVATE -fsanitize=fuzzer,address,undefined)
-  target_link_options(fuzz_proto PRIVATE -fsanitize=fuzzer,address,undefined)
-  ckptd_target_defaults(fuzz_proto)
-  # New inputs go to the first directory (in the build tree); the committed
-  # seeds in the second are only read.
-  file(MAKE_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/fuzz-corpus)
-  add_test(NAME fuzz.proto COMMAND fuzz_proto -max_total_time=30 -max_len=8192
-    -rss_limit_mb=1024 ${CMAKE_CURRENT_BINARY_DIR}/fuzz-corpus ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus)
+  function(ckptd_fuzz_target name seconds)
+    add_executable(fuzz_${name} fuzz/fuzz_${name}.c)
+    target_link_libraries(fuzz_${name} PRIVATE ${ARGN})
+    target_compile_options(fuzz_${name} PRIVATE -fsanitize=fuzzer,address,undefined)
+    target_link_options(fuzz_${name} PRIVATE -fsanitize=fuzzer,address,undefined)
+    ckptd_target_defaults(fuzz_${name})
+    # New inputs go to the first directory (in the build tree); the committed
+    # seeds in the second are only read.
+    set(seeds ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus-${name})
+    if(name STREQUAL "proto")
+      set(seeds ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus)
+    endif()
+    file(MAKE_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/fuzz-corpus-${name})
+    add_test(NAME fuzz.${name} COMMAND fuzz_${name} -max_total_time=${seconds} -max_len=8192
+      -rss_limit_mb=1024 ${CMAKE_CURRENT_BINARY_DIR}/fuzz-corpus-${name} ${seeds})
+  endfunction()
+  ckptd_fuzz_target(proto 30 ckp)
+  ckptd_fuzz_target(det 25 ckd_det)
+  ckptd_fuzz_target(xxhsum 20 ckp)
+  ckptd_fuzz_target(config 20 ckd)
+  ckptd_fuzz_target(path 20 ckp)
 endif()

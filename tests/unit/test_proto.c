@@ -225,6 +225,114 @@ static void test_fmt_bytes(void)
     CKT_ASSERT_STR_EQ(b, "2.1GB");
 }
 
+static void test_utf8_cut(void)
+{
+    const char *s = "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"; /* a, e-acute, euro, emoji */
+    size_t len = strlen(s);
+    CKT_ASSERT_INT_EQ(ckp_utf8_cut(s, len, 100), len);
+    CKT_ASSERT_INT_EQ(ckp_utf8_cut(s, len, 1), 1);
+    CKT_ASSERT_INT_EQ(ckp_utf8_cut(s, len, 2), 1); /* inside the e-acute */
+    CKT_ASSERT_INT_EQ(ckp_utf8_cut(s, len, 3), 3);
+    CKT_ASSERT_INT_EQ(ckp_utf8_cut(s, len, 5), 3); /* inside the euro sign */
+    CKT_ASSERT_INT_EQ(ckp_utf8_cut(s, len, 9), 6); /* inside the emoji */
+    CKT_ASSERT_INT_EQ(ckp_utf8_cut(s, len, 0), 0);
+    /* Every cut of every prefix is valid UTF-8. */
+    for (size_t m = 0; m <= len; m++) CKT_ASSERT(ckp_utf8_valid(s, ckp_utf8_cut(s, len, m)));
+    /* ckp_fmt truncates the same way. */
+    char out[4];
+    CKT_ASSERT_INT_EQ(ckp_fmt(out, sizeof(out), "x%s", "\xe2\x82\xac\xe2\x82\xac"), 1);
+    CKT_ASSERT_STR_EQ(out, "x");
+    char big[64];
+    CKT_ASSERT_INT_EQ(ckp_fmt(big, sizeof(big), "%s-%d", "\xc3\xa9", 7), 4);
+}
+
+static void test_text_escape(void)
+{
+    char out[64];
+    /* Invalid bytes are escaped, never dropped. */
+    ckp_text_escape(out, sizeof(out),
+                    "a\xff"
+                    "b\xe2\x82",
+                    5, 0);
+    CKT_ASSERT_STR_EQ(out, "a\\xffb\\xe2\\x82");
+    /* Control characters only when asked. */
+    ckp_text_escape(out, sizeof(out), "l1\nl2\x01", 6, CKP_ESC_CONTROL);
+    CKT_ASSERT_STR_EQ(out, "l1\\nl2\\x01");
+    ckp_text_escape(out, sizeof(out), "l1\nl2", 5, 0);
+    CKT_ASSERT_STR_EQ(out, "l1\nl2");
+    /* A character that does not fit whole is left out. */
+    CKT_ASSERT_INT_EQ(ckp_text_escape(out, 4, "ab\xc3\xa9", 4, 0), 2);
+    CKT_ASSERT_INT_EQ(ckp_text_escape(out, 4, "a\xff", 2, 0), 1);
+    json_t *v = ckp_json_text("bad \xe2\x82");
+    CKT_ASSERT(v != NULL);
+    CKT_ASSERT_STR_EQ(json_string_value(v), "bad \\xe2\\x82");
+    json_decref(v);
+    v = ckp_json_text(NULL);
+    CKT_ASSERT(json_is_null(v));
+}
+
+static void test_redact_urls(void)
+{
+    char out[256];
+    ckp_url_redact(out, sizeof(out), "http://user:pass@host:8/p/a?X-Amz-Signature=s#frag");
+    CKT_ASSERT_STR_EQ(out, "http://***@host:8/p/a?...#frag");
+    ckp_url_redact(out, sizeof(out), "https://acct.blob.core.windows.net/?sv=1&sig=SECRET");
+    CKT_ASSERT_STR_EQ(out, "https://acct.blob.core.windows.net/?...");
+    ckp_url_redact(out, sizeof(out), "http://host/plain");
+    CKT_ASSERT_STR_EQ(out, "http://host/plain");
+    ckp_redact_urls(
+        out, sizeof(out),
+        "cannot fetch 'http://u:p@h/x?sig=1': http 403; also https://a@b/c and :// alone");
+    CKT_ASSERT_STR_EQ(out, "cannot fetch 'http://***@h/x?...': http 403; also https://***@b/c and "
+                           ":// alone");
+    /* The @ of a path is not userinfo. */
+    ckp_redact_urls(out, sizeof(out), "see http://h/a@b");
+    CKT_ASSERT_STR_EQ(out, "see http://h/a@b");
+    char small[12];
+    ckp_redact_urls(small, sizeof(small), "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+    CKT_ASSERT_INT_EQ(strlen(small), 10);
+    CKT_ASSERT(ckp_utf8_valid(small, strlen(small)));
+}
+
+/* Builders never fail on text jansson would refuse: a message cut inside a
+ * character (the way an snprintf cuts) still makes a line. */
+static void test_msg_build_bad_text(void)
+{
+    size_t len;
+    char *line = ckp_msg_error(NULL, CKP_RPC_MASTER_ERROR, "master said \xc3", NULL, &len);
+    CKT_ASSERT(line != NULL);
+    ckp_msg m;
+    CKT_ASSERT_INT_EQ(ckp_msg_parse(line, len - 1, &m, NULL, 0), 0);
+    CKT_ASSERT_STR_EQ(m.error_message, "master said \\xc3");
+    ckp_msg_release(&m);
+    free(line);
+    line = ckp_msg_notification("event.\xff", NULL, &len);
+    CKT_ASSERT(line != NULL);
+    free(line);
+}
+
+/* A framer drained after a large line gives its buffer back. */
+static void test_framer_returns_memory(void)
+{
+    ckp_framer f;
+    ckp_framer_init(&f, CKP_MAX_LINE);
+    static char big[512 * 1024];
+    memset(big, 'x', sizeof(big));
+    big[sizeof(big) - 1] = '\n';
+    CKT_ASSERT_INT_EQ(ckp_framer_feed(&f, big, sizeof(big)), 0);
+    CKT_ASSERT(f.cap >= sizeof(big));
+    const char *line;
+    size_t len;
+    CKT_ASSERT_INT_EQ(ckp_framer_next(&f, &line, &len), 1);
+    CKT_ASSERT_INT_EQ(len, sizeof(big) - 1);
+    CKT_ASSERT_INT_EQ(ckp_framer_next(&f, &line, &len), 0);
+    CKT_ASSERT(f.buf == NULL && f.cap == 0);
+    CKT_ASSERT_INT_EQ(ckp_framer_feed(&f, "a\n", 2), 0);
+    CKT_ASSERT_INT_EQ(ckp_framer_next(&f, &line, &len), 1);
+    CKT_ASSERT_MEM_EQ(line, len, "a", 1);
+    ckp_framer_release(&f);
+}
+
 int main(void)
 {
     CKT_RUN(test_framer_split_reads);
@@ -237,5 +345,10 @@ int main(void)
     CKT_RUN(test_error_table);
     CKT_RUN(test_paths);
     CKT_RUN(test_fmt_bytes);
+    CKT_RUN(test_framer_returns_memory);
+    CKT_RUN(test_utf8_cut);
+    CKT_RUN(test_text_escape);
+    CKT_RUN(test_redact_urls);
+    CKT_RUN(test_msg_build_bad_text);
     CKT_DONE();
 }
