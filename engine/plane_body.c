@@ -233,6 +233,7 @@ static int headers_done(pl_xfer *x)
         }
         total = x->clen;
     }
+    r->object_size = total;
     if (total >= 0 && x->f.expect_size >= 0 && total != x->f.expect_size) {
         ckd__plane_decide(x, CKD_FETCH_RESTART, 0,
                           "'%s' has %lld bytes on the server, expected %lld", url, (long long)total,
@@ -245,7 +246,6 @@ static int headers_done(pl_xfer *x)
                           (long long)total, (long long)x->f.end);
         return 0;
     }
-    r->object_size = total;
     x->hdr_ok = 1;
     return 1;
 }
