@@ -99,6 +99,7 @@ typedef struct pl_xfer {
 typedef struct pl_poll {
     uv_poll_t h;
     curl_socket_t fd;
+    int closing; /* uv_close called: out of the list, freed by the close callback */
     struct pl_worker *w;
     struct pl_poll *prev, *next;
 } pl_poll;
@@ -165,6 +166,9 @@ void ckd__plane_count_loop_failure(void);
 /* A transfer of w paused for the bandwidth cap: the unpause timer fires
  * after wait_ms (or sooner when already due). Worker thread. */
 void ckd__plane_worker_paused(pl_worker *w, int64_t wait_ms);
+/* CURLOPT_CLOSESOCKETFUNCTION of every transfer (clientp: its worker):
+ * closes the socket's poll handle, then the socket. Worker thread. */
+int ckd__plane_close_socket(void *clientp, curl_socket_t s);
 /* The worker's thread body (uv_thread_create). */
 void ckd__plane_worker_main(void *arg);
 /* Wake callback of a worker: runs the queued commands. Worker thread. */

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "plane_int.h"
 
@@ -57,17 +58,36 @@ static void on_poll_closed(uv_handle_t *h)
     free(h->data);
 }
 
-/* Stops watching pp's socket and frees pp once libuv is done with it. */
+/* Stops watching pp's socket and frees pp once libuv is done with it. The
+ * socket must still be open (libuv removes it from its epoll set). */
 static void poll_close(pl_poll *pp)
 {
     pl_worker *w = pp->w;
+    if (pp->closing) return;
+    pp->closing = 1;
     if (pp->prev)
         pp->prev->next = pp->next;
     else
         w->polls = pp->next;
     if (pp->next) pp->next->prev = pp->prev;
-    uv_poll_stop(&pp->h);
     uv_close((uv_handle_t *)&pp->h, on_poll_closed);
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: libcurl may announce CURL_POLL_REMOVE only
+ * after it closed a socket, and then another thread may already own the
+ * number again; so the poll is closed here, before the socket is. */
+int ckd__plane_close_socket(void *clientp, curl_socket_t s)
+{
+    pl_worker *w = clientp;
+    for (pl_poll *pp = w->polls; pp; pp = pp->next) {
+        if (pp->fd != s) continue;
+        poll_close(pp);
+        /* Out of curl's hash too; within cleanup the hash is going away
+         * and a late REMOVE finds pp closing (freed only on a later turn). */
+        if (!w->in_cleanup) curl_multi_assign(w->multi, s, NULL);
+        break;
+    }
+    return close(s);
 }
 
 /* CURLMOPT_SOCKETFUNCTION: watch socket s for what, or stop. */
@@ -155,6 +175,8 @@ static pl_xfer *find_active(pl_worker *w, uint64_t key)
 static void start_xfer(pl_worker *w, pl_xfer *x)
 {
     x->w = w;
+    curl_easy_setopt(x->f.easy, CURLOPT_CLOSESOCKETFUNCTION, ckd__plane_close_socket);
+    curl_easy_setopt(x->f.easy, CURLOPT_CLOSESOCKETDATA, w);
     x->next = w->active;
     if (w->active) w->active->prev = x;
     w->active = x;
