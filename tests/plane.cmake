@@ -8,3 +8,7 @@ add_test(NAME e2e.plane COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/plane.sh)
 set_tests_properties(e2e.plane PROPERTIES
   ENVIRONMENT "TEST_PLANE=$<TARGET_FILE:test_plane>;CKPT_SRC=${PROJECT_SOURCE_DIR}"
   TIMEOUT 300)
+# bench/plane_bench.c: the plane alone against nginx (bench/plane_bench.sh).
+add_executable(plane_bench ${PROJECT_SOURCE_DIR}/bench/plane_bench.c)
+target_link_libraries(plane_bench PRIVATE ckd)
+ckptd_target_defaults(plane_bench)
