@@ -29,6 +29,7 @@ static size_t key_bucket(const ckd_plane *p, uint64_t key)
     return (size_t)(h >> 32) & (p->nbuckets - 1);
 }
 
+/* The active xfer of key, or NULL. */
 static pl_xfer *registry_find(const ckd_plane *p, uint64_t key)
 {
     for (pl_xfer *x = p->buckets[key_bucket(p, key)]; x; x = x->hnext)
@@ -60,6 +61,7 @@ static void registry_grow(ckd_plane *p)
     free(old);
 }
 
+/* Registers x under its key (the caller checked it is free). */
 static void registry_add(ckd_plane *p, pl_xfer *x)
 {
     if ((size_t)p->nactive >= p->nbuckets) registry_grow(p);
@@ -69,6 +71,7 @@ static void registry_add(ckd_plane *p, pl_xfer *x)
     p->nactive++;
 }
 
+/* Forgets x: its key may be submitted again. */
 static void registry_remove(ckd_plane *p, pl_xfer *x)
 {
     for (pl_xfer **pp = &p->buckets[key_bucket(p, x->f.key)]; *pp; pp = &(*pp)->hnext) {
@@ -132,6 +135,7 @@ void ckd__plane_push_report(ckd_plane *p, pl_report *r)
     uv_async_send(&p->reports);
 }
 
+/* Close callback of the report async: the very end; done(ud) last. */
 static void plane_free(uv_handle_t *h)
 {
     ckd_plane *p = h->data;
@@ -155,6 +159,7 @@ static void plane_teardown(ckd_plane *p)
     uv_close((uv_handle_t *)&p->reports, plane_free);
 }
 
+/* Delivers x's final report and frees x, after unlinking its commands. */
 static void deliver_final(ckd_plane *p, pl_report *r)
 {
     pl_xfer *x = r->x;
@@ -171,6 +176,8 @@ static void deliver_final(ckd_plane *p, pl_report *r)
     free(x);
 }
 
+/* The report async: delivers every queued report in order, joins exited
+ * workers, and tears the plane down once all have exited after a close. */
 static void on_reports(uv_async_t *a)
 {
     ckd_plane *p = a->data;
@@ -261,8 +268,12 @@ static int worker_init(ckd_plane *p, int i)
         rc = -ENOMEM;
         goto fail_loop;
     }
-    uv_async_init(&w->loop, &w->wake, ckd__plane_worker_wake); /* cannot fail on Linux */
-    uv_timer_init(&w->loop, &w->timer);                        /* never fails */
+    rc = uv_async_init(&w->loop, &w->wake, ckd__plane_worker_wake); /* an eventfd: EMFILE */
+    if (rc < 0) {
+        curl_multi_cleanup(w->multi);
+        goto fail_loop;
+    }
+    uv_timer_init(&w->loop, &w->timer); /* never fails */
     uv_timer_init(&w->loop, &w->unpause);
     w->wake.data = w->timer.data = w->unpause.data = w;
     return 0;
@@ -362,6 +373,7 @@ static int pick_worker(ckd_plane *p)
     return best;
 }
 
+/* 1 when f describes a range the plane can fetch. */
 static int fetch_valid(const ckd_fetch *f)
 {
     if (!f->easy || f->fd < 0 || f->start < 0 || f->off < f->start || f->step < 0) return 0;
@@ -373,6 +385,7 @@ static int fetch_valid(const ckd_fetch *f)
     return 1;
 }
 
+/* Frees an xfer that was never submitted. */
 static void xfer_free_parts(pl_xfer *x)
 {
     XXH3_freeState(x->hash);

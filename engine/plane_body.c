@@ -173,6 +173,7 @@ static void parse_content_range(pl_xfer *x, const char *v)
     x->cr_total = total;
 }
 
+/* A header value without surrounding blanks and CRLF, truncated to fit. */
 static void copy_header_value(char *dst, size_t dstlen, const char *v, size_t len)
 {
     while (len > 0 && (*v == ' ' || *v == '\t')) v++, len--;
@@ -250,6 +251,8 @@ static int headers_done(pl_xfer *x)
     return 1;
 }
 
+/* Retry-After as seconds from now: delta-seconds or an HTTP date; -1 when
+ * unparsable. */
 static double parse_retry_after(const char *v)
 {
     char *end;
@@ -261,6 +264,7 @@ static double parse_retry_after(const char *v)
     return d > 0 ? d : 0;
 }
 
+/* CURLOPT_HEADERFUNCTION: collects what headers_done needs. */
 static size_t on_header(char *buf, size_t size, size_t n, void *ud)
 {
     pl_xfer *x = ud;
@@ -381,6 +385,8 @@ static int zstd_feed(pl_xfer *x, const char *ptr, size_t len)
     return 1;
 }
 
+/* CURLOPT_WRITEFUNCTION: writes and hashes libcurl's buffer in place, cut at
+ * f.end; pauses for the bandwidth cap. */
 static size_t on_body(char *ptr, size_t size, size_t n, void *ud)
 {
     pl_xfer *x = ud;
@@ -452,13 +458,17 @@ static int transient_curl(CURLcode rc)
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_WEIRD_SERVER_REPLY:
     case CURLE_AGAIN:
-    case CURLE_WRITE_ERROR: /* a stop without a verdict: should not happen */
+    case CURLE_ABORTED_BY_CALLBACK: /* our socket or timer callback failed (no memory,
+                                     * no poll handle): nothing wrong with the server */
+    case CURLE_WRITE_ERROR:         /* a stop without a verdict: should not happen */
         return 1;
     default:
         return 0;
     }
 }
 
+/* The verdict of a transfer libcurl ended with rc, when none was reached
+ * before. */
 static void verdict(pl_xfer *x, CURLcode rc)
 {
     char url[512];

@@ -40,6 +40,7 @@ static void socket_action(pl_worker *w, curl_socket_t s, int flags)
     drain_messages(w);
 }
 
+/* A watched socket is ready (or failed): tell libcurl. */
 static void on_poll(uv_poll_t *h, int status, int events)
 {
     pl_poll *pp = h->data;
@@ -53,6 +54,7 @@ static void on_poll(uv_poll_t *h, int status, int events)
     socket_action(pp->w, pp->fd, flags);
 }
 
+/* Close callback of a poll handle: frees its context. */
 static void on_poll_closed(uv_handle_t *h)
 {
     free(h->data);
@@ -126,6 +128,7 @@ static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *sock
     return uv_poll_start(&pp->h, events, on_poll) == 0 ? 0 : -1;
 }
 
+/* libcurl's timeout fired. */
 static void on_timeout(uv_timer_t *t)
 {
     socket_action(t->data, CURL_SOCKET_TIMEOUT, 0);
@@ -172,6 +175,7 @@ static pl_xfer *find_active(pl_worker *w, uint64_t key)
     return NULL;
 }
 
+/* A new item from the control thread: into the multi handle. */
 static void start_xfer(pl_worker *w, pl_xfer *x)
 {
     x->w = w;
@@ -192,6 +196,7 @@ static void start_xfer(pl_worker *w, pl_xfer *x)
     x->in_multi = 1;
 }
 
+/* Cuts the range of key at new_end (see ckd_plane_set_end). */
 static void set_end(pl_worker *w, uint64_t key, int64_t new_end)
 {
     pl_xfer *x = find_active(w, key);

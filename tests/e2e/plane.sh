@@ -41,7 +41,8 @@ PY
 head -c $((1 << 30)) /dev/zero | zstd -q -1 -c > "$www/bomb.zst"
 chmod -R a+rX "$www"
 ckt_nginx_start "$www" 'location /slow/ { limit_rate 1m; }
-        location = /date503 { add_header Retry-After "Fri, 01 Jan 2100 00:00:00 GMT" always; return 503; }'
+        location = /date503 { add_header Retry-After "Fri, 01 Jan 2100 00:00:00 GMT" always; return 503; }
+        location = /redir { return 302 /big.bin; }'
 ckt_proxy_start
 # A 1 MiB tmpfs for ENOSPC, when this machine lets us mount one.
 tmpfs=$CKT_TMP/tmpfs

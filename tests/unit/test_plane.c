@@ -300,6 +300,31 @@ static void test_http_errors(void)
     wait_final(66, 30);
     CKT_ASSERT_INT_EQ(recs[66].fin.end, CKD_FETCH_FAIL);
 
+    /* A redirect not followed is no body of ours; followed, it is. */
+    f = fetch_of(68, easy_for(base, "redir"), fd, 0, -1);
+    submit(&f);
+    wait_final(68, 30);
+    CKT_ASSERT_INT_EQ(recs[68].fin.end, CKD_FETCH_FAIL);
+    CKT_ASSERT_INT_EQ(recs[68].fin.http_status, 302);
+    CKT_ASSERT(strstr(recs[68].fin.message, "unexpected http status 302") != NULL);
+    f = fetch_of(69, easy_for(base, "redir"), fd, 0, -1);
+    curl_easy_setopt(f.easy, CURLOPT_FOLLOWLOCATION, 1L);
+    submit(&f);
+    wait_final(69, 30);
+    CKT_ASSERT_INT_EQ(recs[69].fin.end, CKD_FETCH_OK);
+    CKT_ASSERT_INT_EQ(recs[69].fin.http_status, 200);
+    CKT_ASSERT_STR_EQ(recs[69].fin_hex, big_hex);
+
+    /* A stalled body: the owner's low-speed limit makes it transient. */
+    fault("stall_after=100000&path=/big.bin");
+    f = fetch_of(72, easy_for(proxy, "big.bin"), fd, 0, -1);
+    curl_easy_setopt(f.easy, CURLOPT_LOW_SPEED_TIME, 1L);
+    curl_easy_setopt(f.easy, CURLOPT_LOW_SPEED_LIMIT, 1000L);
+    submit(&f);
+    wait_final(72, 30);
+    CKT_ASSERT_INT_EQ(recs[72].fin.end, CKD_FETCH_RETRY);
+    CKT_ASSERT_INT_EQ(recs[72].fin.written, 100000);
+
     /* Nobody listening: transient. */
     f = fetch_of(67, easy_for("http://127.0.0.1:1", "big.bin"), fd, 0, -1);
     submit(&f);
