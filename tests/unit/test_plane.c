@@ -155,6 +155,32 @@ static void test_resume(void)
     close(fd);
 }
 
+/* A resume from the object's very end (416 with its size): nothing missing. */
+static void test_resume_at_end(void)
+{
+    int fd = dest_open("atend.bin");
+    XXH3_state_t *h = XXH3_createState();
+    XXH3_128bits_reset(h);
+    ckd_fetch f = fetch_of(31, easy_for(base, "big.bin"), fd, 0, -1);
+    f.off = big_size;
+    f.hash = h;
+    submit(&f);
+    wait_final(31, 30);
+    CKT_ASSERT_INT_EQ(recs[31].fin.end, CKD_FETCH_OK);
+    CKT_ASSERT_INT_EQ(recs[31].fin.http_status, 416);
+    CKT_ASSERT_INT_EQ(recs[31].fin.written, big_size);
+    CKT_ASSERT_INT_EQ(recs[31].fin.object_size, big_size);
+    /* Past the end: a permanent failure. */
+    f = fetch_of(32, easy_for(base, "big.bin"), fd, 0, -1);
+    f.off = big_size + 10;
+    f.hash = h;
+    submit(&f);
+    wait_final(32, 30);
+    CKT_ASSERT_INT_EQ(recs[32].fin.end, CKD_FETCH_FAIL);
+    XXH3_freeState(h);
+    close(fd);
+}
+
 /* A progress report at every step multiple crossed, in order, each with the
  * hash of exactly the bytes written. */
 static void test_progress(void)
@@ -747,6 +773,7 @@ int main(int argc, char **argv)
     CKT_RUN(test_parallel_ranges);
     CKT_RUN(test_chained_ranges);
     CKT_RUN(test_resume);
+    CKT_RUN(test_resume_at_end);
     CKT_RUN(test_progress);
     CKT_RUN(test_range_answered_200);
     CKT_RUN(test_validator_mismatch);
