@@ -47,11 +47,13 @@ enum ckd_fetch_end {
 typedef struct ckd_fetch {
     uint64_t key; /* the owner's id of this work, unique among the items not yet finally
                    * reported; echoed in every report */
-    CURL *easy;   /* configured by the owner: URL, timeouts, auth, extra headers; with range_set
-                   * also the range. The plane owns it from a successful submit: it sets
-                   * WRITEFUNCTION/WRITEDATA, HEADERFUNCTION/HEADERDATA, PRIVATE, ERRORBUFFER,
-                   * NOSIGNAL, BUFFERSIZE (and RANGE unless range_set, and HTTPHEADER when it adds
-                   * If-Range) and cleans it up */
+    CURL *easy;   /* configured by the owner: URL, timeouts (LOW_SPEED_* for stalls), auth,
+                   * redirects, extra headers; with range_set also the range; never
+                   * ACCEPT_ENCODING (the body must be the object's bytes). The plane owns it
+                   * from a successful submit: it sets WRITEFUNCTION/DATA, HEADERFUNCTION/DATA,
+                   * PRIVATE, ERRORBUFFER, NOSIGNAL, FAILONERROR (0), BUFFERSIZE,
+                   * CLOSESOCKETFUNCTION/DATA (and RANGE unless range_set, and HTTPHEADER when
+                   * it adds If-Range) and cleans it up */
     struct curl_slist *headers; /* the list set as CURLOPT_HTTPHEADER, or NULL (the plane may
                                  * append If-Range and re-set it), freed by the plane */
     int fd;                     /* destination (O_RDWR); the owner keeps it open until the final
@@ -106,7 +108,8 @@ typedef struct ckd_fetch_report {
 typedef void (*ckd_plane_report_cb)(void *ud, const ckd_fetch_report *r);
 
 /* Starts nworkers threads (>= 1); reports are delivered on `control` through
- * cb(ud, report). curl_global_init must have run. 0 or -errno (*out NULL). */
+ * cb(ud, report). curl_global_init must have run. 0 or -errno (*out NULL;
+ * what was set up is released on the control loop's next turn). */
 int ckd_plane_init(ckd_plane **out, uv_loop_t *control, int nworkers, ckd_plane_report_cb cb,
                    void *ud);
 /* Hands f to the worker with the fewest active items. 0, or -errno and
