@@ -13,9 +13,10 @@
     X(bandwidth_limit, 0, 0, INT64_MAX, "bytes/s over all transfers, 0 = unlimited")               \
     X(segment_threshold, 64 << 20, 1 << 20, INT64_MAX, "files this large are fetched in ranges")   \
     X(max_segments, 16, 1, 64, "ranges per file")                                                  \
-    X(buffer_cap, 32 << 20, 4 << 20, 4LL << 30, "bytes buffered in memory over all transfers")     \
-    X(journal_step, 16 << 20, 1 << 20, 1LL << 30,                                                  \
-      "bytes per segment between durable journal rows")                                            \
+    X(buffer_cap, 32 << 20, 4 << 20, 4LL << 30, "receive buffers over all transfers, bytes")       \
+    X(workers, 0, 0, 64, "data-plane threads (read at start), 0 = one per core")                   \
+    X(journal_step, 1 << 20, 1 << 20, 1LL << 30,                                                   \
+      "bytes per range between journal rows (re-hashed after a restart)")                          \
     X(disk_reserve, 64 << 20, 0, INT64_MAX, "free bytes a job leaves on the disk it writes to")    \
     X(disk_budget, 0, 0, INT64_MAX,                                                                \
       "bytes of follow jobs' checkpoints kept on disk, 0 = unlimited")                             \

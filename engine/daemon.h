@@ -17,18 +17,12 @@ struct ckd_job;
 struct ckd_outcome;
 struct ckd_daemon;
 
+/* HTTP segment transfers (xfer.c): handed to the data plane's worker
+ * threads (plane.h); this is the loop's side of them. */
 typedef struct ckd_xfer_engine {
-    CURLM *multi;
-    uv_timer_t timer;
-    int active;       /* transfers attached to the multi handle */
-    int64_t buffered; /* bytes of write buffers handed to transfers */
-    char *pool;       /* free full-size buffers, linked through their first bytes */
-    int npool;
-    struct ckd_xfer *waiting; /* paused for lack of buffer memory or bandwidth */
-    uv_timer_t refill;        /* bandwidth token bucket, while a limit is set */
-    int64_t tokens;           /* bytes that may be received before the next refill */
-    uint64_t refill_ms;
-    int64_t bytes_total; /* all bytes ever written, for throughput */
+    struct ckd_plane *plane; /* the worker threads */
+    int active;              /* transfers submitted and not finally reported */
+    int64_t bytes_total;     /* all bytes ever written, for throughput */
     void (*report)(struct ckd_daemon *d, const struct ckd_outcome *o); /* outcomes */
 } ckd_xfer_engine;
 
@@ -44,6 +38,8 @@ typedef struct ckd_daemon {
     struct ckd_server *server;
     struct ckd_master *master;
     struct ckd_http *http_reqs; /* in-memory requests in flight */
+    CURLM *http_multi;          /* ... on the loop's own multi handle (http.c) */
+    uv_timer_t http_timer;
     char *master_ca_file;
     /* Follow jobs' disk budget pass (follow.c), one at a time and never
      * beside a tidy pass: both read pointers and remove directories, and one
@@ -54,6 +50,7 @@ typedef struct ckd_daemon {
         int tidies;   /* tidy passes in the pool, of running or stopped follows */
     } follow_budget;
     int copies;   /* local copies in the pool */
+    int opening;  /* staging files being opened in the pool (each before a transfer) */
     int archives; /* master archives streaming (each holds a connection) */
     int stop_journaled;
     struct ckd_job *jobs; /* by id */

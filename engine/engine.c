@@ -41,6 +41,7 @@ static void finish_stop(ckd_daemon *d)
 {
     ckd_store_commit(&d->store);
     ckd_xfer_engine_close(d);
+    ckd_http_close(d);
     close_handle((uv_handle_t *)&d->tick);
     close_handle((uv_handle_t *)&d->kick);
     close_handle((uv_handle_t *)&d->commit);
@@ -133,7 +134,7 @@ int ckd_engine_open(ckd_daemon *d, const ckd_engine_opts *o)
             return -EADDRINUSE;
         }
     }
-    if (ckd_xfer_engine_init(d, ckd_outcome_report) < 0) {
+    if (ckd_http_init(d) < 0 || ckd_xfer_engine_init(d, ckd_outcome_report) < 0) {
         ckd_error("cannot initialise the transfer engine");
         return -ENOMEM;
     }

@@ -88,19 +88,14 @@ int ckd_http_start_method(ckd_daemon *d, const char *method, const char *url,
         h->headers = curl_slist_append(h->headers, *p);
     h->headers = curl_slist_append(h->headers, "Accept: application/json");
     CURL *e = h->easy;
-    curl_easy_setopt(e, CURLOPT_URL, url);
+    ckd_http_easy_defaults(e, url, d->master_ca_file);
     curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)h);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, h);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT, 120L);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "ckptd/" CKPTD_VERSION);
-    if (d->master_ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, d->master_ca_file);
     if (post_body) {
         h->post = strdup(post_body);
         if (!h->post) {
@@ -112,7 +107,7 @@ int ckd_http_start_method(ckd_daemon *d, const char *method, const char *url,
     }
     if (method) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
-    if (curl_multi_add_handle(d->xe.multi, e) != CURLM_OK) {
+    if (curl_multi_add_handle(d->http_multi, e) != CURLM_OK) {
         http_free(h);
         return -EIO;
     }
@@ -139,7 +134,7 @@ static void finish(ckd_http *h, int err, const char *msg)
 
 void ckd_http_done(ckd_http *h, CURLcode rc)
 {
-    curl_multi_remove_handle(h->d->xe.multi, h->easy);
+    curl_multi_remove_handle(h->d->http_multi, h->easy);
     if (h->too_big) {
         finish(h, -E2BIG, "reply too large");
     } else if (rc != CURLE_OK) {
@@ -155,11 +150,139 @@ void ckd_http_done(ckd_http *h, CURLcode rc)
 
 void ckd_http_cancel(ckd_http *h)
 {
-    curl_multi_remove_handle(h->d->xe.multi, h->easy);
+    curl_multi_remove_handle(h->d->http_multi, h->easy);
     finish(h, -ECANCELED, "canceled");
 }
 
 void ckd_http_cancel_all(ckd_daemon *d)
 {
     while (d->http_reqs) ckd_http_cancel(d->http_reqs);
+}
+
+/* ---- the loop's libcurl multi (control requests only) ------------------ */
+
+/* One uv_poll_t per socket libcurl asks us to watch. */
+typedef struct poll_ctx {
+    uv_poll_t handle;
+    curl_socket_t fd;
+    ckd_daemon *d;
+} poll_ctx;
+
+static void drain_messages(ckd_daemon *d)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(d->http_multi, &left))) {
+        if (msg->msg != CURLMSG_DONE) continue;
+        void *owner = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&owner);
+        if (owner && *(uint32_t *)owner == CKD_HTTP_MAGIC) ckd_http_done(owner, msg->data.result);
+    }
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    poll_ctx *p = h->data;
+    int flags = 0;
+    if (status < 0)
+        flags = CURL_CSELECT_ERR;
+    else {
+        if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
+        if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
+    }
+    int running;
+    curl_multi_socket_action(p->d->http_multi, p->fd, flags, &running);
+    drain_messages(p->d);
+}
+
+static void on_poll_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    ckd_daemon *d = userp;
+    poll_ctx *p = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (p) {
+            uv_poll_stop(&p->handle);
+            uv_close((uv_handle_t *)&p->handle, on_poll_closed);
+            curl_multi_assign(d->http_multi, s, NULL);
+        }
+        return 0;
+    }
+    if (!p) {
+        p = calloc(1, sizeof(*p));
+        if (!p) return -1;
+        p->fd = s;
+        p->d = d;
+        p->handle.data = p;
+        if (uv_poll_init_socket(d->loop, &p->handle, s) != 0) {
+            free(p);
+            return -1;
+        }
+        curl_multi_assign(d->http_multi, s, p);
+    }
+    int events = 0;
+    if (what & CURL_POLL_IN) events |= UV_READABLE;
+    if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
+    uv_poll_start(&p->handle, events, on_poll);
+    return 0;
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    ckd_daemon *d = t->data;
+    int running;
+    curl_multi_socket_action(d->http_multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    drain_messages(d);
+}
+
+static int on_timer(CURLM *m, long timeout_ms, void *userp)
+{
+    ckd_daemon *d = userp;
+    if (timeout_ms < 0)
+        uv_timer_stop(&d->http_timer);
+    else
+        uv_timer_start(&d->http_timer, on_timeout, (uint64_t)timeout_ms, 0);
+    return 0;
+}
+
+int ckd_http_init(ckd_daemon *d)
+{
+    d->http_multi = curl_multi_init();
+    if (!d->http_multi) return -ENOMEM;
+    uv_timer_init(d->loop, &d->http_timer);
+    d->http_timer.data = d;
+    curl_multi_setopt(d->http_multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(d->http_multi, CURLMOPT_SOCKETDATA, d);
+    curl_multi_setopt(d->http_multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(d->http_multi, CURLMOPT_TIMERDATA, d);
+    /* Control requests only (transfers run in the data plane): a few
+     * connections, kept for reuse. */
+    curl_multi_setopt(d->http_multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 8L);
+    return 0;
+}
+
+void ckd_http_close(ckd_daemon *d)
+{
+    /* Every request is gone by now; cleanup closes cached connections,
+     * which removes their sockets (and our polls) through on_socket. */
+    if (!d->http_multi) return;
+    curl_multi_cleanup(d->http_multi);
+    d->http_multi = NULL;
+    uv_close((uv_handle_t *)&d->http_timer, NULL);
+}
+
+void ckd_http_easy_defaults(CURL *e, const char *url, const char *ca_file)
+{
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)CKD_HTTP_CONNECT_TIMEOUT);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "ckptd/" CKPTD_VERSION);
+    if (ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
 }

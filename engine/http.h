@@ -1,5 +1,7 @@
-/* Small in-memory HTTP requests (the master's JSON API) on the same libcurl
- * multi handle and loop as file transfers. The body is capped. */
+/* Small in-memory HTTP requests (the master's JSON API) on the loop's own
+ * libcurl multi handle (file transfers run in the data plane, plane.h, so
+ * neither waits behind the other). The body is capped. Also the one place
+ * for the options every libcurl handle of ckptd starts from. */
 #ifndef CKD_HTTP_H
 #define CKD_HTTP_H
 
@@ -49,7 +51,19 @@ int ckd_http_start_method(ckd_daemon *d, const char *method, const char *url,
 /* Stops a request; its callback fires with -ECANCELED. */
 void ckd_http_cancel(ckd_http *h);
 void ckd_http_cancel_all(ckd_daemon *d);
-/* Called by the transfer engine when libcurl finished h. */
+/* Called when libcurl finished h. */
 void ckd_http_done(ckd_http *h, CURLcode rc);
+
+/* The loop's multi handle for these requests: set up, and closed at stop
+ * (after every request ended). */
+int ckd_http_init(ckd_daemon *d);
+void ckd_http_close(ckd_daemon *d);
+
+/* Connect timeout of every connection ckptd makes, seconds. */
+#define CKD_HTTP_CONNECT_TIMEOUT 15
+/* The options every easy handle of ckptd starts from: URL, http(s) only
+ * (redirects too), no signals, connect timeout, keep-alive, user agent, CA
+ * bundle (NULL: the system's). */
+void ckd_http_easy_defaults(CURL *e, const char *url, const char *ca_file);
 
 #endif

@@ -208,27 +208,16 @@ int ckd_file_segs_alloc(ckd_file *f, int n)
 
 void ckd_file_zstd_release(ckd_file *f)
 {
-    ZSTD_freeDCtx(f->zd);
-    free(f->zout);
     XXH3_freeState(f->hash_frame);
-    f->zd = NULL;
-    f->zout = NULL;
     f->hash_frame = NULL;
     f->dec = f->frame_c = f->frame_d = 0;
 }
 
-/* The decoder of a zstd file; the window cap refuses frames that would
- * make a hostile stream allocate without bound. */
-#define ZSTD_WINDOW_LOG_MAX 27
-
 int ckd_file_zstd_init(ckd_file *f)
 {
     ckd_file_zstd_release(f);
-    f->zd = ZSTD_createDCtx();
-    f->zout = malloc(1 << 20);
     f->hash_frame = XXH3_createState();
-    if (!f->zd || !f->zout || !f->hash_frame) return -ENOMEM;
-    ZSTD_DCtx_setParameter(f->zd, ZSTD_d_windowLogMax, ZSTD_WINDOW_LOG_MAX);
+    if (!f->hash_frame) return -ENOMEM;
     XXH3_128bits_reset(f->hash_frame);
     return 0;
 }
@@ -366,8 +355,8 @@ int ckd_job_add_file(ckd_job *j, int unit, const char *url, const char *path, in
     f->fd = -1;
     f->url = strdup(url);
     f->path = strdup(path);
-    f->size = zstd ? -1 : size; /* a stream's size is not its decoded size */
-    f->size_given = !zstd && size >= 0;
+    f->size = size; /* zstd: the decoded size (the stream's is not known) */
+    f->size_given = size >= 0;
     f->zstd = zstd;
     f->state = CKD_FILE_PENDING;
     if (expect)
@@ -448,8 +437,7 @@ void ckd_file_reset(ckd_file *f)
     f->hash[0] = '\0';
     if (!f->size_given) f->size = -1;
     f->layout_saved = 0;
-    f->reset_pending = 0;
-    f->no_ranges = 0;
+    f->reset_pending = 0; /* (no_ranges stays: it is the server's, not the copy's) */
     ckd_store_seg_delete(&f->job->d->store, f->job->id, f->idx);
     ckd_file_persist(f);
 }

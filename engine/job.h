@@ -137,11 +137,9 @@ typedef struct ckd_file {
     int layout_saved;    /* segment rows exist in the store */
     /* zstd: the bytes fetched are a zstd stream, stored decoded. One range,
      * never split; resume restarts at the last complete frame. */
-    int zstd;
+    int zstd;                 /* (the data plane decodes; size is the decoded size) */
     int64_t dec;              /* decoded bytes written (the decoded file's size so far) */
     int64_t frame_c, frame_d; /* compressed and decoded offsets at the last frame end */
-    ZSTD_DCtx *zd;
-    char *zout;               /* decoder output buffer (pool thread) */
     XXH3_state_t *hash_frame; /* the hash state at the last frame end */
     int reset_pending;        /* start again from zero once nothing is in flight */
     int64_t held;             /* master route: size + 1 of a file whose verification waits

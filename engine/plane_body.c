@@ -12,6 +12,8 @@
 
 #include "plane_int.h"
 
+#include "ckp.h"
+
 /* ---- messages ----------------------------------------------------------- */
 
 /* The URL for messages: without user:pass@, query string and fragment
@@ -20,18 +22,7 @@ static void redact_url(const pl_xfer *x, char *out, size_t outlen)
 {
     char *url = NULL;
     curl_easy_getinfo(x->f.easy, CURLINFO_EFFECTIVE_URL, &url);
-    if (!url) url = "";
-    size_t n = strcspn(url, "?#");
-    const char *scheme = strstr(url, "://");
-    const char *host = scheme && scheme < url + n ? scheme + 3 : url;
-    size_t hostlen = strcspn(host, "/?#");
-    const char *at = memchr(host, '@', hostlen);
-    if (at) {
-        snprintf(out, outlen, "%.*s%.*s", (int)(host - url), url, (int)(url + n - (at + 1)),
-                 at + 1);
-    } else {
-        snprintf(out, outlen, "%.*s", (int)n, url);
-    }
+    ckp_url_redact(out, outlen, url ? url : ""); /* the project's one rule */
 }
 
 void ckd__plane_decide(pl_xfer *x, enum ckd_fetch_end end, int err, const char *fmt, ...)
@@ -42,7 +33,7 @@ void ckd__plane_decide(pl_xfer *x, enum ckd_fetch_end end, int err, const char *
     x->final.r.err = err;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(x->final.r.message, sizeof(x->final.r.message), fmt, ap);
+    ckp_vfmt(x->final.r.message, sizeof(x->final.r.message), fmt, ap);
     va_end(ap);
 }
 

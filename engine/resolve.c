@@ -117,8 +117,9 @@ static int add_resource(ckd_job *j, int unit, const char *url, const ckd_det_che
     const char *rel = cp->resources[r].path;
     int zstd = ckd_job_wants_decoding(j, url, rel);
     char *stored = zstd ? ckd_zstd_stored_name(rel) : strdup(rel);
-    int rc = stored ? ckd_job_add_file(j, unit, url, stored, cp->resources[r].size,
-                                       sealed_hash(cp, stored), zstd)
+    /* resources lists the stored (compressed) size; the decoded one is not known */
+    int64_t size = zstd ? -1 : cp->resources[r].size;
+    int rc = stored ? ckd_job_add_file(j, unit, url, stored, size, sealed_hash(cp, stored), zstd)
                     : -ENOMEM;
     free(stored);
     return rc;

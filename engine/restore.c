@@ -115,7 +115,7 @@ static int load_seg(void *ud, const ckd_seg_row *r)
     XXH3_128bits_reset(s->hash);
     /* The claimed hashes are read again by job_prepare (ckd_seg_claim). */
     f->layout_saved = 1;
-    if (f->zstd && !f->zd && ckd_file_zstd_init(f) < 0) return c->rc = -ENOMEM;
+    if (f->zstd && !f->hash_frame && ckd_file_zstd_init(f) < 0) return c->rc = -ENOMEM;
     return 0;
 }
 

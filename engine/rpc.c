@@ -83,8 +83,8 @@ static void m_status(ckd_client *c, json_t *params, reply *r)
         json_pack("{s:s, s:i, s:i, s:f, s:o, s:i, s:f, s:I, s:s, s:s}", "version", CKPTD_VERSION,
                   "protocol", CKP_PROTOCOL_VERSION, "pid", (int)getpid(), "uptime",
                   (double)(ckd_now_ms() - d->start_ms) / 1000.0, "jobs", jobs, "active_transfers",
-                  d->xe.active, "throughput", d->throughput, "buffered_bytes",
-                  (json_int_t)d->xe.buffered, "socket", d->socket_path, "state_dir", d->state_dir);
+                  d->xe.active, "throughput", d->throughput, "buffered_bytes", (json_int_t)0,
+                  "socket", d->socket_path, "state_dir", d->state_dir);
 }
 
 static void drop_pending(ckd_client *c)

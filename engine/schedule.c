@@ -29,6 +29,19 @@
 /* How far past the bytes already received a running stream is cut. */
 #define SPLIT_SLACK (1 << 20)
 
+/* Opening a staging file in the pool: the work sees only this request,
+ * never the file (the loop may read the file meanwhile). */
+typedef struct open_req {
+    uv_work_t work;
+    ckd_file *file; /* for the loop's half only */
+    char *path;     /* staging dir/rel */
+    char *dir;
+    char *rel;
+    int64_t size; /* preallocated when known */
+    int fd;
+    int err;
+} open_req;
+
 static void stop_files(ckd_job *j);
 static void sched_run(ckd_daemon *d);
 static void file_open_work(uv_work_t *req);
@@ -114,6 +127,7 @@ static int file_layout(ckd_file *f)
         f->segs[i].start = (int64_t)i * step;
         f->segs[i].end = i == n - 1 ? f->size : (int64_t)(i + 1) * step;
     }
+    if (f->zstd) f->segs[0].end = -1; /* the stream's length is not the file's */
     /* Journal rows for anything big enough to be worth resuming. */
     f->layout_saved = 0;
     if (n > 1 || f->size < 0 || f->size >= cfg->journal_step || f->zstd) {
@@ -136,13 +150,10 @@ static void file_split_running(ckd_file *f)
 {
     const ckd_config *cfg = &f->job->d->cfg;
     ckd_seg *s0 = &f->segs[0];
-    ckd_xfer *x = s0->xfer;
-    /* After the first write the fd is open and stays open until the stream
-     * ends, so new ranges can share it without racing the opener. */
-    if (!x || x->curl_done || s0->written == 0 || f->size < cfg->segment_threshold ||
-        f->no_ranges || f->fd < 0 || f->zstd)
+    if (!s0->xfer || s0->written == 0 || f->size < cfg->segment_threshold || f->no_ranges ||
+        f->fd < 0 || f->zstd)
         return;
-    int64_t at = x->req_off + x->received + (int64_t)SPLIT_SLACK;
+    int64_t at = s0->start + s0->written + (int64_t)SPLIT_SLACK;
     int64_t rest = f->size - at;
     int n = (int)(rest / MIN_SEGMENT);
     if (n > cfg->max_segments - 1) n = (int)cfg->max_segments - 1;
@@ -151,9 +162,9 @@ static void file_split_running(ckd_file *f)
     if (!ns) return;
     f->segs = ns;
     s0 = &f->segs[0];
-    s0->xfer->seg = s0; /* the array moved */
     int64_t step = rest / (n + 1);
     s0->end = at + step;
+    ckd_xfer_set_end(s0, s0->end);
     for (int i = 1; i <= n; i++) {
         ckd_seg *s = &f->segs[i];
         memset(s, 0, sizeof(*s));
@@ -298,17 +309,35 @@ static int sched_file(ckd_daemon *d, ckd_file *f, int slots, uint64_t now)
     }
     if (f->nsegs == 1 && f->segs[0].xfer && f->size >= 0 && f->segs[0].end == f->size)
         file_split_running(f);
-    /* Several writers share one fd: open it before any range starts. */
-    if (f->nsegs > 1 && f->fd < 0) {
-        if (!f->opening && ckd_file_idle(f)) {
-            f->opening = 1;
-            uv_work_t *w = calloc(1, sizeof(*w));
-            if (!w) return 0;
-            w->data = f;
-            f->job->busy++;
-            uv_queue_work(d->loop, w, file_open_work, file_open_done);
+    /* The data plane writes into an open fd (shared by a file's ranges):
+     * open it (in the pool) before any range starts. */
+    if (f->fd < 0) {
+        /* An open in flight holds a connection slot, so that no more files
+         * are open than transfers may run. */
+        if (f->opening || !ckd_file_idle(f) || slots <= 0) return 0;
+        open_req *r = calloc(1, sizeof(*r));
+        if (r) {
+            r->file = f;
+            r->path = ckd_file_staging_path(f);
+            r->dir = strdup(ckd_file_staging_dir(f));
+            r->rel = strdup(f->path);
+            r->size = f->size;
         }
-        return 0;
+        if (!r || !r->path || !r->dir || !r->rel) {
+            if (r) {
+                free(r->path);
+                free(r->dir);
+                free(r->rel);
+            }
+            free(r);
+            return 0;
+        }
+        f->opening = 1;
+        r->work.data = r;
+        f->job->busy++;
+        d->opening++;
+        uv_queue_work(d->loop, &r->work, file_open_work, file_open_done);
+        return 1;
     }
     int taken = 0;
     for (int i = 0; i < f->nsegs && taken < slots; i++) {
@@ -438,7 +467,7 @@ static void sched_run(ckd_daemon *d)
     }
     qsort(order, n, sizeof(*order), cmp_priority);
     uint64_t now = ckd_now_ms();
-    int slots = (int)d->cfg.max_connections - d->xe.active - d->copies - d->archives;
+    int slots = (int)d->cfg.max_connections - d->xe.active - d->copies - d->archives - d->opening;
     /* No starvation: a running job with nothing in flight gets one
      * connection before higher priorities take the rest. */
     for (size_t k = 0; k < n && slots > 1; k++) {
@@ -485,39 +514,46 @@ static void sched_run(ckd_daemon *d)
 
 static void file_open_work(uv_work_t *req)
 {
-    ckd_file *f = req->data;
-    char *path = ckd_file_staging_path(f);
-    if (!path) return;
-    if (ckd_mkdir_parents(ckd_file_staging_dir(f), f->path) == 0) {
-        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (fd >= 0 && f->size > 0) {
-            /* Preallocate: fewer extents, and ENOSPC now rather than midway. */
-            struct stat st;
-            if (fstat(fd, &st) == 0 && st.st_size < f->size &&
-                posix_fallocate(fd, 0, f->size) != 0 && ftruncate(fd, f->size) != 0) {
-                close(fd);
-                fd = -1;
-                errno = ENOSPC;
-            }
-        }
-        f->fd = fd;
-        if (fd < 0) f->io = -errno; /* read back on the loop, reset there */
+    open_req *r = req->data;
+    r->fd = -1;
+    int rc = ckd_mkdir_parents(r->dir, r->rel);
+    if (rc == 0) {
+        r->fd = open(r->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (r->fd < 0) rc = -errno;
     }
-    free(path);
+    if (rc == 0 && r->size > 0) {
+        /* Preallocate: fewer extents, and ENOSPC now rather than midway. */
+        struct stat st;
+        if (fstat(r->fd, &st) == 0 && st.st_size < r->size &&
+            posix_fallocate(r->fd, 0, r->size) != 0 && ftruncate(r->fd, r->size) != 0) {
+            close(r->fd);
+            r->fd = -1;
+            rc = -ENOSPC;
+        }
+    }
+    r->err = rc;
 }
 
 static void file_open_done(uv_work_t *req, int status)
 {
-    ckd_file *f = req->data;
-    free(req);
+    open_req *r = req->data;
+    ckd_file *f = r->file;
     f->opening = 0;
     f->job->busy--;
+    f->job->d->opening--;
+    f->fd = r->fd;
+    int err = r->err;
     if (f->fd < 0) {
-        int err = f->io < 0 ? f->io : -EIO;
-        f->io = 0;
-        char *path = ckd_file_staging_path(f);
-        ckd_job_disk_error(f->job, path ? path : f->path, err);
-        free(path);
+        if (err == -ENAMETOOLONG || err == -ENOTDIR || err == -EISDIR || err == -EEXIST ||
+            err == -EINVAL)
+            /* This file's name cannot be made here: it fails, the rest go on. */
+            ckd_file_fail(f, "cannot create '%s': %s", r->path, strerror(-err));
+        else
+            ckd_job_disk_error(f->job, r->path, err < 0 ? err : -EIO);
     }
+    free(r->path);
+    free(r->dir);
+    free(r->rel);
+    free(r);
     ckd_sched_kick(f->job->d);
 }

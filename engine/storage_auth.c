@@ -119,6 +119,11 @@ char *ckd_storage_object_url(const ckd_storage_auth *a, const ckd_det_storage *s
     return url;
 }
 
+int ckd_storage_auth_signs_range(const ckd_storage_auth *a)
+{
+    return a->gcs || a->azure;
+}
+
 int ckd_storage_auth_apply(const ckd_storage_auth *a, CURL *e, const char *url, int64_t start,
                            int64_t end, struct curl_slist **headers)
 {

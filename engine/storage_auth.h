@@ -43,6 +43,9 @@ int ckd_storage_auth_ready(const ckd_storage_auth *a);
  * never holds a secret: an azure SAS is added per request. */
 char *ckd_storage_object_url(const ckd_storage_auth *a, const ckd_det_storage *st, const char *uuid,
                              const char *rel);
+/* 1 when the range travels in a signed header (gcs, azure), not as
+ * CURLOPT_RANGE. */
+int ckd_storage_auth_signs_range(const ckd_storage_auth *a);
 /* Prepares one ranged GET of url on e (bytes start..end inclusive, end < 0:
  * to the end): signing, tokens, the range (in a header where the signature
  * covers it). Headers are appended to *headers. Returns 0 or -errno. */

@@ -20,9 +20,10 @@ void ckd_file_verify(ckd_file *f)
 {
     ckd_job *j = f->job;
     char why[512] = "";
-    if (f->size_given && f->segs && f->nsegs > 0 && f->segs[f->nsegs - 1].end != f->size)
+    int64_t got = f->zstd ? f->dec : f->segs && f->nsegs > 0 ? f->segs[f->nsegs - 1].end : -1;
+    if (f->size_given && got != f->size)
         snprintf(why, sizeof(why), "size mismatch for '%s': got %lld bytes, expected %lld", f->path,
-                 (long long)f->segs[f->nsegs - 1].end, (long long)f->size);
+                 (long long)got, (long long)f->size);
     else if (f->expect[0] && strcmp(f->expect, f->hash) != 0)
         snprintf(why, sizeof(why), "xxh128 mismatch for '%s': got %s, expected %s", f->path,
                  f->hash, f->expect);
@@ -138,6 +139,7 @@ void ckd_file_landed(ckd_file *f, int64_t size)
         return;
     }
     f->segs[0].end = f->segs[0].written = size;
+    if (f->zstd) f->dec = size; /* decoded already (the archive's entry) */
     if (!f->size_given) f->size = size;
     ckd_file_verify(f);
 }
