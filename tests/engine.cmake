@@ -5,3 +5,12 @@ ckptd_unit_test(test_store ckd)
 # credentials, names, URLs and request headers.
 ckptd_unit_test(test_gcs ckd_cloud)
 ckptd_unit_test(test_azure ckd_cloud)
+# The job core in process: a real loop and store, the test playing the fetch
+# source (outcomes through ckd_outcome_report), the copy source for file://.
+# Allocations are wrapped so that the test can fail the Nth one.
+ckptd_unit_test(test_engine ckd)
+target_link_options(test_engine PRIVATE
+  -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup)
+# print_stacktrace: the allocation sweep names the function of a crash.
+set_tests_properties(unit.test_engine PROPERTIES TIMEOUT 600
+  ENVIRONMENT "UBSAN_OPTIONS=print_stacktrace=1")
