@@ -14,3 +14,15 @@ target_link_options(test_engine PRIVATE
 # print_stacktrace: the allocation sweep names the function of a crash.
 set_tests_properties(unit.test_engine PROPERTIES TIMEOUT 600
   ENVIRONMENT "UBSAN_OPTIONS=print_stacktrace=1")
+# The engine's import rules (tests/check_includes.py): no include cycle,
+# each .c includes its own header first, no .c over 800 lines, fetch
+# sources include nothing of the job core; today's exceptions are listed
+# exactly in tests/include_cycles.allow. The checker's own test first.
+find_package(Python3 COMPONENTS Interpreter)
+if(Python3_Interpreter_FOUND)
+  add_test(NAME lint.check_includes_selftest
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/check_includes.py --self-test)
+  add_test(NAME lint.check_includes
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/check_includes.py
+      ${PROJECT_SOURCE_DIR}/engine ${CMAKE_CURRENT_SOURCE_DIR}/include_cycles.allow)
+endif()
