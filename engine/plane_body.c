@@ -1,6 +1,8 @@
 /* The data plane, one transfer: the request's range and validator, the
  * response's headers and what they mean, the body written and hashed in
  * place (or decoded first, for zstd), progress reports, and the verdict. */
+#include "plane_int.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,7 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "plane_int.h"
 
 #include "ckp.h"
 

@@ -3,12 +3,13 @@
  * API (one uv_poll_t per socket, one uv_timer_t for libcurl's timeout; as
  * curl's docs/examples/multi-uv.c, with the error checks). Commands arrive
  * through the worker's queue and uv_async_t. */
+#include "plane_int.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "plane_int.h"
 
 /* ---- libcurl <-> libuv glue ---------------------------------------------- */
 
