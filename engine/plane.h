@@ -81,6 +81,9 @@ typedef struct ckd_fetch {
                                  * end; off is that frame end in the stream */
     int64_t dec_max;            /* zstd: decoded size cap, -1 none: more output -> FAIL, at
                                  * once */
+    int writeback;              /* start the kernel's writeback of each step as it is written
+                                 * (sync_file_range, asynchronous), so that a flush before
+                                 * publication has little left to do */
 } ckd_fetch;
 
 /* A report on one work item: progress (final == 0) or the one final report. */

@@ -4,6 +4,7 @@
 #include "plane_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +12,6 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
-
 
 #include "ckp.h"
 
@@ -60,6 +60,11 @@ static void progress(pl_xfer *x)
     int64_t idx = written / x->f.step;
     if (idx <= x->step_idx) return;
     x->step_idx = idx;
+    if (x->f.writeback && !x->f.zstd && x->pos > x->wb_off) {
+        /* Writeback of what this step wrote starts now, not at the flush. */
+        sync_file_range(x->f.fd, x->wb_off, x->pos - x->wb_off, SYNC_FILE_RANGE_WRITE);
+        x->wb_off = x->pos;
+    }
     pl_report *r = malloc(sizeof(*r));
     XXH3_state_t *h = XXH3_createState();
     if (!r || !h) { /* progress is advisory: the next step or the final tells */
@@ -524,7 +529,7 @@ int ckd__plane_xfer_setup(ckd_plane *p, pl_xfer *x)
     CURL *e = f->easy;
     x->cr_start = x->cr_end = x->cr_total = x->clen = -1;
     x->retry_after = -1;
-    x->pos = f->off;
+    x->pos = x->wb_off = f->off;
     x->final.r.object_size = -1;
     x->final.r.retry_after_s = -1;
     if (f->zstd) {

@@ -85,6 +85,7 @@ typedef struct pl_xfer {
     double retry_after;                 /* seconds, -1 none */
     int64_t pos;                        /* next offset: in the file (plain), in the stream (zstd) */
     int64_t step_idx;                   /* written / step at the last progress report */
+    int64_t wb_off;                     /* writeback started up to here (file offset) */
     /* zstd */
     ZSTD_DCtx *zd;
     unsigned char *zout;

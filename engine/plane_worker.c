@@ -10,7 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 /* ---- libcurl <-> libuv glue ---------------------------------------------- */
 
 /* Hands every finished transfer of w's multi handle to its verdict. */

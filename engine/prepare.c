@@ -244,7 +244,10 @@ void ckd_job_prepare(ckd_job *j)
 {
     if (j->prepared || j->preparing) return;
     prep_req *r = calloc(1, sizeof(*r));
-    if (!r) return;
+    if (!r) {
+        ckd_job_set_state(j, CKD_JOB_FAILED, "cannot prepare the job: out of memory");
+        return;
+    }
     ckd_restore_claims(j->d, j->id, &r->claims, &r->nclaims);
     r->job = j;
     r->work.data = r;

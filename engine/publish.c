@@ -86,15 +86,19 @@ void ckd_job_flush(ckd_job *j)
     if (j->flush_since_ms == 0) j->flush_since_ms = now;
     if (open > 0 && j->nfetched < FLUSH_BATCH_FILES && now - j->flush_since_ms < FLUSH_MAX_WAIT_MS)
         return;
-    j->flush_since_ms = 0;
     flush_req *r = calloc(1, sizeof(*r));
-    if (!r) return;
+    char *dir = r ? strdup(ckd_file_staging_dir(&j->files[j->fetched[0]])) : NULL;
+    if (!dir) {
+        free(r); /* the tick tries again */
+        return;
+    }
+    j->flush_since_ms = 0;
     /* The wave takes the whole list; new arrivals start a new one. */
+    r->dir = dir;
     r->idx = j->fetched;
     r->n = j->nfetched;
     j->fetched = NULL;
     j->nfetched = j->fetched_cap = 0;
-    r->dir = strdup(ckd_file_staging_dir(&j->files[r->idx[0]]));
     r->job = j;
     r->work.data = r;
     j->busy++;

@@ -458,7 +458,10 @@ static void on_experiment(void *ud, int err, json_t *body, const char *msg)
 void ckd_resolve_start(ckd_job *j)
 {
     resolve_ctx *c = calloc(1, sizeof(*c));
-    if (!c) return;
+    if (!c) {
+        ckd_job_set_state(j, CKD_JOB_FAILED, "cannot resolve the job: out of memory");
+        return;
+    }
     c->job = j;
     j->busy++;
     const char *select = src_str(j, "select");

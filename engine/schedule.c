@@ -452,7 +452,12 @@ static void sched_run(ckd_daemon *d)
     size_t n = 0;
     for (ckd_job *j = d->jobs; j; j = j->next) n++;
     ckd_job **order = malloc((n ? n : 1) * sizeof(*order));
-    if (!order) return;
+    if (!order) {
+        /* Out of memory: try again on the next iteration rather than
+         * leave a queued job waiting for an event that may not come. */
+        uv_timer_start(&d->kick, d->run_sched, 10, 0);
+        return;
+    }
     n = 0;
     uint64_t now0 = ckd_now_ms();
     for (ckd_job *j = d->jobs; j; j = j->next) {

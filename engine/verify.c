@@ -123,7 +123,10 @@ void ckd_file_finish(ckd_file *f)
         return;
     }
     finish_req *r = calloc(1, sizeof(*r));
-    if (!r) return;
+    if (!r) {
+        ckd_file_fail(f, "cannot verify '%s': out of memory", f->path);
+        return;
+    }
     r->file = f;
     r->work.data = r;
     f->io++;

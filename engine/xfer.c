@@ -278,7 +278,8 @@ int ckd_xfer_start(ckd_daemon *d, ckd_seg *s)
                    .range_set = range_set,
                    .zstd = f->zstd,
                    .dec_off = f->zstd ? f->dec : 0,
-                   .dec_max = f->zstd && f->size_given ? f->size : -1};
+                   .dec_max = f->zstd && f->size_given ? f->size : -1,
+                   .writeback = 1};
     if (f->validator && off > s->start)
         snprintf(w.validator, sizeof(w.validator), "%s", f->validator);
     int rc = ckd_plane_submit(d->xe.plane, &w);
