@@ -159,6 +159,11 @@ static int64_t child_parent(const ckd_job *c)
     return json_is_integer(p) ? (int64_t)json_integer_value(p) : 0;
 }
 
+int64_t ckd_follow_parent(const ckd_job *c)
+{
+    return child_parent(c);
+}
+
 static const char *child_uuid(const ckd_job *c)
 {
     return src_str(c->source, "uuid");

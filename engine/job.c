@@ -479,6 +479,27 @@ void ckd_jobs_free(ckd_daemon *d)
     }
 }
 
+int ckd_job_forget(ckd_job *j)
+{
+    if (!ckd_job_terminal(j) || !ckd_job_quiet(j) || j->publishing || j->follow || j->preparing ||
+        j->flushing || (j->state != CKD_JOB_DONE && !j->cleaned))
+        return -EBUSY;
+    for (size_t u = 0; u < j->nunits; u++)
+        if (j->units[u].archive) return -EBUSY;
+    ckd_daemon *d = j->d;
+    for (ckd_job **pp = &d->jobs; *pp; pp = &(*pp)->next) {
+        if (*pp == j) {
+            *pp = j->next;
+            break;
+        }
+    }
+    ckd_store_job_delete(&d->store, j->id);
+    ckd_debug("job %lld: forgotten (%s, last updated %lld)", (long long)j->id,
+              ckd_job_state_name(j->state), (long long)j->updated);
+    ckd_job_free(j);
+    return 0;
+}
+
 void ckd_file_fail(ckd_file *f, const char *fmt, ...)
 {
     ckd_job *j = f->job;

@@ -273,5 +273,10 @@ void ckd_file_restart(ckd_file *f, const char *why);
 void ckd_job_disk_error(ckd_job *j, const char *path, int err);
 /* Every job, at daemon exit. */
 void ckd_jobs_free(ckd_daemon *d);
+/* Forgets a finished job: unlinks it from d->jobs, deletes its rows from the
+ * store and frees it. Only a terminal, quiet job that is not publishing, has
+ * no follow state and (canceled or failed) whose staging is cleaned up;
+ * -EBUSY otherwise, and nothing changes. */
+int ckd_job_forget(ckd_job *j);
 
 #endif

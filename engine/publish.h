@@ -12,8 +12,8 @@ void ckd_job_fetched(ckd_job *j, ckd_file *f);
 void ckd_job_flush(ckd_job *j);
 /* Every file of unit u is verified and durable: publish it. */
 void ckd_unit_publish(ckd_job *j, size_t u);
-/* A canceled job, once quiet: removes its staging directories (only those
- * ckptd made). */
+/* A canceled job (or a failed one the history forgets), once quiet: removes
+ * its staging directories (only those ckptd made). */
 void ckd_job_cleanup(ckd_job *j);
 /* A file of unit u that publishing into its existing, non-empty target
  * would replace although the target is not ckptd's copy of the same
