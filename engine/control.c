@@ -10,6 +10,7 @@
 
 #include "ckp.h"
 #include "publish.h"
+#include "resolve.h"
 #include "schedule.h"
 
 int ckd_job_pause(ckd_job *j)
@@ -25,6 +26,7 @@ int ckd_job_pause(ckd_job *j)
         return CKP_RPC_BAD_TRANSITION;
     }
     ckd_job_set_state(j, CKD_JOB_PAUSED, NULL);
+    ckd_resolve_cancel(j);
     ckd_sched_stop_job(j);
     ckd_sched_kick(j->d);
     return 0;
@@ -55,6 +57,7 @@ int ckd_job_cancel(ckd_job *j)
     if (j->state == CKD_JOB_DONE || j->state == CKD_JOB_CANCELED || j->publishing)
         return CKP_RPC_BAD_TRANSITION;
     ckd_job_set_state(j, CKD_JOB_CANCELED, NULL);
+    ckd_resolve_cancel(j);
     ckd_sched_stop_job(j);
     ckd_job_cleanup(j);
     return 0;

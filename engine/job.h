@@ -168,6 +168,7 @@ typedef struct ckd_job {
     ckd_unit *units;
     size_t nunits; /* 0 until a checkpoint job is resolved */
     int resolve_attempts;
+    void *resolving;        /* resolve.c's context while its master call is out, or NULL */
     uint64_t not_before_ms; /* waiting: retry resolution after this */
     size_t files_verified;
     size_t files_failed;

@@ -23,3 +23,4 @@ ckptd_e2e_test(publish_safety)
 # 100,000 files end to end: slow under ASan+UBSan (a Debug build).
 set_tests_properties(e2e.large_job PROPERTIES TIMEOUT 1200)
 ckptd_e2e_test(history)
+ckptd_e2e_test(resolve_cancel)
