@@ -39,7 +39,8 @@ int ckd_job_resume(ckd_job *j)
         ckd_file *f = &j->files[i];
         if (f->state != CKD_FILE_FAILED) continue;
         ckd_file_set_state(f, CKD_FILE_PENDING, 0);
-        f->verify_attempts = 0;
+        f->verify_attempts = f->restarts = 0;
+        f->not_before_ms = 0;
         free(f->error);
         f->error = NULL;
         for (int k = 0; k < f->nsegs; k++) f->segs[k].attempts = 0, f->segs[k].first_fail_ms = 0;
