@@ -48,6 +48,9 @@ int ckd_job_resume(ckd_job *j)
         ckd_file_persist(f);
     }
     j->sched_from = 0;
+    /* Prepare again: the staging directory may be gone (removed while the
+     * job ran, was paused or failed), the target taken, the disk full. */
+    j->prepared = 0;
     ckd_job_set_state(j, CKD_JOB_QUEUED, NULL);
     ckd_sched_kick(j->d);
     return 0;
