@@ -51,6 +51,7 @@ int ckd_job_resume(ckd_job *j)
     /* Prepare again: the staging directory may be gone (removed while the
      * job ran, was paused or failed), the target taken, the disk full. */
     j->prepared = 0;
+    j->resumed = 1; /* the user's call: no space check, as before the first write */
     ckd_job_set_state(j, CKD_JOB_QUEUED, NULL);
     ckd_sched_kick(j->d);
     return 0;

@@ -176,6 +176,7 @@ typedef struct ckd_job {
     size_t files_failed;
     int prepared;  /* staging exists and earlier bytes were re-proven */
     int preparing; /* the prepare pass is in the pool */
+    int resumed;   /* resumed by a client: the next prepare pass skips the space check */
     int busy;      /* pool work for the job itself (prepare, flush, publish, cleanup) */
     int xfers;     /* transfers of this job alive (including detached ones) */
     int flushing;  /* a flush wave is in the pool */

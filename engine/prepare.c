@@ -33,6 +33,7 @@ typedef struct prep_req {
     int conflict; /* 1 + the unit whose target holds a file that is not ckptd's */
     size_t reproven, rejected;
     unsigned char *lost; /* per unit: its staging directory was not there (made anew) */
+    int skip_space;      /* a resume: the free space is not checked */
 } prep_req;
 
 static int hash_range(int fd, int64_t off, int64_t len, XXH3_state_t *h, char hex[33])
@@ -93,7 +94,7 @@ static void prepare_work(uv_work_t *req)
         }
     }
     if (!j->recheck) {
-        check_space(r); /* a new job has nothing to re-prove */
+        if (!r->skip_space) check_space(r); /* a new job has nothing to re-prove */
         return;
     }
     for (size_t i = 0; i < j->nfiles; i++) {
@@ -276,6 +277,8 @@ void ckd_job_prepare(ckd_job *j)
     /* After a restart the re-proof finds what is left wherever it is (also
      * in a target a crash left published); otherwise look for lost staging. */
     if (!j->recheck) r->lost = calloc(j->nunits ? j->nunits : 1, 1);
+    r->skip_space = j->resumed;
+    j->resumed = 0;
     r->job = j;
     r->work.data = r;
     j->busy++;
