@@ -3,17 +3,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ckp.h"
 #include "cmd.h"
 #include "render.h"
 
+/* What `ckpt jobs` calls recent: finished in the last day. */
+#define RECENT_S 86400
+
 static const char jobs_usage[] =
-    "usage: ckpt jobs [-s STATE]... [--json]\n"
+    "usage: ckpt jobs [--all] [-s STATE]... [--json]\n"
     "\n"
-    "Lists jobs: ID STATE FILES BYTES RATE OUTPUT ERROR.\n"
+    "Lists jobs: ID STATE FILES BYTES RATE OUTPUT ERROR. Without --all, the\n"
+    "jobs not finished and those finished in the last 24 hours.\n"
     "\n"
     "options:\n"
+    "  -a, --all           every job the daemon keeps (finished jobs are kept for\n"
+    "                      the history_days and history_max settings)\n"
     "  -s, --state STATE   only jobs in STATE (queued, resolving, running, waiting,\n"
     "                      paused, done, failed, canceled); may be repeated\n"
     "      --json          print the daemon's reply as JSON\n";
@@ -68,14 +75,20 @@ static int print_jobs(const json_t *jobs)
 int ckc_cmd_jobs(int argc, char **argv, ckc_opts *o)
 {
     static const struct option longopts[] = {{"state", required_argument, NULL, 's'},
+                                             {"all", no_argument, NULL, 'a'},
                                              {NULL, 0, NULL, 0}};
+    int all = 0;
     json_t *states = json_array();
     if (!states) {
         ckc_errorf("out of memory");
         return CKC_EXIT_FAIL;
     }
     int c;
-    while ((c = ckc_getopt(argc, argv, "s:", longopts, o, jobs_usage)) != -1) {
+    while ((c = ckc_getopt(argc, argv, "as:", longopts, o, jobs_usage)) != -1) {
+        if (c == 'a') {
+            all = 1;
+            continue;
+        }
         if (c == 's') {
             json_array_append_new(states, json_string(optarg));
             continue;
@@ -90,6 +103,9 @@ int ckc_cmd_jobs(int argc, char **argv, ckc_opts *o)
 
     json_t *params = json_object();
     if (params && json_array_size(states) > 0) json_object_set(params, "states", states);
+    /* Recent: finished jobs of the last day (the daemon keeps more). */
+    if (params && !all)
+        json_object_set_new(params, "since", json_integer((json_int_t)time(NULL) - RECENT_S));
     json_decref(states);
 
     json_t *res;

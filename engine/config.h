@@ -26,7 +26,9 @@
     X(low_speed_time, 10, 1, 3600, "... for this many seconds is dropped and retried")             \
     X(max_clients, 256, 1, 65536, "client connections at once; more are refused")                  \
     X(client_timeout, 30, 1, 3600, "seconds a client may leave a request line unfinished")         \
-    X(master_list_max, 100000, 100, 10000000, "checkpoints one master listing may hold")
+    X(master_list_max, 100000, 100, 10000000, "checkpoints one master listing may hold")           \
+    X(history_days, 30, 1, 36500, "days a finished job is kept (memory and database)")             \
+    X(history_max, 10000, 1, 10000000, "finished jobs kept at most; the oldest go first")
 
 typedef struct ckd_config {
 #define X(name, def, lo, hi, help) int64_t name;

@@ -10,6 +10,7 @@
 
 #include "ckp.h"
 #include "publish.h"
+#include "resolve.h"
 #include "schedule.h"
 
 int ckd_job_pause(ckd_job *j)
@@ -25,6 +26,7 @@ int ckd_job_pause(ckd_job *j)
         return CKP_RPC_BAD_TRANSITION;
     }
     ckd_job_set_state(j, CKD_JOB_PAUSED, NULL);
+    ckd_resolve_cancel(j);
     ckd_sched_stop_job(j);
     ckd_sched_kick(j->d);
     return 0;
@@ -37,7 +39,8 @@ int ckd_job_resume(ckd_job *j)
         ckd_file *f = &j->files[i];
         if (f->state != CKD_FILE_FAILED) continue;
         ckd_file_set_state(f, CKD_FILE_PENDING, 0);
-        f->verify_attempts = 0;
+        f->verify_attempts = f->restarts = 0;
+        f->not_before_ms = 0;
         free(f->error);
         f->error = NULL;
         for (int k = 0; k < f->nsegs; k++) f->segs[k].attempts = 0, f->segs[k].first_fail_ms = 0;
@@ -45,6 +48,10 @@ int ckd_job_resume(ckd_job *j)
         ckd_file_persist(f);
     }
     j->sched_from = 0;
+    /* Prepare again: the staging directory may be gone (removed while the
+     * job ran, was paused or failed), the target taken, the disk full. */
+    j->prepared = 0;
+    j->resumed = 1; /* the user's call: no space check, as before the first write */
     ckd_job_set_state(j, CKD_JOB_QUEUED, NULL);
     ckd_sched_kick(j->d);
     return 0;
@@ -55,6 +62,7 @@ int ckd_job_cancel(ckd_job *j)
     if (j->state == CKD_JOB_DONE || j->state == CKD_JOB_CANCELED || j->publishing)
         return CKP_RPC_BAD_TRANSITION;
     ckd_job_set_state(j, CKD_JOB_CANCELED, NULL);
+    ckd_resolve_cancel(j);
     ckd_sched_stop_job(j);
     ckd_job_cleanup(j);
     return 0;

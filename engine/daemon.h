@@ -56,6 +56,7 @@ typedef struct ckd_daemon {
     struct ckd_job *jobs; /* by id */
     uv_signal_t sigint, sigterm;
     uv_timer_t tick;       /* rates, progress events, retry wake-ups */
+    uint64_t history_ms;   /* when the history pass (history.c) last ran */
     uv_timer_t kick;       /* runs the scheduler on the next iteration (data: d) */
     uv_timer_cb run_sched; /* the scheduler's pass, set by ckd_sched_init */
     /* Told of every job state change (events to subscribers, prefetch):

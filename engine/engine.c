@@ -12,6 +12,7 @@
 #include "control.h"
 #include "follow.h"
 #include "fsutil.h"
+#include "history.h"
 #include "http.h"
 #include "job.h"
 #include "log.h"
@@ -71,6 +72,7 @@ static void on_tick(uv_timer_t *t)
     }
     d->throughput = (double)total;
     ckd_events_tick(d);
+    ckd_history_tick(d, now);
     /* Retry back-offs expire without any other event to wake us. */
     if (running) ckd_sched_kick(d);
 }

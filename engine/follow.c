@@ -159,6 +159,11 @@ static int64_t child_parent(const ckd_job *c)
     return json_is_integer(p) ? (int64_t)json_integer_value(p) : 0;
 }
 
+int64_t ckd_follow_parent(const ckd_job *c)
+{
+    return child_parent(c);
+}
+
 static const char *child_uuid(const ckd_job *c)
 {
     return src_str(c->source, "uuid");
@@ -1123,11 +1128,16 @@ void ckd_follow_stop(ckd_job *j)
     if (!f) return;
     j->follow = NULL;
     f->state = FOLLOW_CLOSING;
-    /* Answers still on their way find a token that leads nowhere. */
-    if (f->poll) f->poll->f = NULL;
+    /* Answers still on their way find a token that leads nowhere; the
+     * listing is canceled now (its callback frees the token). */
+    follow_token *poll = f->poll;
     if (f->tidy) f->tidy->tok.f = NULL;
     f->poll = NULL;
     f->tidy = NULL;
+    if (poll) {
+        poll->f = NULL;
+        if (j->d->master) ckd_master_cancel_owner(j->d->master, poll);
+    }
     uv_timer_stop(&f->timer);
     uv_close((uv_handle_t *)&f->timer, on_close);
 }

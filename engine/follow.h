@@ -18,6 +18,9 @@ void ckd_follow_start(ckd_job *j);
 void ckd_follow_stop(ckd_job *j);
 /* disk_budget changed (config.set): enforce it now, off the loop. */
 void ckd_follow_budget_changed(ckd_daemon *d);
+/* The id of the follow job that submitted checkpoint job c (its
+ * options.parent), or 0 when c is no follow job's child. */
+int64_t ckd_follow_parent(const ckd_job *c);
 /* Every job state change; a follow job reacts to its children's. */
 void ckd_follow_on_job_state(ckd_daemon *d, ckd_job *j);
 

@@ -437,7 +437,9 @@ void ckd_file_reset(ckd_file *f)
     f->hash[0] = '\0';
     if (!f->size_given) f->size = -1;
     f->layout_saved = 0;
-    f->reset_pending = 0; /* (no_ranges stays: it is the server's, not the copy's) */
+    f->reset_pending = 0;
+    /* no_ranges stays: a server that ignored a range does so again (a file
+     * laid out in ranges would otherwise restart until its budget ends). */
     ckd_store_seg_delete(&f->job->d->store, f->job->id, f->idx);
     ckd_file_persist(f);
 }
@@ -467,6 +469,27 @@ void ckd_jobs_free(ckd_daemon *d)
     }
 }
 
+int ckd_job_forget(ckd_job *j)
+{
+    if (!ckd_job_terminal(j) || !ckd_job_quiet(j) || j->publishing || j->follow || j->preparing ||
+        j->flushing || (j->state != CKD_JOB_DONE && !j->cleaned))
+        return -EBUSY;
+    for (size_t u = 0; u < j->nunits; u++)
+        if (j->units[u].archive) return -EBUSY;
+    ckd_daemon *d = j->d;
+    for (ckd_job **pp = &d->jobs; *pp; pp = &(*pp)->next) {
+        if (*pp == j) {
+            *pp = j->next;
+            break;
+        }
+    }
+    ckd_store_job_delete(&d->store, j->id);
+    ckd_debug("job %lld: forgotten (%s, last updated %lld)", (long long)j->id,
+              ckd_job_state_name(j->state), (long long)j->updated);
+    ckd_job_free(j);
+    return 0;
+}
+
 void ckd_file_fail(ckd_file *f, const char *fmt, ...)
 {
     ckd_job *j = f->job;
@@ -486,17 +509,36 @@ void ckd_file_fail(ckd_file *f, const char *fmt, ...)
     ckd_sched_kick(j->d);
 }
 
+uint64_t ckd_backoff_ms(int attempt)
+{
+    uint64_t cap = 250ull << (attempt < 8 ? (attempt > 0 ? attempt : 0) : 8);
+    if (cap > 30000) cap = 30000;
+    return (uint64_t)rand() % (cap + 1);
+}
+
 void ckd_file_restart(ckd_file *f, const char *why)
 {
-    ckd_job_log(f->job, "warn", "restarting '%s' from zero: %s", f->path, why);
-    if (f->state != CKD_FILE_PENDING) ckd_file_set_state(f, CKD_FILE_PENDING, 0);
+    /* The other transfers of a file that is restarting report the same
+     * change (or its echo, a refused If-Range): one restart, counted once. */
+    if (f->reset_pending) return;
     free(f->validator);
     f->validator = NULL;
     /* The scheduler stops its transfers; the reset itself waits until
-     * nothing of the file is in flight. */
+     * nothing of the file is in flight (also for a file that fails here:
+     * a resume starts it from zero). */
     f->reset_pending = 1;
     f->job->stop_pending = 1;
     if ((size_t)f->idx < f->job->sched_from) f->job->sched_from = (size_t)f->idx;
+    if (++f->restarts > CKD_RESTART_MAX) {
+        ckd_file_fail(f, "gave up on '%s' after %d restarts from zero: %s", f->path,
+                      CKD_RESTART_MAX, why);
+        return;
+    }
+    uint64_t delay = ckd_backoff_ms(f->restarts);
+    f->not_before_ms = ckd_now_ms() + delay;
+    ckd_job_log(f->job, "warn", "restarting '%s' from zero in %.1fs (restart %d of %d): %s",
+                f->path, (double)delay / 1000.0, f->restarts, CKD_RESTART_MAX, why);
+    if (f->state != CKD_FILE_PENDING) ckd_file_set_state(f, CKD_FILE_PENDING, 0);
     ckd_sched_kick(f->job->d);
 }
 

@@ -127,14 +127,16 @@ typedef struct ckd_file {
     enum ckd_file_state state;
     char *validator; /* ETag (or Last-Modified) of the first response */
     char *error;
-    int verify_attempts; /* size/hash mismatches so far (one refetch allowed) */
-    int fd;              /* staging file, -1 when closed */
-    int opening;         /* an open is queued in the pool */
-    int io;              /* other pool work on this file in flight */
-    int no_ranges;       /* the server ignores Range: one stream from zero */
-    int twin;            /* being (or was) copied from a verified copy published elsewhere */
-    int no_twin;         /* that copy failed or differed: fetch it from its source */
-    int layout_saved;    /* segment rows exist in the store */
+    int verify_attempts;    /* size/hash mismatches so far (one refetch allowed) */
+    int restarts;           /* restarts from zero so far (CKD_RESTART_MAX allowed) */
+    uint64_t not_before_ms; /* restart back-off: the scheduler starts nothing before */
+    int fd;                 /* staging file, -1 when closed */
+    int opening;            /* an open is queued in the pool */
+    int io;                 /* other pool work on this file in flight */
+    int no_ranges;          /* the server ignores Range: one stream from zero */
+    int twin;               /* being (or was) copied from a verified copy published elsewhere */
+    int no_twin;            /* that copy failed or differed: fetch it from its source */
+    int layout_saved;       /* segment rows exist in the store */
     /* zstd: the bytes fetched are a zstd stream, stored decoded. One range,
      * never split; resume restarts at the last complete frame. */
     int zstd;                 /* (the data plane decodes; size is the decoded size) */
@@ -166,11 +168,13 @@ typedef struct ckd_job {
     ckd_unit *units;
     size_t nunits; /* 0 until a checkpoint job is resolved */
     int resolve_attempts;
+    void *resolving;        /* resolve.c's context while its master call is out, or NULL */
     uint64_t not_before_ms; /* waiting: retry resolution after this */
     size_t files_verified;
     size_t files_failed;
     int prepared;  /* staging exists and earlier bytes were re-proven */
     int preparing; /* the prepare pass is in the pool */
+    int resumed;   /* resumed by a client: the next prepare pass skips the space check */
     int busy;      /* pool work for the job itself (prepare, flush, publish, cleanup) */
     int xfers;     /* transfers of this job alive (including detached ones) */
     int flushing;  /* a flush wave is in the pool */
@@ -264,12 +268,24 @@ void ckd_job_tick_rate(ckd_job *j, uint64_t now);
 /* Permanent failure of a file: recorded, logged; the scheduler stops its
  * transfers. */
 void ckd_file_fail(ckd_file *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Restarts from zero a file may take (the source changed, ignored a range,
+ * lied about its size) before it fails. */
+#define CKD_RESTART_MAX 5
+/* The retry back-off with full jitter: a random delay in milliseconds up
+ * to 250 ms << attempt, at most 30 s. One for every retry and restart. */
+uint64_t ckd_backoff_ms(int attempt);
 /* The source ignored a range or changed: start f again from zero once
- * nothing of it is in flight. */
+ * nothing of it is in flight and its back-off (ckd_backoff_ms) ran out;
+ * past CKD_RESTART_MAX restarts it fails instead, naming why. */
 void ckd_file_restart(ckd_file *f, const char *why);
 /* A write failed on disk (ENOSPC, EIO): the job fails naming the path. */
 void ckd_job_disk_error(ckd_job *j, const char *path, int err);
 /* Every job, at daemon exit. */
 void ckd_jobs_free(ckd_daemon *d);
+/* Forgets a finished job: unlinks it from d->jobs, deletes its rows from the
+ * store and frees it. Only a terminal, quiet job that is not publishing, has
+ * no follow state and (canceled or failed) whose staging is cleaned up;
+ * -EBUSY otherwise, and nothing changes. */
+int ckd_job_forget(ckd_job *j);
 
 #endif

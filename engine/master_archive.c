@@ -73,6 +73,8 @@ struct ckd_archive {
     /* the outcome, valid once done */
     int err;       /* 0, or why the archive failed */
     int transient; /* worth another attempt */
+    int tail_bad;  /* the tar ended, then the body did not (short, broken, miscounted):
+                      nothing this attempt wrote is trusted */
     char msg[600];
     /* thread only */
     CURL *easy;
@@ -374,15 +376,20 @@ static void arc_run(ckd_archive *x)
             goto out;
         }
     }
-    /* The tar ended; the body must end with it, at its announced length. */
+    /* The tar ended; the body must end with it, at its announced length
+     * (or the chunked stream's proper end, which curl checks). */
     do {
         x->have = 0;
         pump(x);
     } while (x->have > 0);
-    if (transfer_error(x) < 0) goto out;
+    if (transfer_error(x) < 0) {
+        x->tail_bad = 1;
+        goto out;
+    }
     curl_off_t cl = -1;
     curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
     if (cl >= 0 && cl != x->received) {
+        x->tail_bad = 1;
         arc_fail(x, -EPROTO, 1, "the master's archive has %lld bytes, not the %lld announced",
                  (long long)x->received, (long long)cl);
         goto out;
@@ -472,6 +479,26 @@ static void arc_drain(ckd_archive *x)
     }
 }
 
+/* The body went wrong after its tar ended: the files this attempt wrote
+ * (verified or not) are written again by the next one. */
+static void arc_distrust(ckd_archive *x)
+{
+    ckd_job *j = x->job;
+    ckd_unit *un = &j->units[x->unit];
+    for (size_t i = 0; i < x->n; i++) {
+        const arc_entry *e = &x->entries[i];
+        ckd_file *f = &j->files[e->idx];
+        if (!e->seen || e->skip || f->state == CKD_FILE_FAILED || f->state == CKD_FILE_PENDING)
+            continue;
+        if (f->state == CKD_FILE_VERIFIED) j->files_verified--, un->verified--;
+        /* A FETCHED file's flush wave skips it once it is pending. */
+        ckd_file_set_state(f, CKD_FILE_PENDING, 1);
+        f->held = 0;
+        f->reset_pending = 1;
+        if ((size_t)f->idx < j->sched_from) j->sched_from = (size_t)f->idx;
+    }
+}
+
 /* The archive ended (or never started): account for it, retry or fail. */
 static void arc_finish(ckd_archive *x)
 {
@@ -479,6 +506,7 @@ static void arc_finish(ckd_archive *x)
     ckd_unit *un = &j->units[x->unit];
     x->finishing = 1;
     un->archive = NULL;
+    if (x->tail_bad) arc_distrust(x);
     for (size_t i = 0; i < j->nfiles; i++) {
         ckd_file *f = &j->files[i];
         if (unit_file(f, x->unit) && f->state == CKD_FILE_ACTIVE && !f->held)

@@ -63,9 +63,7 @@ static void seg_retry(ckd_seg *s, double retry_after_s, const char *why)
         delay = (uint64_t)(retry_after_s * 1000.0);
         if (delay > 600000) delay = 600000;
     } else {
-        uint64_t cap = 250ull << (s->attempts < 8 ? s->attempts : 8);
-        if (cap > 30000) cap = 30000;
-        delay = (uint64_t)rand() % (cap + 1);
+        delay = ckd_backoff_ms(s->attempts);
     }
     s->not_before_ms = now + delay;
     if (f->state == CKD_FILE_ACTIVE) ckd_file_set_state(f, CKD_FILE_PENDING, 0);

@@ -243,8 +243,8 @@ static int headers_done(pl_xfer *x)
     } else {
         if (x->ranged) {
             ckd__plane_decide(x, CKD_FETCH_RESTART, 0,
-                              "'%s' answered a range request with the whole object (no range "
-                              "support, or it changed)",
+                              "'%s' ignored the range request and sent the whole object (no "
+                              "range support, or it changed)",
                               url);
             return 0;
         }
@@ -253,8 +253,8 @@ static int headers_done(pl_xfer *x)
     r->object_size = total;
     if (total >= 0 && x->f.expect_size >= 0 && total != x->f.expect_size) {
         ckd__plane_decide(x, CKD_FETCH_RESTART, 0,
-                          "'%s' has %lld bytes on the server, expected %lld", url, (long long)total,
-                          (long long)x->f.expect_size);
+                          "'%s' changed size on the server: %lld bytes, expected %lld", url,
+                          (long long)total, (long long)x->f.expect_size);
         return 0;
     }
     if (total >= 0 && x->f.end > total) {

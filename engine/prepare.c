@@ -32,6 +32,8 @@ typedef struct prep_req {
     int err;
     int conflict; /* 1 + the unit whose target holds a file that is not ckptd's */
     size_t reproven, rejected;
+    unsigned char *lost; /* per unit: its staging directory was not there (made anew) */
+    int skip_space;      /* a resume: the free space is not checked */
 } prep_req;
 
 static int hash_range(int fd, int64_t off, int64_t len, XXH3_state_t *h, char hex[33])
@@ -84,13 +86,15 @@ static void prepare_work(uv_work_t *req)
             r->err = -EEXIST;
             return;
         }
+        struct stat st;
+        if (r->lost && lstat(un->staging, &st) != 0 && errno == ENOENT) r->lost[u] = 1;
         if ((r->err = ckd_dir_own(un->staging)) < 0) {
             snprintf(r->where, sizeof(r->where), "%s", un->staging);
             return;
         }
     }
     if (!j->recheck) {
-        check_space(r); /* a new job has nothing to re-prove */
+        if (!r->skip_space) check_space(r); /* a new job has nothing to re-prove */
         return;
     }
     for (size_t i = 0; i < j->nfiles; i++) {
@@ -168,12 +172,35 @@ static void prepare_work(uv_work_t *req)
     check_space(r);
 }
 
+/* Unit u's staging directory was gone (removed while the job ran, was
+ * paused or failed): what its files had there is fetched again. */
+static void staging_lost(ckd_job *j, size_t u)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < j->nfiles; i++) {
+        ckd_file *f = &j->files[i];
+        if ((size_t)f->unit != u || f->state == CKD_FILE_FAILED) continue;
+        if (f->nsegs == 0 && f->fd < 0 && f->state != CKD_FILE_VERIFIED &&
+            f->state != CKD_FILE_FETCHED)
+            continue; /* nothing written yet */
+        if (f->state != CKD_FILE_PENDING) ckd_file_set_state(f, CKD_FILE_PENDING, 0);
+        f->held = 0;
+        f->reset_pending = 1; /* the scheduler resets it once nothing of it is in flight */
+        n++;
+    }
+    if (n > 0)
+        ckd_job_log(j, "warn", "the staging directory '%s' was gone: %zu file%s start again",
+                    j->units[u].staging, n, n == 1 ? "" : "s");
+}
+
 static void prepare_done(uv_work_t *req, int status)
 {
     prep_req *r = req->data;
     ckd_job *j = r->job;
     j->busy--;
     j->preparing = 0;
+    for (size_t u = 0; r->lost && r->err == 0 && u < j->nunits; u++)
+        if (r->lost[u]) staging_lost(j, u);
     if (r->reproven || r->rejected)
         ckd_job_log(
             j, "info",
@@ -213,6 +240,7 @@ static void prepare_done(uv_work_t *req, int status)
         snprintf(msg, sizeof(msg), "cannot create '%s': %s", r->where,
                  strerror(err < 0 ? -err : 0));
     free(r->claims);
+    free(r->lost);
     free(r);
     if (err < 0) {
         if (j->state == CKD_JOB_RUNNING) ckd_job_set_state(j, CKD_JOB_FAILED, msg);
@@ -249,6 +277,11 @@ void ckd_job_prepare(ckd_job *j)
         return;
     }
     ckd_restore_claims(j->d, j->id, &r->claims, &r->nclaims);
+    /* After a restart the re-proof finds what is left wherever it is (also
+     * in a target a crash left published); otherwise look for lost staging. */
+    if (!j->recheck) r->lost = calloc(j->nunits ? j->nunits : 1, 1);
+    r->skip_space = j->resumed;
+    j->resumed = 0;
     r->job = j;
     r->work.data = r;
     j->busy++;

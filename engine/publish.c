@@ -397,6 +397,9 @@ static void publish_done(uv_work_t *req, int status)
 void ckd_unit_publish(ckd_job *j, size_t u)
 {
     ckd_unit *un = &j->units[u];
+    /* A master archive must end first, at its announced length (its end
+     * kicks the scheduler, which calls again). */
+    if (un->archive) return;
     publish_req *r = calloc(1, sizeof(*r));
     if (!r) return;
     r->job = j;

@@ -10,10 +10,11 @@ void ckd_job_fetched(ckd_job *j, ckd_file *f);
 /* Starts a flush wave when one is due (many files waiting, nothing else in
  * flight, or the oldest waited a second); also from the daemon's tick. */
 void ckd_job_flush(ckd_job *j);
-/* Every file of unit u is verified and durable: publish it. */
+/* Every file of unit u is verified and durable: publish it (not while a
+ * master archive of the unit is in flight: nothing until it ended whole). */
 void ckd_unit_publish(ckd_job *j, size_t u);
-/* A canceled job, once quiet: removes its staging directories (only those
- * ckptd made). */
+/* A canceled job (or a failed one the history forgets), once quiet: removes
+ * its staging directories (only those ckptd made). */
 void ckd_job_cleanup(ckd_job *j);
 /* A file of unit u that publishing into its existing, non-empty target
  * would replace although the target is not ckptd's copy of the same

@@ -34,6 +34,7 @@ static const char *src_str(const ckd_job *j, const char *key)
 
 static void ctx_free(resolve_ctx *c)
 {
+    if (c->job->resolving == c) c->job->resolving = NULL;
     c->job->busy--;
     json_decref(c->experiment);
     free(c);
@@ -464,6 +465,7 @@ void ckd_resolve_start(ckd_job *j)
     }
     c->job = j;
     j->busy++;
+    j->resolving = c;
     const char *select = src_str(j, "select");
     char path[256];
     int rc;
@@ -482,4 +484,10 @@ void ckd_resolve_start(ckd_job *j)
         resolve_wait(c, "cannot start a request to the master");
         ctx_free(c);
     }
+}
+
+void ckd_resolve_cancel(ckd_job *j)
+{
+    /* The callbacks run now with -ECANCELED and free the context. */
+    if (j->resolving && j->d->master) ckd_master_cancel_owner(j->d->master, j->resolving);
 }

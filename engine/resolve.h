@@ -8,5 +8,8 @@
 /* Starts resolving a queued (or waiting) checkpoint job; it ends running
  * (ckd_job_resolved), waiting to try again, or failed. */
 void ckd_resolve_start(ckd_job *j);
+/* The job stopped resolving (paused, canceled): its master calls are
+ * canceled now, their context freed; the job's state is the caller's. */
+void ckd_resolve_cancel(ckd_job *j);
 
 #endif

@@ -195,9 +195,18 @@ static void m_list(ckd_client *c, json_t *params, reply *r)
         }
         want[s] = 1;
     }
+    /* since: finished jobs last updated before it are left out. */
+    json_t *since = json_object_get(params, "since");
+    if (since && !json_is_integer(since)) {
+        fail(r, CKP_RPC_INVALID_PARAMS,
+             "invalid params: 'since' must be an integer (unix seconds)");
+        return;
+    }
+    int64_t from = since ? (int64_t)json_integer_value(since) : INT64_MIN;
     json_t *jobs = json_array();
     for (ckd_job *j = c->server->d->jobs; j; j = j->next)
-        if (want[j->state]) json_array_append_new(jobs, ckd_job_summary(j));
+        if (want[j->state] && (!ckd_job_terminal(j) || j->updated >= from))
+            json_array_append_new(jobs, ckd_job_summary(j));
     r->result = json_pack("{s:o}", "jobs", jobs);
 }
 

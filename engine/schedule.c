@@ -263,6 +263,7 @@ static int sched_file(ckd_daemon *d, ckd_file *f, int slots, uint64_t now)
         if (!ckd_file_idle(f)) return 0;
         ckd_file_reset(f);
     }
+    if (f->not_before_ms > now) return 0; /* restart back-off */
     if (f->state != CKD_FILE_PENDING && f->state != CKD_FILE_ACTIVE) return 0;
     ckd_unit *un = &f->job->units[f->unit];
     /* A checkpoint's checksums.xxh128 comes first (the archive brings it

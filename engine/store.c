@@ -524,18 +524,34 @@ int ckd_store_each_unit(ckd_store *s, int64_t job_id, int (*cb)(void *ud, const 
                  job_id, -1, unit_row, &c);
 }
 
+/* Runs each statement of q (n of them) with job_id as its one parameter. */
+static int delete_rows(ckd_store *s, const char *const *q, size_t n, int64_t job_id,
+                       const char *what)
+{
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(s->db, q[i], -1, &st, NULL) != SQLITE_OK) return fail(s, "prepare");
+        sqlite3_bind_int64(st, 1, job_id);
+        int rc = run(s, st, what);
+        sqlite3_finalize(st);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
 int ckd_store_job_forget_files(ckd_store *s, int64_t job_id)
 {
     static const char *const q[] = {"DELETE FROM units WHERE job_id=?",
                                     "DELETE FROM files WHERE job_id=?",
                                     "DELETE FROM segments WHERE job_id=?"};
-    for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
-        sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(s->db, q[i], -1, &st, NULL) != SQLITE_OK) return fail(s, "prepare");
-        sqlite3_bind_int64(st, 1, job_id);
-        int rc = run(s, st, "forget files");
-        sqlite3_finalize(st);
-        if (rc < 0) return rc;
-    }
-    return 0;
+    return delete_rows(s, q, sizeof(q) / sizeof(q[0]), job_id, "forget files");
+}
+
+int ckd_store_job_delete(ckd_store *s, int64_t job_id)
+{
+    static const char *const q[] = {
+        "DELETE FROM units WHERE job_id=?", "DELETE FROM files WHERE job_id=?",
+        "DELETE FROM segments WHERE job_id=?", "DELETE FROM job_log WHERE job_id=?",
+        "DELETE FROM jobs WHERE id=?"};
+    return delete_rows(s, q, sizeof(q) / sizeof(q[0]), job_id, "delete job");
 }

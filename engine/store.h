@@ -82,6 +82,8 @@ int ckd_store_seg_progress(ckd_store *s, int64_t job_id, int idx, int64_t start,
                            const char *hash, int64_t decoded);
 /* Drops a job's units, files and segments (a resolution that failed). */
 int ckd_store_job_forget_files(ckd_store *s, int64_t job_id);
+/* Drops a job and everything recorded of it: units, files, segments, log. */
+int ckd_store_job_delete(ckd_store *s, int64_t job_id);
 int ckd_store_unit_insert(ckd_store *s, const ckd_unit_row *r);
 /* A unit's status and route (enum ckd_unit_via) changed. */
 int ckd_store_unit_status(ckd_store *s, int64_t job_id, int idx, int status, int via);

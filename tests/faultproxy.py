@@ -36,6 +36,10 @@ Rule keys (integers; a rule may combine several of them):
     retry_after=S       ... with a "Retry-After: S" header
     strip_range=1     drop Range/If-Range from the request and Accept-Ranges from
                       the response: the server looks like one without ranges
+    etag_churn=1      give every response a new ETag (and no Last-Modified): a
+                      server whose file seems to change on every request
+    total_churn=1     a 206's Content-Range total grows by one on every request:
+                      a server that lies about the file's size
     count=K           apply to the next K matching requests (default 1, -1 = always)
     path=SUBSTRING    only requests whose target contains SUBSTRING match
                       (default: every request)
@@ -72,7 +76,8 @@ from urllib.parse import parse_qsl, urlsplit
 HEAD_LIMIT = 64 * 1024
 CHUNK = 64 * 1024
 INT_KEYS = ("delay", "rate", "cut_after", "reset_after", "stall_after",
-            "flip_byte", "status", "retry_after", "strip_range", "count")
+            "flip_byte", "status", "retry_after", "strip_range", "etag_churn", "total_churn",
+            "count")
 VERBOSE = False
 
 
@@ -155,6 +160,7 @@ class State:
 
     def clear_stats(self):
         self.requests = self.bytes_sent = self.range_requests = 0
+        self.churn = 0  # responses changed by etag_churn / total_churn
         self.per_path = {}
 
     def take_rule(self, target):
@@ -376,6 +382,17 @@ async def proxy_one(state, up, creader, cwriter, head, method, target, version, 
 
     if f.get("strip_range"):
         rheaders = without(rheaders, "accept-ranges")
+        rhead = build_head(first, rheaders)
+    if f.get("etag_churn") or f.get("total_churn"):
+        state.churn += 1
+        if f.get("etag_churn"):
+            rheaders = without(rheaders, "etag", "last-modified") + [
+                ("ETag", f'"churn-{state.churn}"')]
+        cr = header(rheaders, "content-range")
+        if f.get("total_churn") and cr and "/" in cr and not cr.endswith("/*"):
+            span, _, total = cr.rpartition("/")
+            rheaders = without(rheaders, "content-range") + [
+                ("Content-Range", f"{span}/{int(total) + state.churn}")]
         rhead = build_head(first, rheaders)
     te = (header(rheaders, "transfer-encoding") or "").lower()
     if method == "HEAD" or code in (204, 304):

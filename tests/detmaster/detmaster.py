@@ -76,10 +76,12 @@ Test controls under /_ctl/ (no auth):
   POST /_ctl/trials/{id}/checkpoints   add a COMPLETED checkpoint with files;
         optional body {"searcherMetric":x,"stepsCompleted":n,"files":{rel:size}}
   POST /_ctl/fail?n=K&status=503   the next K non-control requests fail
-  POST /_ctl/archive?cut=N&extra=NAME&rate=B   the next tar archive announces
-        its full Content-Length but the connection closes after N bytes, and/or
-        carries one more entry NAME (say "../evil") that no resource lists,
-        and/or is sent at B bytes/s
+  POST /_ctl/archive?cut=N&extra=NAME&rate=B&pad=P&hold=MS   the next tar
+        archive announces its full Content-Length but the connection closes
+        after N bytes, and/or carries one more entry NAME (say "../evil") that
+        no resource lists, and/or is sent at B bytes/s, and/or announces P
+        bytes more than it sends (the whole tar) and then holds the connection
+        open MS milliseconds before closing it
 """
 
 import argparse
@@ -572,6 +574,7 @@ class State:
         self.fail_left, self.fail_status = 0, 503
         self.archive_cut, self.archive_extra = -1, None  # the next tar archive only
         self.archive_rate = 0                            # likewise: bytes/s, 0 = as fast as it can
+        self.archive_pad, self.archive_hold = 0, 0       # likewise: bytes announced, not sent; ms
 
 
 S = None  # the State, set in main()
@@ -912,10 +915,12 @@ class Handler(BaseHTTPRequestHandler):
             if cp.wire["state"] not in ON_DISK:
                 raise ApiError(404, f"checkpoint {uuid} has no files ({cp.wire['state']})")
             entries = []
-            cut, extra, rate = -1, None, 0
+            cut, extra, rate, pad, hold = -1, None, 0, 0, 0
             if kind in ("application/x-tar", "*/*", ""):
                 cut, extra, rate = S.archive_cut, S.archive_extra, S.archive_rate
+                pad, hold = S.archive_pad, S.archive_hold
                 S.archive_cut, S.archive_extra, S.archive_rate = -1, None, 0
+                S.archive_pad, S.archive_hold = 0, 0
             if extra:
                 entries.append((extra, b"planted by the archive\n"))
             for rel, size in sorted(cp.wire["resources"].items()):
@@ -941,12 +946,13 @@ class Handler(BaseHTTPRequestHandler):
         if kind == "application/gzip":
             return self.send_chunked(gzip.compress(buf.getvalue(), mtime=0), "application/gzip")
         data = buf.getvalue()
-        if cut < 0 and rate <= 0:
+        if cut < 0 and rate <= 0 and pad <= 0:
             return self.send(200, data, "application/x-tar")
-        # A connection that breaks mid-archive (cut), or a slow one (rate).
+        # A connection that breaks mid-archive (cut), or a slow one (rate), or
+        # one that announces more than the tar (pad) and stops after it.
         self.send_response(200)
         self.send_header("Content-Type", "application/x-tar")
-        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Length", str(len(data) + max(pad, 0)))
         self.end_headers()
         body = data[:cut] if cut >= 0 else data
         step = 64 * 1024
@@ -955,7 +961,10 @@ class Handler(BaseHTTPRequestHandler):
             if rate > 0:
                 self.wfile.flush()
                 time.sleep(min(step, len(body) - i) / rate)
-        if cut >= 0:
+        if pad > 0:
+            self.wfile.flush()
+            time.sleep(hold / 1000)
+        if cut >= 0 or pad > 0:
             self.close_connection = True
 
     # -- /_ctl --
@@ -981,12 +990,15 @@ class Handler(BaseHTTPRequestHandler):
             try:
                 cut = int(query.get("cut", ["-1"])[-1])
                 rate = int(query.get("rate", ["0"])[-1])
+                pad = int(query.get("pad", ["0"])[-1])
+                hold = int(query.get("hold", ["0"])[-1])
             except ValueError:
-                return self.send(400, {"message": "cut and rate must be integers"})
+                return self.send(400, {"message": "cut, rate, pad and hold must be integers"})
             with S.lock:
                 S.archive_cut, S.archive_extra = cut, query.get("extra", [None])[-1]
-                S.archive_rate = rate
-            return self.send(200, {"cut": cut, "extra": S.archive_extra, "rate": rate})
+                S.archive_rate, S.archive_pad, S.archive_hold = rate, pad, hold
+            return self.send(200, {"cut": cut, "extra": S.archive_extra, "rate": rate,
+                                   "pad": pad, "hold": hold})
         if method == "POST" and path == "/_ctl/fail":
             try:
                 n = int(query.get("n", ["1"])[-1])
