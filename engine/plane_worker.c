@@ -6,6 +6,7 @@
 #include "plane_int.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -283,6 +284,8 @@ void ckd__plane_worker_paused(pl_worker *w, int64_t wait_ms)
 void ckd__plane_worker_main(void *arg)
 {
     pl_worker *w = arg;
+    /* A name per thread: `top -H`, perf and /proc/PID/task tell them apart. */
+    pthread_setname_np(pthread_self(), "ckptd-plane");
     curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
     curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, on_timer);
