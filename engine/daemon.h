@@ -41,7 +41,7 @@ typedef struct ckd_daemon {
     CURLM *http_multi;          /* ... on the loop's own multi handle (http.c) */
     uv_timer_t http_timer;
     char *master_ca_file;
-    /* Follow jobs' disk budget pass (follow.c), one at a time and never
+    /* Follow jobs' disk budget pass (follow_budget.c), one at a time and never
      * beside a tidy pass: both read pointers and remove directories, and one
      * could remove what the other is about to point at. */
     struct {

@@ -4,6 +4,7 @@
 # Kept apart from ckd so that unit tests and fuzz targets link only this.
 add_library(ckd_det STATIC
   ${CMAKE_CURRENT_SOURCE_DIR}/det_parse.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/det_parse_ckpt.c
   ${CMAKE_CURRENT_SOURCE_DIR}/det_select.c
   ${CMAKE_CURRENT_SOURCE_DIR}/s3.c
   ${CMAKE_CURRENT_SOURCE_DIR}/cred_util.c

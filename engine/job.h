@@ -189,7 +189,7 @@ typedef struct ckd_job {
     int publishing;            /* the publish step is in the pool */
     int cleaned;               /* canceled and its staging removed */
     int recheck;               /* loaded after a restart: re-prove bytes before use */
-    struct ckd_follow *follow; /* kind "follow": its polling state (follow.c) */
+    struct ckd_follow *follow; /* kind "follow": its polling state (follow_int.h) */
     /* rate: bytes_done sampled on the daemon tick */
     int64_t rate_bytes[16];
     uint64_t rate_ms[16];

@@ -6,7 +6,8 @@
  * tabs) around the entry, then trailing '/' (a lone "/" stays); an empty
  * line or one starting with '#' is no entry. `ckpt pin` writes it (rpc.c),
  * prefetch reads it from worker threads before removing anything
- * (follow.c): the functions here touch nothing but the file. */
+ * (follow_tidy.c, follow_budget.c): the functions here touch nothing but
+ * the file. */
 #ifndef CKD_PINS_H
 #define CKD_PINS_H
 

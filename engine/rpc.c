@@ -1,5 +1,7 @@
 /* The protocol's methods. Each handler fills a reply: a result, or an error
  * code with a message (and optional data). See proto/PROTOCOL.md. */
+#include "rpc.h"
+
 #include <stdarg.h>
 #include <errno.h>
 #include <stdio.h>
@@ -16,7 +18,7 @@
 #include "log.h"
 #include "det_model.h"
 #include "pins.h"
-#include "server.h"
+#include "rpc_det.h"
 
 typedef struct reply {
     json_t *result;

@@ -1,5 +1,7 @@
 /* The checkpoint.* methods: listing, describing and editing checkpoints on
  * the Determined master for the client, which never talks HTTP itself. */
+#include "rpc_det.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +10,6 @@
 #include "det_model.h"
 #include "det_select.h"
 #include "master.h"
-#include "server.h"
 
 typedef struct det_call {
     ckd_deferred *reply;

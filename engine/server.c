@@ -12,6 +12,7 @@
 #include "fsutil.h"
 #include "job_view.h"
 #include "log.h"
+#include "rpc.h"
 
 /* A subscriber further behind than this is disconnected. */
 #define CLIENT_MAX_BACKLOG (8 << 20)

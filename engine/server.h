@@ -3,47 +3,7 @@
 #ifndef CKD_SERVER_H
 #define CKD_SERVER_H
 
-#include "ckp.h"
-#include "job.h"
-
-typedef struct ckd_client {
-    uv_pipe_t pipe;
-    struct ckd_server *server;
-    ckp_framer framer;
-    char readbuf[65536];
-    int closing;
-    uint64_t last_read_ms; /* when bytes last arrived */
-    int close_after_write; /* a protocol error was answered: close once sent */
-    /* events */
-    int subscribed;
-    json_t *sub_jobs; /* array of ids, NULL = every job */
-    uint64_t progress_ms;
-    uint64_t last_progress;
-    json_t *pending_files; /* job.add_files: files the next job.submit takes first */
-    size_t pending_bytes;  /* the request lines that carried them */
-    size_t line_len;       /* length of the request being handled */
-    int deferred;          /* replies still owed (see ckd_client_defer) */
-    int closed;            /* the handle is closed; freed when deferred reaches 0 */
-    struct ckd_client *next;
-} ckd_client;
-
-/* A reply owed for a request that waits on the master. The client stays in
- * memory until it is answered (even if it hung up meanwhile). */
-typedef struct ckd_deferred {
-    ckd_client *client;
-    json_t *id;
-} ckd_deferred;
-
-typedef struct ckd_server {
-    ckd_daemon *d;
-    uv_pipe_t listener;
-    int listening;
-    int activated; /* the socket came from systemd (LISTEN_FDS) */
-    ckd_client *clients;
-    int nclients;    /* in the list (accepted, not closing) */
-    int warned_full; /* the max_clients warning was logged */
-    char *path;
-} ckd_server;
+#include "client.h"
 
 /* Binds path (mode 0600), replacing a stale socket; -EADDRINUSE when a live
  * daemon answers there. */
@@ -54,25 +14,5 @@ void ckd_server_stop(ckd_server *s);
 /* Notifications to subscribers: a job changed; progress (from the tick). */
 void ckd_events_job(ckd_daemon *d, ckd_job *j);
 void ckd_events_tick(ckd_daemon *d);
-
-/* rpc.c: handles one parsed request; returns the reply line (malloc'd). */
-char *ckd_rpc_handle(ckd_client *c, ckp_msg *m, size_t *len);
-/* The reply for a request whose own reply could not be built (out of
- * memory, text jansson refused): an internal_error line, never silence. Falls
- * back to a null id, then to a fixed line; never NULL. */
-char *ckd_reply_unencodable(json_t *id, const char *method, size_t *len);
-/* Sends a line to a client; drops the client when it is too far behind. */
-void ckd_client_send(ckd_client *c, char *line, size_t len);
-int ckd_client_matches(const ckd_client *c, int64_t job_id);
-
-ckd_deferred *ckd_client_defer(ckd_client *c, json_t *id);
-/* Sends the reply (result stolen) and frees d. */
-void ckd_deferred_result(ckd_deferred *d, json_t *result);
-void ckd_deferred_error(ckd_deferred *d, int code, const char *msg);
-
-/* rpc_det.c: the checkpoint.* methods; return 0 when a reply was deferred,
- * else an error code with why filled. */
-int ckd_rpc_det(ckd_client *c, const char *method, json_t *id, json_t *params, char *why,
-                size_t whylen);
 
 #endif
