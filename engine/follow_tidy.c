@@ -44,8 +44,7 @@ static int pointer_set(const char *dir, const char *name, const char *target, ch
 {
     char link[PATH_MAX], tmp[PATH_MAX];
     if ((size_t)snprintf(link, sizeof(link), "%s/%s", dir, name) >= sizeof(link) ||
-        (size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.tmp-%d", dir, name, (int)getpid()) >=
-            sizeof(tmp))
+        (size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.tmp-ckptd", dir, name) >= sizeof(tmp))
         return -ENAMETOOLONG;
     ssize_t n = readlink(link, old, oldlen - 1);
     old[n > 0 ? n : 0] = '\0';
@@ -55,7 +54,9 @@ static int pointer_set(const char *dir, const char *name, const char *target, ch
     snprintf(full, sizeof(full), "%s/%s", dir, target);
     if (stat(full, &st) != 0 || !S_ISDIR(st.st_mode)) return -ENOENT;
     if (n > 0 && strcmp(old, target) == 0) return 0;
-    unlink(tmp); /* a leftover of a crash between symlink and rename */
+    /* A leftover of a crash between symlink and rename: the name is fixed
+     * (not per process), so a restarted daemon finds and replaces it. */
+    unlink(tmp);
     if (symlink(target, tmp) != 0) return -errno;
     if (rename(tmp, link) != 0) {
         int rc = -errno;
