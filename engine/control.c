@@ -126,7 +126,7 @@ static void stop_done(uv_work_t *req, int status)
                 if (s->written <= s->journaled) continue;
                 ckd_hash_state_hex(s->hash, hex);
                 ckd_store_seg_progress(&d->store, j->id, f->idx, s->start, s->written, hex, 0);
-                s->journaled = s->mark = s->written;
+                s->journaled = s->written;
             }
         }
     }

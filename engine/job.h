@@ -68,11 +68,9 @@ typedef struct ckd_seg {
     int64_t end;           /* exclusive; -1 while the file's size is unknown */
     int64_t written;       /* bytes from start on disk (page cache) and hashed */
     int64_t journaled;     /* bytes from start whose hash row is committed */
-    int64_t mark;          /* bytes from start at the last journal step ... */
-    char mark_hash[33];    /* ... and their XXH3-128, claimed at the next step */
     XXH3_state_t *hash;    /* XXH3-128 over [start, start + written) */
     struct ckd_xfer *xfer; /* the transfer filling it, or NULL */
-    int inflight;          /* a pool write for this segment is queued */
+    int inflight;          /* an aborted transfer's final report is still due (the fd in use) */
     int attempts;          /* transient failures so far */
     uint64_t first_fail_ms;
     uint64_t not_before_ms; /* retry back-off: do not start before */

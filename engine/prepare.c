@@ -145,7 +145,7 @@ static void prepare_work(uv_work_t *req)
                      * and resumes the stream at the frame end `done`. */
                     int64_t off = f->zstd ? 0 : s->start, len = f->zstd ? cl->decoded : cl->done;
                     if (hash_range(fd, off, len, s->hash, hex) == 0 && strcmp(hex, cl->hash) == 0) {
-                        s->written = s->journaled = s->mark = cl->done;
+                        s->written = s->journaled = cl->done;
                         if (f->zstd) {
                             f->frame_c = cl->done;
                             f->dec = f->frame_d = cl->decoded;
@@ -155,7 +155,7 @@ static void prepare_work(uv_work_t *req)
                         any = 1;
                     } else {
                         XXH3_128bits_reset(s->hash);
-                        s->journaled = s->mark = 0;
+                        s->journaled = 0;
                         r->rejected++;
                     }
                 }
@@ -164,7 +164,7 @@ static void prepare_work(uv_work_t *req)
             if (!any) {
                 /* Nothing provable: start clean, without stale bytes. */
                 unlink(path);
-                for (int k = 0; k < f->nsegs; k++) f->segs[k].journaled = f->segs[k].mark = 0;
+                for (int k = 0; k < f->nsegs; k++) f->segs[k].journaled = 0;
             }
         }
         free(path);

@@ -64,7 +64,7 @@ static void journal(ckd_daemon *d, ckd_file *f, ckd_seg *s)
     ckd_hash_state_hex(s->hash, hex);
     ckd_store_seg_progress(&d->store, f->job->id, f->idx, s->start, s->written, hex,
                            f->zstd ? f->dec : 0);
-    s->journaled = s->mark = s->written;
+    s->journaled = s->written;
 }
 
 /* What the response told of the file: its validator and size. */
