@@ -64,7 +64,7 @@ static void on_tick(uv_timer_t *t)
         if (j->state == CKD_JOB_WAITING) running = 1; /* its back-off ends on a tick */
         if (j->state != CKD_JOB_RUNNING) continue;
         for (size_t u = 0; u < j->nunits; u++)
-            j->units[u].arc_bytes = ckd_archive_progress(j->units[u].archive);
+            j->units[u].arc_bytes = ckd_tar_progress(j->units[u].archive);
         ckd_job_tick_rate(j, now);
         ckd_job_flush(j);
         total += (int64_t)j->rate;

@@ -92,23 +92,23 @@ enum ckd_unit_via { CKD_VIA_DIRECT = 0, CKD_VIA_MASTER = 1 };
 typedef struct ckd_unit {
     enum ckd_unit_kind kind;
     enum ckd_unit_status status;
-    char *uuid;                  /* checkpoint uuid, NULL for a URL set */
-    char *target;                /* the directory the files end up in */
-    char *staging;               /* where they are written until verified */
-    char *storage;               /* storage type the checkpoint came from, or NULL */
-    json_t *checkpoint;          /* the master's checkpoint object, or NULL */
-    json_t *dirs;                /* directories to create (checkpoint resources ending in '/') */
-    int write_metadata;          /* the storage has no metadata.json: write the master's */
-    ckd_storage_auth auth;       /* object stores: credentials, in memory only (never stored) */
-    int found_present;           /* set by the prepare pass, reported on the loop */
-    int via;                     /* enum ckd_unit_via, persisted: the job's record of the route */
-    struct ckd_archive *archive; /* master route: the archive in flight, or NULL */
-    int64_t arc_bytes;           /* bytes of its file being unpacked, sampled on the tick */
-    int arc_attempts;            /* transient archive failures in a row */
-    uint64_t arc_not_before_ms;  /* retry back-off for the archive */
-    int manifest;                /* index of the checkpoint's own checksums.xxh128 file, or -1 */
-    int manifest_state;          /* enum ckd_checksums_state */
-    int twin_logged;             /* "copying from a verified copy" was logged */
+    char *uuid;                 /* checkpoint uuid, NULL for a URL set */
+    char *target;               /* the directory the files end up in */
+    char *staging;              /* where they are written until verified */
+    char *storage;              /* storage type the checkpoint came from, or NULL */
+    json_t *checkpoint;         /* the master's checkpoint object, or NULL */
+    json_t *dirs;               /* directories to create (checkpoint resources ending in '/') */
+    int write_metadata;         /* the storage has no metadata.json: write the master's */
+    ckd_storage_auth auth;      /* object stores: credentials, in memory only (never stored) */
+    int found_present;          /* set by the prepare pass, reported on the loop */
+    int via;                    /* enum ckd_unit_via, persisted: the job's record of the route */
+    struct ckd_tar *archive;    /* master route: the archive in flight, or NULL */
+    int64_t arc_bytes;          /* bytes of its file being unpacked, sampled on the tick */
+    int arc_attempts;           /* transient archive failures in a row */
+    uint64_t arc_not_before_ms; /* retry back-off for the archive */
+    int manifest;               /* index of the checkpoint's own checksums.xxh128 file, or -1 */
+    int manifest_state;         /* enum ckd_checksums_state */
+    int twin_logged;            /* "copying from a verified copy" was logged */
     size_t nfiles, verified;
 } ckd_unit;
 

@@ -63,7 +63,7 @@ void ckd_sched_stop_job(ckd_job *j)
 {
     j->stop_pending = 0;
     j->fd_cleanup = 1;
-    for (size_t u = 0; u < j->nunits; u++) ckd_archive_abort(j->units[u].archive);
+    for (size_t u = 0; u < j->nunits; u++) ckd_tar_abort(j->units[u].archive);
     for (size_t i = 0; i < j->nfiles; i++) {
         ckd_file *f = &j->files[i];
         for (int k = 0; k < f->nsegs; k++) ckd_xfer_abort(&f->segs[k]);
@@ -292,7 +292,7 @@ static int sched_file(ckd_daemon *d, ckd_file *f, int slots, uint64_t now)
         if (un->archive || f->state != CKD_FILE_PENDING || now < un->arc_not_before_ms ||
             !unit_idle(f->job, f->unit))
             return 0;
-        return ckd_archive_start(f->job, (size_t)f->unit) == 0 ? 1 : 0;
+        return ckd_master_archive_start(f->job, (size_t)f->unit) == 0 ? 1 : 0;
     }
     if (strncmp(f->url, "file://", 7) == 0) {
         /* Mounted storage: one local copy, no ranges. */

@@ -11,7 +11,7 @@ The rules:
   own-header  every engine .c except main.c includes its own header first
               (its first #include line is "<name>.h");
   lines       no engine .c is over 800 lines;
-  source      a fetch source (copy, plane, master_archive) includes no
+  source      a fetch source (copy, plane, tarstream) includes no
               module of the job core, its stages, the store or the server
               (direct includes: sources report plain ckd_outcome values).
 
@@ -34,7 +34,7 @@ import re
 import sys
 
 MAX_LINES = 800
-SOURCES = {"copy", "plane", "master_archive"}
+SOURCES = {"copy", "plane", "tarstream"}
 # What a source must not include: the job core and its stages, the daemon's
 # shared context, the store, the server and the RPC layer.
 NOT_FOR_SOURCES = {
