@@ -9,7 +9,7 @@
 #include "cmd.h"
 #include "cmd_det.h"
 #include "det_render.h"
-#include "follow.h"
+#include "jobwatch.h"
 #include "jobrun.h"
 #include "render.h"
 

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "cmd.h"
-#include "follow.h"
+#include "jobwatch.h"
 #include "render.h"
 
 static const char usage[] =
@@ -21,7 +21,7 @@ static const char usage[] =
 /* Subscribes to job (0: every job) and seeds the view with the jobs' state
  * as it is now; events that arrive meanwhile stay queued, so none is lost.
  * Returns 0, 1 when the single job has already ended, or an exit status. */
-static int start(ckc_conn *c, const ckc_opts *o, ckc_follow *f, json_int_t job)
+static int start(ckc_conn *c, const ckc_opts *o, ckc_jobwatch *f, json_int_t job)
 {
     json_t *sub = job ? json_pack("{s:[I]}", "jobs", job) : json_object();
     if (sub && !o->json)
@@ -34,14 +34,14 @@ static int start(ckc_conn *c, const ckc_opts *o, ckc_follow *f, json_int_t job)
     int rc = 0;
     if (job) {
         if (ckc_call(c, "job.get", json_pack("{s:I}", "id", job), &res) != 0) return CKC_EXIT_FAIL;
-        rc = ckc_follow_seed(f, json_object_get(res, "job"));
+        rc = ckc_jobwatch_seed(f, json_object_get(res, "job"));
     } else {
         if (ckc_call(c, "job.list", json_object(), &res) != 0) return CKC_EXIT_FAIL;
         size_t i;
         json_t *j;
         json_array_foreach(json_object_get(res, "jobs"), i, j)
         {
-            rc = ckc_follow_seed(f, j);
+            rc = ckc_jobwatch_seed(f, j);
             if (rc < 0) break;
         }
     }
@@ -88,12 +88,12 @@ int ckc_cmd_watch(int argc, char **argv, ckc_opts *o)
     ckc_conn conn;
     if (ckc_connect(o, &conn) != 0) return CKC_EXIT_FAIL;
     ckc_catch_sigint();
-    ckc_follow f;
-    ckc_follow_init(&f, &conn, o->json, ckc_stdout_is_terminal(), id);
+    ckc_jobwatch f;
+    ckc_jobwatch_init(&f, &conn, o->json, ckc_stdout_is_terminal(), id);
 
     int status = start(&conn, o, &f, id);
     if (status == 0) {
-        int rc = ckc_follow_run(&f);
+        int rc = ckc_jobwatch_run(&f);
         if (rc == -EINTR)
             status = CKC_EXIT_INTERRUPTED;
         else if (rc < 0) {
@@ -105,7 +105,7 @@ int ckc_cmd_watch(int argc, char **argv, ckc_opts *o)
     } else if (status == 1) {
         status = outcome(&conn, o, f.end);
     }
-    ckc_follow_release(&f);
+    ckc_jobwatch_release(&f);
     ckc_conn_close(&conn);
     return status;
 }

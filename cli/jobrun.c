@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "follow.h"
+#include "jobwatch.h"
 #include "input.h"
 #include "render.h"
 
@@ -178,13 +178,13 @@ static int follow(ckc_conn *c, const ckc_opts *o, const json_t *job, double sinc
                   json_t **end)
 {
     json_int_t id = ckc_jint(job, "id", 0);
-    ckc_follow f;
-    ckc_follow_init(&f, c, o->json, ckc_stdout_is_terminal(), id);
+    ckc_jobwatch f;
+    ckc_jobwatch_init(&f, c, o->json, ckc_stdout_is_terminal(), id);
     f.quiet = quiet;
     f.since = since;
-    int rc = ckc_follow_seed(&f, job);
+    int rc = ckc_jobwatch_seed(&f, job);
     if (rc == 0)
-        rc = ckc_follow_run(&f);
+        rc = ckc_jobwatch_run(&f);
     else if (rc == 1)
         rc = 0;
 
@@ -201,7 +201,7 @@ static int follow(ckc_conn *c, const ckc_opts *o, const json_t *job, double sinc
     } else {
         *end = json_incref(f.end);
     }
-    ckc_follow_release(&f);
+    ckc_jobwatch_release(&f);
     return status;
 }
 
@@ -226,7 +226,7 @@ int ckc_job_run(ckc_conn *c, const ckc_opts *o, json_t *params, size_t nfiles, b
         return CKC_EXIT_INTERRUPTED;
     }
 
-    double since = ckc_follow_now();
+    double since = ckc_jobwatch_now();
     json_t *job;
     int status = ckc_job_submit(c, params, nfiles, &job);
     if (status != 0) return status;
@@ -235,7 +235,7 @@ int ckc_job_run(ckc_conn *c, const ckc_opts *o, json_t *params, size_t nfiles, b
         status = CKC_EXIT_INTERRUPTED;
     } else {
         status = follow(c, o, job, since, quiet, end);
-        *elapsed = ckc_follow_now() - since;
+        *elapsed = ckc_jobwatch_now() - since;
     }
     json_decref(job);
     return status;

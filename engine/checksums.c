@@ -5,9 +5,9 @@
  *
  * Direct routes simply wait for it (ckd_checksums_gate). The master's
  * archive brings files in the archive's order, so a file that arrives
- * before the manifest is applied is held (hash known, not yet verified)
+ * before the checksums file is applied is held (hash known, not yet verified)
  * and verified when it is. Nothing is persisted: after a restart the
- * manifest, verified on disk, is read again. */
+ * checksums file, verified on disk, is read again. */
 #include "checksums.h"
 
 #include <errno.h>
@@ -33,12 +33,12 @@ typedef struct sums_req {
     char why[600];
 } sums_req;
 
-int ckd_checksums_is_manifest(const char *path)
+int ckd_checksums_is_file(const char *path)
 {
     return strcmp(path, CKD_CHECKSUMS_NAME) == 0;
 }
 
-/* Pool: reads and parses the staged manifest into r->map. */
+/* Pool: reads and parses the staged checksums file into r->map. */
 static void sums_work(uv_work_t *req)
 {
     sums_req *r = req->data;
@@ -88,9 +88,9 @@ static void sums_work(uv_work_t *req)
     free(text);
 }
 
-static ckd_file *manifest_file(ckd_job *j, const ckd_unit *un)
+static ckd_file *sums_entry(ckd_job *j, const ckd_unit *un)
 {
-    return &j->files[un->manifest];
+    return &j->files[un->sums_file];
 }
 
 /* Held files of unit u are verified now, against whatever is expected. */
@@ -111,7 +111,8 @@ static void apply(ckd_job *j, size_t u, json_t *map)
     size_t checked = 0, unlisted = 0;
     for (size_t i = 0; i < j->nfiles; i++) {
         ckd_file *f = &j->files[i];
-        if ((size_t)f->unit != u || f->idx == un->manifest || f->state == CKD_FILE_FAILED) continue;
+        if ((size_t)f->unit != u || f->idx == un->sums_file || f->state == CKD_FILE_FAILED)
+            continue;
         /* A file stored decoded does not have the hash listed for its stream. */
         const char *hex = f->zstd ? NULL : json_string_value(json_object_get(map, f->path));
         if (!hex) {
@@ -127,7 +128,7 @@ static void apply(ckd_job *j, size_t u, json_t *map)
         snprintf(f->expect, sizeof(f->expect), "%s", hex);
         if ((f->state == CKD_FILE_VERIFIED || f->state == CKD_FILE_FETCHED) &&
             strcmp(f->hash, hex) != 0) {
-            /* Verified before the manifest could say otherwise (an earlier run). */
+            /* Verified before the checksums file could say otherwise (an earlier run). */
             if (f->state == CKD_FILE_VERIFIED) j->files_verified--, un->verified--;
             ckd_file_fail(f, "xxh128 mismatch for '%s': got %s, %s lists %s", f->path, f->hash,
                           CKD_CHECKSUMS_NAME, hex);
@@ -136,7 +137,7 @@ static void apply(ckd_job *j, size_t u, json_t *map)
     ckd_job_log(j, "info", "checkpoint %s: %s lists %zu of its files%s", un->uuid,
                 CKD_CHECKSUMS_NAME, checked,
                 unlisted ? "; the others are checked by size and their own hash only" : "");
-    un->manifest_state = CKD_CHECKSUMS_APPLIED;
+    un->sums_state = CKD_CHECKSUMS_APPLIED;
     release_held(j, u);
 }
 
@@ -146,11 +147,11 @@ static void sums_done(uv_work_t *req, int status)
     ckd_job *j = r->job;
     ckd_unit *un = &j->units[r->unit];
     j->busy--;
-    un->manifest_state = CKD_CHECKSUMS_UNREAD;
+    un->sums_state = CKD_CHECKSUMS_UNREAD;
     if (j->state == CKD_JOB_RUNNING) {
         if (r->why[0])
-            ckd_file_fail(manifest_file(j, un), "checkpoint %s: %s: %s", un->uuid,
-                          CKD_CHECKSUMS_NAME, r->why);
+            ckd_file_fail(sums_entry(j, un), "checkpoint %s: %s: %s", un->uuid, CKD_CHECKSUMS_NAME,
+                          r->why);
         else
             apply(j, r->unit, r->map);
     }
@@ -164,23 +165,23 @@ int ckd_checksums_gate(ckd_file *f)
 {
     ckd_job *j = f->job;
     ckd_unit *un = &j->units[f->unit];
-    if (un->manifest < 0 || f->idx == un->manifest || un->manifest_state == CKD_CHECKSUMS_APPLIED)
+    if (un->sums_file < 0 || f->idx == un->sums_file || un->sums_state == CKD_CHECKSUMS_APPLIED)
         return 0;
-    ckd_file *m = manifest_file(j, un);
+    ckd_file *m = sums_entry(j, un);
     if (m->state == CKD_FILE_FAILED) {
         /* The job fails for it; the other files finish so it can end. */
-        un->manifest_state = CKD_CHECKSUMS_APPLIED;
+        un->sums_state = CKD_CHECKSUMS_APPLIED;
         release_held(j, (size_t)f->unit);
         return 0;
     }
     if ((m->state == CKD_FILE_FETCHED || m->state == CKD_FILE_VERIFIED) &&
-        un->manifest_state == CKD_CHECKSUMS_UNREAD) {
+        un->sums_state == CKD_CHECKSUMS_UNREAD) {
         sums_req *r = calloc(1, sizeof(*r));
         if (r && (r->path = ckd_file_staging_path(m))) {
             r->job = j;
             r->unit = (size_t)f->unit;
             r->work.data = r;
-            un->manifest_state = CKD_CHECKSUMS_READING;
+            un->sums_state = CKD_CHECKSUMS_READING;
             j->busy++;
             uv_queue_work(j->d->loop, &r->work, sums_work, sums_done);
         } else {
@@ -193,9 +194,9 @@ int ckd_checksums_gate(ckd_file *f)
 int ckd_checksums_hold(ckd_file *f, int64_t size)
 {
     ckd_unit *un = &f->job->units[f->unit];
-    if (un->manifest < 0 || f->idx == un->manifest || un->manifest_state == CKD_CHECKSUMS_APPLIED)
+    if (un->sums_file < 0 || f->idx == un->sums_file || un->sums_state == CKD_CHECKSUMS_APPLIED)
         return 0;
     f->held = size + 1;
-    ckd_sched_kick(f->job->d); /* the gate reads the manifest once it is in */
+    ckd_sched_kick(f->job->d); /* the gate reads the checksums file once it is in */
     return 1;
 }

@@ -13,7 +13,7 @@ enum ckd_checksums_state {
 };
 
 /* 1 when path is the checksums file's name. */
-int ckd_checksums_is_manifest(const char *path);
+int ckd_checksums_is_file(const char *path);
 /* 1 when f must wait for its unit's checksums file (reading it once it is
  * in). */
 int ckd_checksums_gate(ckd_file *f);

@@ -311,8 +311,8 @@ int ckd_job_add_unit(ckd_job *j, const ckd_unit *u)
     x->dirs = u->dirs ? json_incref(u->dirs) : json_array();
     x->auth = u->auth; /* ownership moves to the job */
     x->archive = NULL;
-    x->manifest = -1;
-    x->manifest_state = 0; /* CKD_CHECKSUMS_UNREAD */
+    x->sums_file = -1;
+    x->sums_state = 0; /* CKD_CHECKSUMS_UNREAD */
     x->nfiles = x->verified = 0;
     j->nunits++;
     if (!x->target || !x->staging) return -ENOMEM;
@@ -364,7 +364,7 @@ int ckd_job_add_file(ckd_job *j, int unit, const char *url, const char *path, in
     j->nfiles++;
     j->units[unit].nfiles++;
     if (j->units[unit].kind == CKD_UNIT_CHECKPOINT && strcmp(path, CKD_CHECKSUMS_NAME) == 0)
-        j->units[unit].manifest = f->idx;
+        j->units[unit].sums_file = f->idx;
     if (!f->url || !f->path) return -ENOMEM;
     ckd_file_row fr = {.job_id = j->id,
                        .idx = f->idx,

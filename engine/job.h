@@ -106,8 +106,8 @@ typedef struct ckd_unit {
     int64_t arc_bytes;          /* bytes of its file being unpacked, sampled on the tick */
     int arc_attempts;           /* transient archive failures in a row */
     uint64_t arc_not_before_ms; /* retry back-off for the archive */
-    int manifest;               /* index of the checkpoint's own checksums.xxh128 file, or -1 */
-    int manifest_state;         /* enum ckd_checksums_state */
+    int sums_file;              /* index of the checkpoint's own checksums.xxh128 file, or -1 */
+    int sums_state;             /* enum ckd_checksums_state */
     int twin_logged;            /* "copying from a verified copy" was logged */
     size_t nfiles, verified;
 } ckd_unit;

@@ -49,7 +49,7 @@ static int load_unit(void *ud, const ckd_unit_row *r)
     x->staging = strdup(u.staging);
     x->storage = u.storage ? strdup(u.storage) : NULL;
     memset(&x->auth, 0, sizeof(x->auth)); /* found again when a transfer needs them */
-    x->manifest = -1;
+    x->sums_file = -1;
     if (!x->dirs) x->dirs = json_array();
     return 0;
 }
@@ -89,7 +89,7 @@ static int load_file(void *ud, const ckd_file_row *r)
     if (f->state == CKD_FILE_VERIFIED && !r->hash) f->state = CKD_FILE_PENDING;
     if (j->units[f->unit].kind == CKD_UNIT_CHECKPOINT && f->path &&
         strcmp(f->path, CKD_CHECKSUMS_NAME) == 0)
-        j->units[f->unit].manifest = f->idx;
+        j->units[f->unit].sums_file = f->idx;
     return 0;
 }
 

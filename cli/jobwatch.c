@@ -1,5 +1,5 @@
-/* ckc follow: the event loop of fetch and watch. */
-#include "follow.h"
+/* ckc jobwatch: the event loop of fetch and watch. */
+#include "jobwatch.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -14,7 +14,7 @@
  * noticed soon even when nothing else happens. */
 #define FOLLOW_MAX_WAIT_MS 1000
 
-double ckc_follow_now(void)
+double ckc_jobwatch_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -27,7 +27,7 @@ bool ckc_stdout_is_terminal(void)
     return isatty(STDOUT_FILENO) && !(term && strcmp(term, "dumb") == 0);
 }
 
-void ckc_follow_init(ckc_follow *f, ckc_conn *c, bool json, bool tty, json_int_t job)
+void ckc_jobwatch_init(ckc_jobwatch *f, ckc_conn *c, bool json, bool tty, json_int_t job)
 {
     memset(f, 0, sizeof *f);
     f->conn = c;
@@ -37,7 +37,7 @@ void ckc_follow_init(ckc_follow *f, ckc_conn *c, bool json, bool tty, json_int_t
     ckc_progress_init(&f->progress, tty && !json);
 }
 
-void ckc_follow_release(ckc_follow *f)
+void ckc_jobwatch_release(ckc_jobwatch *f)
 {
     ckc_progress_release(&f->progress);
     json_decref(f->end);
@@ -45,14 +45,14 @@ void ckc_follow_release(ckc_follow *f)
 }
 
 /* Following every job, one of them ended: say how, above the block. */
-static void announce_end(ckc_follow *f, const json_t *summary)
+static void announce_end(ckc_jobwatch *f, const json_t *summary)
 {
     char line[2048];
     ckc_fmt_job_end(line, sizeof line, summary, -1);
     ckc_progress_print(&f->progress, stdout, line);
 }
 
-int ckc_follow_seed(ckc_follow *f, const json_t *summary)
+int ckc_jobwatch_seed(ckc_jobwatch *f, const json_t *summary)
 {
     const char *state = ckc_jstr(summary, "state", "?");
     if (ckc_state_is_final(state)) {
@@ -68,7 +68,7 @@ int ckc_follow_seed(ckc_follow *f, const json_t *summary)
 }
 
 /* Handles one notification. Returns 1 when the followed job ended. */
-static int handle(ckc_follow *f, const ckp_msg *m)
+static int handle(ckc_jobwatch *f, const ckp_msg *m)
 {
     bool is_job = strcmp(m->method, "event.job") == 0;
     bool is_progress = strcmp(m->method, "event.progress") == 0;
@@ -105,7 +105,7 @@ static int handle(ckc_follow *f, const ckp_msg *m)
     return 1;
 }
 
-int ckc_follow_run(ckc_follow *f)
+int ckc_jobwatch_run(ckc_jobwatch *f)
 {
     int rc;
     for (;;) {
