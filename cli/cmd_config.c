@@ -59,14 +59,19 @@ static json_t *parse_settings(int argc, char **argv)
         }
         long long v;
         int rc = ckc_parse_int(eq + 1, &v);
+        char key[128];
+        snprintf(key, sizeof key, "%.*s", (int)(eq - argv[i]), argv[i]);
+        if (rc == -EINVAL && eq[1]) {
+            /* A named value (durability=background); the daemon checks it. */
+            json_object_set_new(params, key, json_string(eq + 1));
+            continue;
+        }
         if (rc < 0) {
             ckc_usage_errorf("config", "value of '%.*s' is %s: '%s'", (int)(eq - argv[i]), argv[i],
                              rc == -ERANGE ? "out of range" : "not an integer", eq + 1);
             json_decref(params);
             return NULL;
         }
-        char key[128];
-        snprintf(key, sizeof key, "%.*s", (int)(eq - argv[i]), argv[i]);
         json_object_set_new(params, key, json_integer((json_int_t)v));
     }
     return params;

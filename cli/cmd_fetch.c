@@ -34,13 +34,16 @@ static const char usage[] =
     "      --size N        expected size in bytes (a single URL only)\n"
     "  -p, --priority N    higher runs first (default 0)\n"
     "  -z, --decompress    store *.zst downloads decoded, without the suffix\n"
+    "      --durability M  publish (default: the daemon's setting): synced before the\n"
+    "                      files appear; background: they appear once verified and\n"
+    "                      are synced right after\n"
     "  -d, --detach        print the job id and return at once\n"
     "      --json          print each event, then the final job, as JSON lines\n"
     "\n"
     "exit status: 0 when the job is done, 1 when it failed or was canceled,\n"
     "130 when interrupted (the job keeps running).\n";
 
-enum { OPT_XXH128 = 0x2000, OPT_SIZE };
+enum { OPT_XXH128 = 0x2000, OPT_SIZE, OPT_DURABILITY };
 
 static const struct option longopts[] = {
     {"output", required_argument, NULL, 'o'},
@@ -51,6 +54,7 @@ static const struct option longopts[] = {
     {"priority", required_argument, NULL, 'p'},
     {"detach", no_argument, NULL, 'd'},
     {"decompress", no_argument, NULL, 'z'},
+    {"durability", required_argument, NULL, OPT_DURABILITY},
     {NULL, 0, NULL, 0},
 };
 
@@ -63,6 +67,7 @@ struct fetch_args {
     bool has_priority;
     bool detach;
     bool decompress;
+    const char *durability;
 };
 
 /* Reads a whole file ("-": standard input). Returns 0 with a malloc'd *text,
@@ -181,6 +186,9 @@ static json_t *submit_params(const ckc_input *in, const char *output, const stru
     if (a->has_priority && json_object_set_new(opts, "priority", json_integer(a->priority)) < 0)
         goto fail;
     if (a->decompress && json_object_set_new(opts, "decompress", json_true()) < 0) goto fail;
+    if (a->durability &&
+        json_object_set_new(opts, "durability", json_string(a->durability)) < 0)
+        goto fail;
     return params;
 fail:
     json_decref(params);
@@ -299,6 +307,14 @@ int ckc_cmd_fetch(int argc, char **argv, ckc_opts *o)
             break;
         case 'z':
             a.decompress = true;
+            break;
+        case OPT_DURABILITY:
+            if (strcmp(optarg, "publish") != 0 && strcmp(optarg, "background") != 0) {
+                status = ckc_usage_errorf("fetch", "--durability is publish or background, not '%s'",
+                                          optarg);
+                goto out;
+            }
+            a.durability = optarg;
             break;
         case 'h':
             goto out;

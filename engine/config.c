@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ckp.h"
+#include "spec.h"
 
 void ckd_config_init(ckd_config *c)
 {
@@ -22,6 +23,7 @@ json_t *ckd_config_to_json(const ckd_config *c)
 #define X(name, def, lo, hi, help) json_object_set_new(o, #name, json_integer(c->name));
     CKD_CONFIG_MAP(X)
 #undef X
+    json_object_set_new(o, "durability", json_string(ckd_durability_name((int)c->durability)));
     return o;
 }
 
@@ -33,18 +35,30 @@ int ckd_config_set_json(ckd_config *c, const json_t *obj, char *why, size_t whyl
     json_object_foreach((json_t *)obj, key, v)
     {
         int known = 0;
+        json_t *named = NULL;
+        if (strcmp(key, "durability") == 0 && json_is_string(v)) {
+            /* Named values; the integer is accepted too. */
+            int d = ckd_durability_parse(json_string_value(v));
+            if (d < 0) {
+                ckp_fmt(why, whylen, "'durability' must be \"publish\" or \"background\"");
+                return -EINVAL;
+            }
+            v = named = json_integer(d);
+        }
 #define X(name, def, lo, hi, help)                                                                 \
     if (strcmp(key, #name) == 0) {                                                                 \
         known = 1;                                                                                 \
         if (!json_is_integer(v) || json_integer_value(v) < (lo) || json_integer_value(v) > (hi)) { \
             ckp_fmt(why, whylen, "'%s' must be an integer from %lld to %lld", key,                 \
                     (long long)(lo), (long long)(hi));                                             \
+            json_decref(named);                                                                    \
             return -EINVAL;                                                                        \
         }                                                                                          \
         next.name = json_integer_value(v);                                                         \
     }
         CKD_CONFIG_MAP(X)
 #undef X
+        json_decref(named);
         if (!known) {
             ckp_fmt(why, whylen, "unknown config key '%s'", key);
             return -EINVAL;

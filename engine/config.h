@@ -28,7 +28,11 @@
     X(client_timeout, 30, 1, 3600, "seconds a client may leave a request line unfinished")         \
     X(master_list_max, 100000, 100, 10000000, "checkpoints one master listing may hold")           \
     X(history_days, 30, 1, 36500, "days a finished job is kept (memory and database)")             \
-    X(history_max, 10000, 1, 10000000, "finished jobs kept at most; the oldest go first")
+    X(history_max, 10000, 1, 10000000, "finished jobs kept at most; the oldest go first")     \
+    X(durability, 0, 0, 1,                                                                         \
+      "\"publish\" (0): synced before publication; \"background\" (1): synced right after")    \
+    X(sync_interval_ms, 2000, 100, 3600000,                                                        \
+      "ms between syncs of files being written; synced ranges survive a reboot")
 
 typedef struct ckd_config {
 #define X(name, def, lo, hi, help) int64_t name;

@@ -120,12 +120,16 @@ static void stop_done(uv_work_t *req, int status)
                     ckd_hash_state_hex(f->hash_frame, hex);
                     ckd_store_seg_progress(&d->store, j->id, f->idx, s->start, f->frame_c, hex,
                                            f->frame_d);
+                    ckd_store_seg_durable(&d->store, j->id, f->idx, s->start, f->frame_c, hex,
+                                          f->frame_d);
                     s->journaled = f->frame_c;
                     continue;
                 }
                 if (s->written <= s->journaled) continue;
                 ckd_hash_state_hex(s->hash, hex);
                 ckd_store_seg_progress(&d->store, j->id, f->idx, s->start, s->written, hex, 0);
+                /* synced by stop_work: it survives a reboot too */
+                ckd_store_seg_durable(&d->store, j->id, f->idx, s->start, s->written, hex, 0);
                 s->journaled = s->written;
             }
         }

@@ -53,6 +53,15 @@ typedef struct ckd_daemon {
     int opening;  /* staging files being opened in the pool (each before a transfer) */
     int archives; /* master archives streaming (each holds a connection) */
     int stop_journaled;
+    /* Durability (durable.c): the machine restarted since the journal was
+     * written (its boot id changed), a sync of files being written is in the
+     * pool, when the last one started; background syncs after publication. */
+    struct {
+        int rebooted;
+        int inflight;
+        uint64_t last_ms;
+        int settling;
+    } durable;
     struct ckd_job *jobs; /* by id */
     uv_signal_t sigint, sigterm;
     uv_timer_t tick;       /* rates, progress events, retry wake-ups */

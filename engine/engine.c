@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "durable.h"
 #include "follow.h"
 #include "fsutil.h"
 #include "history.h"
@@ -71,6 +72,7 @@ static void on_tick(uv_timer_t *t)
         running = 1;
     }
     d->throughput = (double)total;
+    ckd_durable_tick(d, now);
     ckd_events_tick(d);
     ckd_history_tick(d, now);
     /* Retry back-offs expire without any other event to wake us. */
@@ -160,10 +162,12 @@ int ckd_engine_open(ckd_daemon *d, const ckd_engine_opts *o)
         uv_signal_start(&d->sigterm, on_signal, SIGTERM);
     }
     uv_timer_start(&d->tick, on_tick, 250, 250);
-    if (ckd_jobs_load(d) < 0) {
+    if (ckd_durable_boot(d) < 0 || ckd_jobs_load(d) < 0) {
         ckd_error("cannot load jobs from the state directory '%s'", o->state_dir);
         d->exit_code = 1;
         ckd_engine_stop(d);
+    } else {
+        ckd_durable_after_load(d);
     }
     return 0;
 }

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "durable.h"
 #include "fsutil.h"
 #include "log.h"
 #include "pins.h"
@@ -205,6 +206,7 @@ void follow_tidy(struct ckd_follow *f)
     for (ckd_job *c = j->d->jobs; c; c = c->next) {
         const char *u = child_uuid(c);
         if (child_parent(c) != j->id || c->state != CKD_JOB_DONE || !u) continue;
+        if (!ckd_job_durable(c)) continue; /* the pointer waits for its sync */
         if (json_object_get(f->removed, u) || json_object_get(f->gone, u)) continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 8;

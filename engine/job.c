@@ -81,7 +81,8 @@ static const unsigned job_next[CKD_JOB_NSTATES] = {
     [CKD_JOB_RUNNING] = B(QUEUED) | B(WAITING) | B(PAUSED) | B(DONE) | B(FAILED) | B(CANCELED),
     [CKD_JOB_WAITING] = B(QUEUED) | B(RESOLVING) | B(PAUSED) | B(FAILED) | B(CANCELED),
     [CKD_JOB_PAUSED] = B(QUEUED) | B(CANCELED),
-    [CKD_JOB_DONE] = 0,
+    [CKD_JOB_DONE] = B(QUEUED), /* published, not known durable, and the machine restarted:
+                                 * checked again (durable.c) */
     [CKD_JOB_FAILED] = B(QUEUED) | B(CANCELED),
     [CKD_JOB_CANCELED] = 0,
 };
@@ -314,6 +315,7 @@ int ckd_job_add_unit(ckd_job *j, const ckd_unit *u)
     x->sums_file = -1;
     x->sums_state = 0; /* CKD_CHECKSUMS_UNREAD */
     x->nfiles = x->verified = 0;
+    x->durable = 1; /* nothing published yet: nothing to sync */
     j->nunits++;
     if (!x->target || !x->staging) return -ENOMEM;
     char *cp = x->checkpoint ? json_dumps(x->checkpoint, JSON_COMPACT) : NULL;

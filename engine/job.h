@@ -68,6 +68,9 @@ typedef struct ckd_seg {
     int64_t end;           /* exclusive; -1 while the file's size is unknown */
     int64_t written;       /* bytes from start on disk (page cache) and hashed */
     int64_t journaled;     /* bytes from start whose hash row is committed */
+    char jhash[33];        /* ... their hash (hex), "" when nothing is journaled */
+    int64_t jdecoded;      /* ... zstd: the decoded bytes at that point */
+    int64_t durable;       /* bytes from start a sync proved on disk (journaled as such) */
     XXH3_state_t *hash;    /* XXH3-128 over [start, start + written) */
     struct ckd_xfer *xfer; /* the transfer filling it, or NULL */
     int inflight;          /* an aborted transfer's final report is still due (the fd in use) */
@@ -102,6 +105,7 @@ typedef struct ckd_unit {
     ckd_storage_auth auth;      /* object stores: credentials, in memory only (never stored) */
     int found_present;          /* set by the prepare pass, reported on the loop */
     int via;                    /* enum ckd_unit_via, persisted: the job's record of the route */
+    int durable;                /* 0: published and not yet synced (durability "background") */
     struct ckd_tar *archive;    /* master route: the archive in flight, or NULL */
     int64_t arc_bytes;          /* bytes of its file being unpacked, sampled on the tick */
     int arc_attempts;           /* transient archive failures in a row */

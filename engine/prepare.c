@@ -146,6 +146,8 @@ static void prepare_work(uv_work_t *req)
                     int64_t off = f->zstd ? 0 : s->start, len = f->zstd ? cl->decoded : cl->done;
                     if (hash_range(fd, off, len, s->hash, hex) == 0 && strcmp(hex, cl->hash) == 0) {
                         s->written = s->journaled = cl->done;
+                        memcpy(s->jhash, cl->hash, sizeof(s->jhash));
+                        s->jdecoded = cl->decoded;
                         if (f->zstd) {
                             f->frame_c = cl->done;
                             f->dec = f->frame_d = cl->decoded;

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "durable.h"
 #include "fsutil.h"
 #include "log.h"
 #include "manifest.h"
@@ -39,6 +40,16 @@ static void flush_work(uv_work_t *req)
     r->took_ms = ckd_now_ms() - t0;
 }
 
+/* f's bytes passed their checks and count as verified (after a flush, or
+ * at once with durability "background"). */
+static void file_verified(ckd_job *j, ckd_file *f)
+{
+    ckd_file_set_state(f, CKD_FILE_VERIFIED, 0);
+    j->files_verified++;
+    j->units[f->unit].verified++;
+    ckd_file_persist(f);
+}
+
 static void flush_done(uv_work_t *req, int status)
 {
     flush_req *r = req->data;
@@ -59,10 +70,7 @@ static void flush_done(uv_work_t *req, int status)
             if ((size_t)f->idx < j->sched_from) j->sched_from = (size_t)f->idx;
             continue;
         }
-        ckd_file_set_state(f, CKD_FILE_VERIFIED, 0);
-        j->files_verified++;
-        j->units[f->unit].verified++;
-        ckd_file_persist(f);
+        file_verified(j, f);
     }
     free(r->idx);
     free(r->dir);
@@ -122,6 +130,11 @@ void ckd_job_fetched(ckd_job *j, ckd_file *f)
         j->fetched_cap = ncap;
     }
     ckd_file_set_state(f, CKD_FILE_FETCHED, 0);
+    if (ckd_job_durability(j) == CKD_DURABLE_BACKGROUND) {
+        /* Published from the streamed, verified bytes; synced after. */
+        file_verified(j, f);
+        return;
+    }
     j->fetched[j->nfetched++] = f->idx;
     ckd_job_flush(j);
 }
@@ -368,6 +381,11 @@ static void publish_done(uv_work_t *req, int status)
         ckd_job_set_state(j, CKD_JOB_FAILED, msg);
     } else {
         un->status = CKD_UNIT_FETCHED;
+        if (ckd_job_durability(j) == CKD_DURABLE_BACKGROUND) {
+            un->durable = 0;
+            ckd_store_unit_durable(&j->d->store, j->id, (int)r->unit, 0);
+            ckd_durable_settle(j, r->unit);
+        }
         /* Jobs that waited for this copy: their next prepare pass (the
          * scheduler starts it) finds it. */
         for (ckd_job *k = j->d->jobs; k; k = k->next) {

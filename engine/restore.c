@@ -32,7 +32,8 @@ static int load_unit(void *ud, const ckd_unit_row *r)
                   .checkpoint = cp,
                   .dirs = dirs,
                   .write_metadata = r->write_metadata,
-                  .via = r->via};
+                  .via = r->via,
+                  .durable = r->durable};
     /* Loading must not write the row again: add it by hand. */
     ckd_job *j = c->j;
     ckd_unit *nu = realloc(j->units, (j->nunits + 1) * sizeof(*nu));

@@ -229,6 +229,18 @@ int ckd_spec_check_follow(const json_t *source, char *why, size_t whylen)
     return 0;
 }
 
+int ckd_durability_parse(const char *name)
+{
+    if (name && strcmp(name, "publish") == 0) return CKD_DURABLE_PUBLISH;
+    if (name && strcmp(name, "background") == 0) return CKD_DURABLE_BACKGROUND;
+    return -EINVAL;
+}
+
+const char *ckd_durability_name(int d)
+{
+    return d == CKD_DURABLE_BACKGROUND ? "background" : "publish";
+}
+
 /* The options every kind shares. */
 static int parse_options(const json_t *options, ckd_job_spec *out, char *why, size_t whylen)
 {
@@ -256,6 +268,12 @@ static int parse_options(const json_t *options, ckd_job_spec *out, char *why, si
         return CKP_RPC_INVALID_PARAMS;
     }
     out->fail_on_no_space = nospace && strcmp(nospace, "fail") == 0;
+    json_t *dur = json_object_get(options, "durability");
+    out->durability = dur ? ckd_durability_parse(json_string_value(dur)) : -1;
+    if (dur && out->durability < 0) {
+        snprintf(why, whylen, "'options.durability' must be \"publish\" or \"background\"");
+        return CKP_RPC_INVALID_PARAMS;
+    }
     json_t *dec = json_object_get(options, "decompress");
     if (dec && !json_is_boolean(dec)) {
         snprintf(why, whylen, "'options.decompress' must be true or false");

@@ -36,7 +36,17 @@ typedef struct ckd_job_spec {
     int layout_direct;    /* options.layout "direct": files straight in the output */
     int fail_on_no_space; /* options.on_no_space "fail" (default: wait) */
     int priority;         /* options.priority, -1000..1000 */
+    int durability;       /* options.durability: CKD_DURABLE_* or -1 (the daemon's `durability`) */
 } ckd_job_spec;
+
+/* When a job's bytes must be on disk (options.durability, config `durability`). */
+enum ckd_durability {
+    CKD_DURABLE_PUBLISH = 0,    /* every byte synced before the checkpoint is renamed into place */
+    CKD_DURABLE_BACKGROUND = 1, /* published once written and verified; synced right after */
+};
+/* "publish" / "background" -> CKD_DURABLE_*, -EINVAL otherwise. */
+int ckd_durability_parse(const char *name);
+const char *ckd_durability_name(int d);
 
 /* Validates source and options (options may be NULL) and fills *out.
  * Returns 0, or a ckp_rpc_code with why filled (and *err_data for an

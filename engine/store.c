@@ -30,6 +30,7 @@ static const char *schema =
     "  job_id INTEGER NOT NULL, idx INTEGER NOT NULL, start INTEGER NOT NULL,"
     "  end INTEGER NOT NULL, done INTEGER NOT NULL, decoded INTEGER NOT NULL DEFAULT 0, hash TEXT,"
     "  PRIMARY KEY(job_id, idx, start));"
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS job_log("
     "  seq INTEGER PRIMARY KEY, job_id INTEGER NOT NULL, time INTEGER NOT NULL,"
     "  level TEXT NOT NULL, message TEXT NOT NULL);"
@@ -56,6 +57,9 @@ static const char *sql[CKD_ST_COUNT] = {
                            " staging, storage, checkpoint, dirs, write_metadata, via)"
                            " VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
     [CKD_ST_UNIT_STATUS] = "UPDATE units SET status=?, via=? WHERE job_id=? AND idx=?",
+    [CKD_ST_UNIT_DURABLE] = "UPDATE units SET durable=? WHERE job_id=? AND idx=?",
+    [CKD_ST_SEG_DURABLE] = "UPDATE segments SET ddone=?, dhash=?, ddecoded=?"
+                           " WHERE job_id=? AND idx=? AND start=?",
 };
 
 const char *ckd_store_errmsg(ckd_store *s)
@@ -153,9 +157,17 @@ int ckd_store_open(ckd_store *s, const char *path)
         ckd_store_close(s);
         return -EIO;
     }
-    /* Stores made before units.via existed gain it (fails harmlessly when present). */
-    sqlite3_exec(s->db, "ALTER TABLE units ADD COLUMN via INTEGER NOT NULL DEFAULT 0", NULL, NULL,
-                 NULL);
+    /* Stores made before these columns existed gain them (each fails
+     * harmlessly when present). */
+    static const char *const added[] = {
+        "ALTER TABLE units ADD COLUMN via INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE units ADD COLUMN durable INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE segments ADD COLUMN ddone INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE segments ADD COLUMN ddecoded INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE segments ADD COLUMN dhash TEXT",
+    };
+    for (size_t i = 0; i < sizeof(added) / sizeof(added[0]); i++)
+        sqlite3_exec(s->db, added[i], NULL, NULL, NULL);
     for (int i = 0; i < CKD_ST_COUNT; i++) {
         if (sqlite3_prepare_v2(s->db, sql[i], -1, &s->st[i], NULL) != SQLITE_OK) {
             int rc = fail(s, "cannot prepare statement");
@@ -314,6 +326,66 @@ int ckd_store_seg_progress(ckd_store *s, int64_t job_id, int idx, int64_t start,
     return run(s, st, "journal segment");
 }
 
+int ckd_store_seg_durable(ckd_store *s, int64_t job_id, int idx, int64_t start, int64_t done,
+                          const char *hash, int64_t decoded)
+{
+    sqlite3_stmt *st = s->st[CKD_ST_SEG_DURABLE];
+    sqlite3_bind_int64(st, 1, done);
+    bind_text(st, 2, hash);
+    sqlite3_bind_int64(st, 3, decoded);
+    sqlite3_bind_int64(st, 4, job_id);
+    sqlite3_bind_int(st, 5, idx);
+    sqlite3_bind_int64(st, 6, start);
+    return run(s, st, "journal a synced segment");
+}
+
+int ckd_store_forget_unsynced(ckd_store *s)
+{
+    int rc = begin(s);
+    if (rc == 0 && sqlite3_exec(s->db,
+                                "UPDATE segments SET done=ddone, hash=dhash, decoded=ddecoded"
+                                " WHERE done != ddone OR hash IS NOT dhash",
+                                NULL, NULL, NULL) != SQLITE_OK)
+        rc = fail(s, "forget unsynced claims");
+    return rc;
+}
+
+int ckd_store_unit_durable(ckd_store *s, int64_t job_id, int idx, int durable)
+{
+    sqlite3_stmt *st = s->st[CKD_ST_UNIT_DURABLE];
+    sqlite3_bind_int(st, 1, durable);
+    sqlite3_bind_int64(st, 2, job_id);
+    sqlite3_bind_int(st, 3, idx);
+    return run(s, st, "update unit durability");
+}
+
+char *ckd_store_meta_get(ckd_store *s, const char *key)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key=?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return NULL;
+    bind_text(st, 1, key);
+    char *v = NULL;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        v = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return v;
+}
+
+int ckd_store_meta_set(ckd_store *s, const char *key, const char *value)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO meta(key, value) VALUES(?,?)", -1, &st,
+                           NULL) != SQLITE_OK)
+        return fail(s, "prepare");
+    bind_text(st, 1, key);
+    bind_text(st, 2, value);
+    int rc = run(s, st, "update meta");
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int ckd_store_log(ckd_store *s, int64_t job_id, int64_t time, const char *level,
                   const char *message)
 {
@@ -425,6 +497,9 @@ static int seg_row(void *p, sqlite3_stmt *st)
         .done = sqlite3_column_int64(st, 4),
         .hash = col_text(st, 5),
         .decoded = sqlite3_column_int64(st, 6),
+        .ddone = sqlite3_column_int64(st, 7),
+        .dhash = col_text(st, 8),
+        .ddecoded = sqlite3_column_int64(st, 9),
     };
     return ((int (*)(void *, const ckd_seg_row *))c->cb)(c->ud, &r);
 }
@@ -434,7 +509,8 @@ int ckd_store_each_seg(ckd_store *s, int64_t job_id, int (*cb)(void *ud, const c
 {
     struct cbctx c = {(void *)cb, ud};
     return query(s,
-                 "SELECT job_id, idx, start, end, done, hash, decoded FROM segments WHERE job_id=?"
+                 "SELECT job_id, idx, start, end, done, hash, decoded, ddone, dhash, ddecoded"
+                 " FROM segments WHERE job_id=?"
                  " ORDER BY idx, start",
                  job_id, -1, seg_row, &c);
 }
@@ -510,6 +586,7 @@ static int unit_row(void *p, sqlite3_stmt *st)
         .dirs = col_text(st, 9),
         .write_metadata = sqlite3_column_int(st, 10),
         .via = sqlite3_column_int(st, 11),
+        .durable = sqlite3_column_int(st, 12),
     };
     return ((int (*)(void *, const ckd_unit_row *))c->cb)(c->ud, &r);
 }
@@ -520,7 +597,7 @@ int ckd_store_each_unit(ckd_store *s, int64_t job_id, int (*cb)(void *ud, const 
     struct cbctx c = {(void *)cb, ud};
     return query(s,
                  "SELECT job_id, idx, kind, status, uuid, target, staging, storage, checkpoint,"
-                 " dirs, write_metadata, via FROM units WHERE job_id=? ORDER BY idx",
+                 " dirs, write_metadata, via, durable FROM units WHERE job_id=? ORDER BY idx",
                  job_id, -1, unit_row, &c);
 }
 

@@ -23,6 +23,8 @@ enum {
     CKD_ST_LOG_TRIM,
     CKD_ST_UNIT_INSERT,
     CKD_ST_UNIT_STATUS,
+    CKD_ST_UNIT_DURABLE,
+    CKD_ST_SEG_DURABLE,
     CKD_ST_COUNT
 };
 
@@ -43,6 +45,7 @@ typedef struct ckd_unit_row {
     int64_t job_id;
     int idx;
     int kind, status, write_metadata, via;
+    int durable; /* 0: published, not yet known to be on disk (durability "background") */
     const char *uuid, *target, *staging, *storage, *checkpoint, *dirs; /* JSON texts */
 } ckd_unit_row;
 
@@ -62,6 +65,10 @@ typedef struct ckd_seg_row {
     int64_t start, end, done;
     int64_t decoded;  /* zstd files: decoded bytes at done (a frame end) */
     const char *hash; /* NULL when nothing is journaled */
+    /* What a sync proved on disk (survives a reboot): bytes from start, the
+     * decoded bytes at that point (zstd), their hash (NULL: nothing yet). */
+    int64_t ddone, ddecoded;
+    const char *dhash;
 } ckd_seg_row;
 
 int ckd_store_open(ckd_store *s, const char *path);
@@ -78,6 +85,17 @@ int ckd_store_file_update(ckd_store *s, int64_t job_id, int idx, const char *sta
 /* Replaces the segment rows of a file. */
 int ckd_store_seg_delete(ckd_store *s, int64_t job_id, int idx);
 int ckd_store_seg_insert(ckd_store *s, const ckd_seg_row *r);
+/* A sync made [start, start + done) durable (hash, decoded as in the row). */
+int ckd_store_seg_durable(ckd_store *s, int64_t job_id, int idx, int64_t start, int64_t done,
+                          const char *hash, int64_t decoded);
+/* After a reboot: every range's claim becomes what was synced. */
+int ckd_store_forget_unsynced(ckd_store *s);
+/* Unit idx of a job is (1) or is not yet (0) known to be on disk. */
+int ckd_store_unit_durable(ckd_store *s, int64_t job_id, int idx, int durable);
+/* A small key/value table (the boot id of the run that wrote the journal).
+ * get: a malloc'd copy or NULL when absent. */
+char *ckd_store_meta_get(ckd_store *s, const char *key);
+int ckd_store_meta_set(ckd_store *s, const char *key, const char *value);
 int ckd_store_seg_progress(ckd_store *s, int64_t job_id, int idx, int64_t start, int64_t done,
                            const char *hash, int64_t decoded);
 /* Drops a job's units, files and segments (a resolution that failed). */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "ckp.h"
+#include "durable.h"
 #include "fsutil.h"
 #include "http.h"
 #include "log.h"
@@ -65,6 +66,8 @@ static void journal(ckd_daemon *d, ckd_file *f, ckd_seg *s)
     ckd_store_seg_progress(&d->store, f->job->id, f->idx, s->start, s->written, hex,
                            f->zstd ? f->dec : 0);
     s->journaled = s->written;
+    memcpy(s->jhash, hex, sizeof(s->jhash));
+    s->jdecoded = f->zstd ? f->dec : 0;
 }
 
 /* What the response told of the file: its validator and size. */
@@ -279,7 +282,8 @@ int ckd_xfer_start(ckd_daemon *d, ckd_seg *s)
                    .zstd = f->zstd,
                    .dec_off = f->zstd ? f->dec : 0,
                    .dec_max = f->zstd && f->size_given ? f->size : -1,
-                   .writeback = 1};
+                   /* durability "background" leaves writeback to the kernel */
+                   .writeback = ckd_job_durability(f->job) == CKD_DURABLE_PUBLISH};
     if (f->validator && off > s->start)
         snprintf(w.validator, sizeof(w.validator), "%s", f->validator);
     int rc = ckd_plane_submit(d->xe.plane, &w);
