@@ -10,7 +10,9 @@
 # --mode master against curl | tar -x);
 # --quick shrinks each file 8x (1 x 256 MiB, 64 x 4 MiB, 2,000 x 2 KiB, 64 x 4 MiB,
 # 16 x 4 MiB).
-# Tools: ckptd curl aria2c rclone (a missing one is skipped with a note).
+# Tools: ckptd (durability publish, the default) ckptd-bg (durability background)
+# curl aria2c rclone rclone+sync (rclone, then sync) (a missing one is skipped
+# with a note; ckptd-bg runs in the URL scenarios only).
 # Environment: CKPTD, CKPT (default build/engine/ckptd, build/cli/ckpt under the
 # repository), BENCH_WORK (default bench/work: generated data, downloads, logs).
 # Output: a Markdown table on stdout, also written to
@@ -29,7 +31,7 @@ say() { echo "bench: $*" >&2; }
 # ------------------------------------------------------------------ options
 RUNS=3 QUICK=0 TIMED_SYNC=0
 SCENARIOS=(large medium small s3 archive)
-TOOLS=(ckptd curl aria2c rclone)
+TOOLS=(ckptd ckptd-bg curl aria2c rclone rclone+sync)
 WORK=${BENCH_WORK:-$REPO/bench/work}
 while [ $# -gt 0 ]; do
     case $1 in
@@ -49,7 +51,10 @@ for sc in "${SCENARIOS[@]}"; do
     case $sc in large|medium|small|s3|archive) ;; *) die "unknown scenario '$sc' (large, medium, small, s3, archive, all)" ;; esac
 done
 for t in "${TOOLS[@]}"; do
-    case $t in ckptd|curl|aria2c|rclone) ;; *) die "unknown tool '$t' (ckptd, curl, aria2c, rclone)" ;; esac
+    case $t in
+        ckptd|ckptd-bg|curl|aria2c|rclone|rclone+sync) ;;
+        *) die "unknown tool '$t' (ckptd, ckptd-bg, curl, aria2c, rclone, rclone+sync)" ;;
+    esac
 done
 
 # Geometry: "count size" per scenario.
@@ -84,9 +89,11 @@ CLK_TCK=$(getconf CLK_TCK)
 declare -A HAVE
 for t in "${TOOLS[@]}"; do
     case $t in
-        ckptd)
-            if [ -x "$CKPTD" ] && [ -x "$CKPT" ]; then HAVE[ckptd]=1
-            else note "ckptd skipped: '$CKPTD' or '$CKPT' is not an executable (build first, or set CKPTD/CKPT)"; fi ;;
+        ckptd|ckptd-bg)
+            if [ -x "$CKPTD" ] && [ -x "$CKPT" ]; then HAVE[$t]=1
+            else note "$t skipped: '$CKPTD' or '$CKPT' is not an executable (build first, or set CKPTD/CKPT)"; fi ;;
+        rclone+sync)
+            if command -v rclone >/dev/null; then HAVE[$t]=1; fi ;;
         *)
             if command -v "$t" >/dev/null; then HAVE[$t]=1
             else note "$t skipped: not installed (apt-get install ${t/aria2c/aria2})"; fi ;;
@@ -349,6 +356,8 @@ tool_cmd() {
     fi
     case $tool in
         ckptd) CMD=("$CKPT" --socket "$DSOCK" fetch -o "$out" -i "$WORK/lists/$SET-$sc.aria2") ;;
+        ckptd-bg) CMD=("$CKPT" --socket "$DSOCK" fetch --durability background -o "$out"
+                       -i "$WORK/lists/$SET-$sc.aria2") ;;
         curl) CMD=(curl -Z --parallel-max 16 -s -S -f --create-dirs --output-dir "$out"
                    -K "$WORK/lists/$SET-$sc.curl") ;;
         aria2c)
@@ -361,6 +370,8 @@ tool_cmd() {
             fi ;;
         rclone) CMD=(rclone copy --config "$WORK/rclone.conf" --http-url "$BASE/$SET/$sc/" :http: "$out"
                      --transfers 16 --multi-thread-streams 16 -q) ;;
+        rclone+sync) CMD=(sh -c 'rclone copy --config "$1" --http-url "$2" :http: "$3" --transfers 16 \
+                              --multi-thread-streams 16 -q && sync' sh "$WORK/rclone.conf" "$BASE/$SET/$sc/" "$out") ;;
     esac
 }
 
@@ -387,7 +398,7 @@ run_once() {  # run_once TOOL SCENARIO RUN
     local tf=$CKT_TMP/time.out t0 t1 rc=0 c0=0 c1=0 s0=0 s1=0 user sys rss cpu wall
     rm -rf "$out"; mkdir -p "$out"; sync   # fresh target, old dirty pages gone (not timed)
     tool_cmd "$tool" "$sc" "$out"
-    [ "$tool" = ckptd ] && c0=$(proc_cpu_ticks "$DPID")
+    [[ $tool == ckptd* ]] && c0=$(proc_cpu_ticks "$DPID")
     [ "$sc" = s3 ] && s0=$(proc_cpu_ticks "$CKT_S3_PID")   # is the (node) server the limit?
     t0=$(date +%s.%N)
     "${TIMER[@]}" "$tf" "${CMD[@]}" >"$log" 2>&1 || rc=$?
@@ -395,7 +406,7 @@ run_once() {  # run_once TOOL SCENARIO RUN
     t1=$(date +%s.%N)
     [ "$sc" = s3 ] && s1=$(proc_cpu_ticks "$CKT_S3_PID" 2>/dev/null || echo "$s0")
     read -r user sys rss < <(tail -n 1 "$tf" 2>/dev/null || echo "0 0 0") || true
-    if [ "$tool" = ckptd ]; then   # client CPU + daemon CPU; the daemon's peak RSS
+    if [[ $tool == ckptd* ]]; then   # client CPU + daemon CPU; the daemon's peak RSS
         if ! kill -0 "$DPID" 2>/dev/null; then   # report how the daemon ended
             local st=0; wait "$DPID" || st=$?
             echo "ckptd: the daemon exited with status $st$( ((st > 128)) && echo " (signal $((st - 128)))")" >>"$log"
@@ -458,11 +469,13 @@ for sc in "${SCENARIOS[@]}"; do
     for t in "${TOOLS[@]}"; do
         [ "$sc:$t" != s3:aria2c ] || continue   # aria2 has no SigV4
         [ "$sc" != archive ] || [ "$t" = ckptd ] || [ "$t" = curl ] || continue
+        [ "$sc" != s3 ] || [ "$t" != ckptd-bg ] || continue   # checkpoint downloads: publish mode
+        [ "$sc" != s3 ] || [ "$t" != rclone+sync ] || continue
         [ -n "${HAVE[$t]:-}" ] && ACTIVE+=("$t")
     done
-    if [ -n "${HAVE[ckptd]:-}" ] && ! daemon_start "$sc"; then
+    if [ -n "${HAVE[ckptd]:-}${HAVE[ckptd-bg]:-}" ] && ! daemon_start "$sc"; then
         note "ckptd skipped on $sc: the daemon did not come up (log $WORK/logs/$LABEL-ckptd-daemon.log)"
-        ACTIVE=("${ACTIVE[@]/ckptd}")
+        ACTIVE=("${ACTIVE[@]/#ckptd*}")
     fi
     for ((run = 1; run <= RUNS; run++)); do      # tools interleaved within each run
         for t in "${ACTIVE[@]}"; do
@@ -488,31 +501,34 @@ REPORT=$CKT_TMP/report.md
     echo "CPU s = user + system of the tool (for ckptd: client + daemon). Ratio = ckptd throughput / this tool's."
     echo "Peak RSS: the daemon's VmHWM for ckptd (one daemon per scenario), max RSS of the process for the peers."
     echo
-    echo "| scenario | tool | MB/s (small: files/s) | CPU s | CPU s/GB | ckptd ratio vs this tool | peak RSS MiB |"
-    echo "|---|---|---:|---:|---:|---:|---:|"
+    echo "| scenario | tool | MB/s (small: files/s) | CPU s | CPU s/GB | ckptd (publish) vs this tool | ckptd-bg (background) vs this tool | peak RSS MiB |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|"
     for sc in "${SCENARIOS[@]}"; do
         read -r count bytes <<<"${EXPECT[$sc]}"
         ck=''
         [ -n "${WALLS[$sc/ckptd]:-}" ] && [ -z "${FAILED[$sc/ckptd]:-}" ] && ck=$(median "${WALLS[$sc/ckptd]}")
+        bg=''
+        [ -n "${WALLS[$sc/ckptd-bg]:-}" ] && [ -z "${FAILED[$sc/ckptd-bg]:-}" ] && bg=$(median "${WALLS[$sc/ckptd-bg]}")
         for t in "${TOOLS[@]}"; do
             if [ "$sc:$t" = s3:aria2c ]; then
-                echo "| $sc ($(describe "$sc")) | $t | n/a (no S3 support) | — | — | — | — |"
+                echo "| $sc ($(describe "$sc")) | $t | n/a (no S3 support) | — | — | — | — | — |"
                 continue
             elif [ "$sc" = archive ] && [ "$t" != ckptd ] && [ "$t" != curl ]; then
                 continue   # the master's archive: ckptd against curl | tar only
             elif [ -n "${FAILED[$sc/$t]:-}" ]; then
-                echo "| $sc ($(describe "$sc")) | $t | failed (see notes) | — | — | — | — |"
+                echo "| $sc ($(describe "$sc")) | $t | failed (see notes) | — | — | — | — | — |"
                 continue
             elif [ -z "${WALLS[$sc/$t]:-}" ]; then
-                echo "| $sc ($(describe "$sc")) | $t | skipped | — | — | — | — |"
+                echo "| $sc ($(describe "$sc")) | $t | skipped | — | — | — | — | — |"
                 continue
             fi
             w=$(median "${WALLS[$sc/$t]}") c=$(median "${CPUS[$sc/$t]}") r=$(maxof "${RSSS[$sc/$t]}")
             awk -v sc="$sc ($(describe "$sc"))" -v t="$t" -v w="$w" -v c="$c" -v r="$r" -v b="$bytes" \
-                -v n="$count" -v small="$([ "$sc" = small ] && echo 1 || echo 0)" -v ck="$ck" 'BEGIN {
+                -v n="$count" -v small="$([ "$sc" = small ] && echo 1 || echo 0)" -v ck="$ck" -v bg="$bg" 'BEGIN {
                 tp = small ? sprintf("%.0f files/s", n / w) : sprintf("%.0f", b / 1e6 / w)
                 ratio = ck == "" ? "n/a" : sprintf("%.2f×", w / ck)
-                printf "| %s | %s | %s | %.2f | %.2f | %s | %d |\n", sc, t, tp, c, c / (b / 1e9), ratio, r }'
+                rbg = bg == "" ? "n/a" : sprintf("%.2f×", w / bg)
+                printf "| %s | %s | %s | %.2f | %.2f | %s | %s | %d |\n", sc, t, tp, c, c / (b / 1e9), ratio, rbg, r }'
         done
     done
     echo
@@ -529,7 +545,7 @@ REPORT=$CKT_TMP/report.md
         for n in "${NOTES[@]}"; do echo "- $n"; done
     fi
     echo
-    echo "Commands: \`ckpt fetch -o DIR -i LIST\` (daemon already running), \`curl -Z --parallel-max 16 --output-dir DIR -K LIST\`," \
+    echo "Commands: \`ckpt fetch -o DIR -i LIST\` (daemon already running; ckptd-bg adds \`--durability background\`: published once verified, synced right after, outside the timed command), rclone+sync: rclone then \`sync\`, \`curl -Z --parallel-max 16 --output-dir DIR -K LIST\`," \
          "\`aria2c -x16 -s16\` (one file) / \`aria2c -j16 -i LIST\` (sets) with \`--console-log-level=warn --summary-interval=0\`," \
          "\`rclone copy --http-url URL :http: DIR --transfers 16 --multi-thread-streams 16\`."
     [[ " ${SCENARIOS[*]} " != *" s3 "* ]] ||

@@ -13,6 +13,8 @@
     X(bandwidth_limit, 0, 0, INT64_MAX, "bytes/s over all transfers, 0 = unlimited")               \
     X(segment_threshold, 64 << 20, 1 << 20, INT64_MAX, "files this large are fetched in ranges")   \
     X(max_segments, 16, 1, 64, "ranges per file")                                                  \
+    X(split_below, 200000000, 0, INT64_MAX,                                                        \
+      "bytes/s: a large file is split into ranges when one connection carries less")               \
     X(buffer_cap, 32 << 20, 4 << 20, 4LL << 30, "receive buffers over all transfers, bytes")       \
     X(workers, 0, 0, 64, "data-plane threads (read at start), 0 = one per core")                   \
     X(journal_step, 1 << 20, 1 << 20, 1LL << 30,                                                   \

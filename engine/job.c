@@ -440,6 +440,9 @@ void ckd_file_reset(ckd_file *f)
     if (!f->size_given) f->size = -1;
     f->layout_saved = 0;
     f->reset_pending = 0;
+    f->probe_ms = 0; /* the new first stream is probed again */
+    f->probe_from = 0;
+    f->split_done = 0;
     /* no_ranges stays: a server that ignored a range does so again (a file
      * laid out in ranges would otherwise restart until its budget ends). */
     ckd_store_seg_delete(&f->job->d->store, f->job->id, f->idx);

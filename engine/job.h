@@ -139,6 +139,11 @@ typedef struct ckd_file {
     int twin;               /* being (or was) copied from a verified copy published elsewhere */
     int no_twin;            /* that copy failed or differed: fetch it from its source */
     int layout_saved;       /* segment rows exist in the store */
+    /* A large file starts as one range; after a probe of its first
+     * connection's rate it is split (a slow connection) or not (split_done). */
+    uint64_t probe_ms;  /* when its first transfer started, 0 before */
+    int64_t probe_from; /* the range's bytes then */
+    int split_done;     /* decided: split, or one connection is fast enough */
     /* zstd: the bytes fetched are a zstd stream, stored decoded. One range,
      * never split; resume restarts at the last complete frame. */
     int zstd;                 /* (the data plane decodes; size is the decoded size) */

@@ -157,9 +157,10 @@ int ckd_manifest_names(const char *dir, const char *uuid)
     return same;
 }
 
-int ckd_manifest_check(ckd_job *j, size_t u)
+int ckd_manifest_check(const ckd_job *j, size_t u,
+                       void (*found)(void *ud, size_t file, const char hex[33]), void *ud)
 {
-    ckd_unit *un = &j->units[u];
+    const ckd_unit *un = &j->units[u];
     if (!un->uuid || ckd_manifest_names(un->target, un->uuid) != 1) return -ENOENT;
     char *path = ckd_path_join(un->target, CKD_MANIFEST_NAME);
     if (!path) return -ENOMEM;
@@ -198,7 +199,7 @@ int ckd_manifest_check(ckd_job *j, size_t u)
     free(line);
     fclose(in);
     for (size_t i = 0; rc == 0 && i < j->nfiles; i++) {
-        ckd_file *f = &j->files[i];
+        const ckd_file *f = &j->files[i];
         if ((size_t)f->unit != u) continue;
         const char *want = NULL;
         for (size_t k = 0; k < n && !want; k++)
@@ -211,7 +212,7 @@ int ckd_manifest_check(ckd_job *j, size_t u)
             ckd_hash_file(fp, f->size, hex) < 0 || strcmp(hex, want) != 0)
             rc = -EINVAL;
         else
-            memcpy(f->hash, hex, 33);
+            found(ud, i, hex);
         free(fp);
     }
     for (size_t k = 0; k < n; k++) free(names[k]), free(hashes[k]);

@@ -18,8 +18,11 @@
 int ckd_manifest_names(const char *dir, const char *uuid);
 /* 0 when unit u's target is ckptd's copy of u's checkpoint and holds every
  * file of u with the size and hash its manifest records, agreeing with the
- * expected hashes (then sets each file's hash); -ENOENT/-EINVAL otherwise. */
-int ckd_manifest_check(ckd_job *j, size_t u);
+ * expected hashes (found(ud, file index, hash) for each file re-proved; a
+ * later mismatch makes the whole answer -EINVAL); -ENOENT/-EINVAL otherwise.
+ * Reads the job, writes nothing of it (it runs in the pool). */
+int ckd_manifest_check(const ckd_job *j, size_t u,
+                       void (*found)(void *ud, size_t file, const char hex[33]), void *ud);
 /* Writes dir/.ckptd.xxh128 for unit u's files (plus extra, a path with its
  * hash, when not NULL) and, for a checkpoint, dir/.ckptd.json, durably. */
 int ckd_manifest_write(ckd_job *j, size_t u, const char *dir, const char *extra_path,

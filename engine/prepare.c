@@ -20,6 +20,22 @@
 #include "publish.h"
 #include "restore.h"
 
+/* What the pool found for one range (applied on the loop: the pass never
+ * writes the model the loop reads). The hash continues in the range's own
+ * state, which nothing on the loop touches before the job is prepared. */
+typedef struct prep_seg {
+    int64_t written, journaled, jdecoded;
+    char jhash[33];
+} prep_seg;
+
+/* ... and for one file. */
+typedef struct prep_file {
+    enum { PF_SAME, PF_REJECTED, PF_PROVEN, PF_PRESENT } verdict;
+    char hash[33];                     /* PF_PRESENT: the manifest's hash, re-proven */
+    int64_t frame_c, frame_d;          /* PF_PROVEN, zstd: the stream's resume point */
+    prep_seg *segs;                    /* PF_PROVEN: one per range */
+} prep_file;
+
 /* Prepare: create the staging directory; after a restart, re-prove every
  * byte the store claims before trusting it. */
 typedef struct prep_req {
@@ -34,7 +50,16 @@ typedef struct prep_req {
     size_t reproven, rejected;
     unsigned char *lost; /* per unit: its staging directory was not there (made anew) */
     int skip_space;      /* a resume: the free space is not checked */
+    unsigned char *present; /* per unit: an identical verified copy is already there */
+    prep_file *files;       /* per file: what the pass found */
 } prep_req;
+
+/* ckd_manifest_check's report of a file it re-proved. */
+static void present_hash(void *ud, size_t file, const char hex[33])
+{
+    prep_req *r = ud;
+    memcpy(r->files[file].hash, hex, sizeof(r->files[file].hash));
+}
 
 static int hash_range(int fd, int64_t off, int64_t len, XXH3_state_t *h, char hex[33])
 {
@@ -51,11 +76,13 @@ static void check_space(prep_req *r)
     int64_t need = 0;
     for (size_t i = 0; i < j->nfiles; i++) {
         const ckd_file *f = &j->files[i];
-        if (f->state == CKD_FILE_VERIFIED || f->size < 0 ||
-            j->units[f->unit].status != CKD_UNIT_PENDING)
+        const prep_file *pf = &r->files[i];
+        if (f->size < 0 || j->units[f->unit].status != CKD_UNIT_PENDING || r->present[f->unit] ||
+            (f->state == CKD_FILE_VERIFIED && pf->verdict != PF_REJECTED))
             continue;
         int64_t done = 0;
-        for (int k = 0; k < f->nsegs; k++) done += f->segs[k].written;
+        for (int k = 0; k < f->nsegs && pf->verdict != PF_REJECTED; k++)
+            done += pf->verdict == PF_PROVEN ? pf->segs[k].written : f->segs[k].written;
         need += f->size > done ? f->size - done : 0;
     }
     if (need == 0 || j->nunits == 0) return;
@@ -74,9 +101,10 @@ static void prepare_work(uv_work_t *req)
     for (size_t u = 0; u < j->nunits; u++) {
         ckd_unit *un = &j->units[u];
         if (un->status != CKD_UNIT_PENDING) continue;
-        if (un->kind == CKD_UNIT_CHECKPOINT && ckd_manifest_check(j, u) == 0) {
-            un->status = CKD_UNIT_PRESENT; /* logged, counted and persisted on the loop */
-            un->found_present = 1;
+        if (un->kind == CKD_UNIT_CHECKPOINT && ckd_manifest_check(j, u, present_hash, r) == 0) {
+            r->present[u] = 1; /* logged, counted and persisted on the loop */
+            for (size_t i = 0; i < j->nfiles; i++)
+                if ((size_t)j->files[i].unit == u) r->files[i].verdict = PF_PRESENT;
             continue;
         }
         /* Fail before fetching what could not be published. */
@@ -104,7 +132,8 @@ static void prepare_work(uv_work_t *req)
             r->err = -ENOMEM;
             return;
         }
-        if (j->units[f->unit].status != CKD_UNIT_PENDING) {
+        prep_file *pf = &r->files[i];
+        if (j->units[f->unit].status != CKD_UNIT_PENDING || r->present[f->unit]) {
             /* published or present: nothing to re-prove here */
         } else if (f->state == CKD_FILE_VERIFIED) {
             /* Verified bytes may already be published (a crash mid-publish). */
@@ -125,17 +154,24 @@ static void prepare_work(uv_work_t *req)
             if (strcmp(hex, f->hash) == 0) {
                 r->reproven++;
             } else {
-                ckd_file_set_state(f, CKD_FILE_PENDING, 0); /* counted and logged on the loop */
-                f->hash[0] = '\0';
+                pf->verdict = PF_REJECTED; /* counted and logged on the loop */
                 unlink(path);
                 r->rejected++;
             }
         } else if (f->state == CKD_FILE_PENDING) {
             int fd = open(path, O_RDWR | O_CLOEXEC);
             int any = 0;
+            pf->segs = calloc(f->nsegs ? (size_t)f->nsegs : 1, sizeof(*pf->segs));
+            if (!pf->segs) {
+                if (fd >= 0) close(fd);
+                free(path);
+                r->err = -ENOMEM;
+                return;
+            }
+            pf->verdict = PF_PROVEN;
             for (int k = 0; k < f->nsegs && fd >= 0; k++) {
                 ckd_seg *s = &f->segs[k];
-                s->written = 0;
+                prep_seg *ps = &pf->segs[k];
                 XXH3_128bits_reset(s->hash);
                 for (size_t c = 0; c < r->nclaims; c++) {
                     ckd_seg_claim *cl = &r->claims[c];
@@ -145,33 +181,64 @@ static void prepare_work(uv_work_t *req)
                      * and resumes the stream at the frame end `done`. */
                     int64_t off = f->zstd ? 0 : s->start, len = f->zstd ? cl->decoded : cl->done;
                     if (hash_range(fd, off, len, s->hash, hex) == 0 && strcmp(hex, cl->hash) == 0) {
-                        s->written = s->journaled = cl->done;
-                        memcpy(s->jhash, cl->hash, sizeof(s->jhash));
-                        s->jdecoded = cl->decoded;
+                        ps->written = ps->journaled = cl->done;
+                        memcpy(ps->jhash, cl->hash, sizeof(ps->jhash));
+                        ps->jdecoded = cl->decoded;
                         if (f->zstd) {
-                            f->frame_c = cl->done;
-                            f->dec = f->frame_d = cl->decoded;
+                            pf->frame_c = cl->done;
+                            pf->frame_d = cl->decoded;
                             XXH3_copyState(f->hash_frame, s->hash);
                         }
                         r->reproven++;
                         any = 1;
                     } else {
                         XXH3_128bits_reset(s->hash);
-                        s->journaled = 0;
                         r->rejected++;
                     }
                 }
             }
             if (fd >= 0) close(fd);
-            if (!any) {
-                /* Nothing provable: start clean, without stale bytes. */
-                unlink(path);
-                for (int k = 0; k < f->nsegs; k++) f->segs[k].journaled = 0;
-            }
+            if (!any) unlink(path); /* nothing provable: start clean, without stale bytes */
         }
         free(path);
     }
     check_space(r);
+}
+
+/* What the pass found becomes the model, on the loop. */
+static void apply_results(prep_req *r)
+{
+    ckd_job *j = r->job;
+    for (size_t u = 0; u < j->nunits; u++) {
+        if (!r->present[u]) continue;
+        j->units[u].status = CKD_UNIT_PRESENT;
+        j->units[u].found_present = 1;
+    }
+    for (size_t i = 0; i < j->nfiles; i++) {
+        ckd_file *f = &j->files[i];
+        prep_file *pf = &r->files[i];
+        if (pf->verdict == PF_PRESENT) {
+            memcpy(f->hash, pf->hash, sizeof(f->hash));
+        } else if (pf->verdict == PF_REJECTED) {
+            ckd_file_set_state(f, CKD_FILE_PENDING, 0);
+            f->hash[0] = '\0';
+        } else if (pf->verdict == PF_PROVEN) {
+            for (int k = 0; k < f->nsegs; k++) {
+                ckd_seg *s = &f->segs[k];
+                const prep_seg *ps = &pf->segs[k];
+                s->written = ps->written;
+                s->journaled = ps->journaled;
+                s->jdecoded = ps->jdecoded;
+                memcpy(s->jhash, ps->jhash, sizeof(s->jhash));
+            }
+            if (f->zstd && pf->frame_c > 0) {
+                f->frame_c = pf->frame_c;
+                f->dec = f->frame_d = pf->frame_d;
+            }
+        }
+        free(pf->segs);
+        pf->segs = NULL;
+    }
 }
 
 /* Unit u's staging directory was gone (removed while the job ran, was
@@ -201,6 +268,7 @@ static void prepare_done(uv_work_t *req, int status)
     ckd_job *j = r->job;
     j->busy--;
     j->preparing = 0;
+    apply_results(r);
     for (size_t u = 0; r->lost && r->err == 0 && u < j->nunits; u++)
         if (r->lost[u]) staging_lost(j, u);
     if (r->reproven || r->rejected)
@@ -243,6 +311,8 @@ static void prepare_done(uv_work_t *req, int status)
                  strerror(err < 0 ? -err : 0));
     free(r->claims);
     free(r->lost);
+    free(r->present);
+    free(r->files);
     free(r);
     if (err < 0) {
         if (j->state == CKD_JOB_RUNNING) ckd_job_set_state(j, CKD_JOB_FAILED, msg);
@@ -275,6 +345,15 @@ void ckd_job_prepare(ckd_job *j)
     if (j->prepared || j->preparing) return;
     prep_req *r = calloc(1, sizeof(*r));
     if (!r) {
+        ckd_job_set_state(j, CKD_JOB_FAILED, "cannot prepare the job: out of memory");
+        return;
+    }
+    r->present = calloc(j->nunits ? j->nunits : 1, 1);
+    r->files = calloc(j->nfiles ? j->nfiles : 1, sizeof(*r->files));
+    if (!r->present || !r->files) {
+        free(r->present);
+        free(r->files);
+        free(r);
         ckd_job_set_state(j, CKD_JOB_FAILED, "cannot prepare the job: out of memory");
         return;
     }

@@ -28,6 +28,8 @@
 #define MIN_SEGMENT (4 << 20)
 /* How far past the bytes already received a running stream is cut. */
 #define SPLIT_SLACK (1 << 20)
+/* Files at least this large are preallocated before their first write. */
+#define PREALLOC_MIN (1 << 20)
 
 /* Opening a staging file in the pool: the work sees only this request,
  * never the file (the loop may read the file meanwhile). */
@@ -110,13 +112,16 @@ static int copy_start(ckd_daemon *d, ckd_file *f, const char *src, int twin)
     return 0;
 }
 
-/* Decides how a file is cut into ranges before its first transfer. */
+/* Decides how a file is cut into ranges before its first transfer: one
+ * range, which file_probe() may split once its connection's rate is known
+ * (split_below 0: at once, by size). */
 static int file_layout(ckd_file *f)
 {
     const ckd_config *cfg = &f->job->d->cfg;
     int n = 1;
     if (f->zstd && ckd_file_zstd_init(f) < 0) return -ENOMEM;
-    if (f->size >= cfg->segment_threshold && !f->no_ranges && !f->zstd) {
+    if (f->size >= cfg->segment_threshold && !f->no_ranges && !f->zstd &&
+        cfg->split_below == 0) {
         int64_t by_size = f->size / MIN_SEGMENT;
         n = (int)(by_size < cfg->max_segments ? by_size : cfg->max_segments);
         if (n < 1) n = 1;
@@ -183,6 +188,32 @@ static void file_split_running(ckd_file *f)
     }
     f->layout_saved = 1;
     ckd_job_log(f->job, "debug", "'%s' split into %d ranges", f->path, f->nsegs);
+}
+
+/* Ranges pay for themselves only when one connection is slow: each adds a
+ * connection, writes that contend for the file, and a read-back pass to
+ * hash the whole file. A large file's one range runs for SPLIT_PROBE_MS;
+ * below split_below bytes/s the rest is split (measured on loopback, one
+ * connection carries 1.2 GB/s and 16 ranges are slower and cost twice the
+ * CPU; an object store gives 50-100 MB/s per connection). */
+#define SPLIT_PROBE_MS 400
+
+static void file_probe(ckd_file *f, uint64_t now)
+{
+    const ckd_config *cfg = &f->job->d->cfg;
+    ckd_seg *s0 = &f->segs[0];
+    if (f->split_done || !f->probe_ms || f->size < cfg->segment_threshold) return;
+    uint64_t ms = now - f->probe_ms;
+    if (cfg->split_below > 0 && ms < SPLIT_PROBE_MS) return;
+    double rate = ms ? (double)(s0->written - f->probe_from) * 1000.0 / (double)ms : 0;
+    if (cfg->split_below > 0 && rate >= (double)cfg->split_below) {
+        f->split_done = 1;
+        ckd_job_log(f->job, "debug", "'%s': one connection carries %.0f MB/s: not split", f->path,
+                    rate / 1e6);
+        return;
+    }
+    file_split_running(f);
+    if (f->nsegs > 1) f->split_done = 1;
 }
 
 /* No file of unit u has a transfer or pool work in flight. */
@@ -309,7 +340,7 @@ static int sched_file(ckd_daemon *d, ckd_file *f, int slots, uint64_t now)
         return 0;
     }
     if (f->nsegs == 1 && f->segs[0].xfer && f->size >= 0 && f->segs[0].end == f->size)
-        file_split_running(f);
+        file_probe(f, now);
     /* The data plane writes into an open fd (shared by a file's ranges):
      * open it (in the pool) before any range starts. */
     if (f->fd < 0) {
@@ -347,6 +378,7 @@ static int sched_file(ckd_daemon *d, ckd_file *f, int slots, uint64_t now)
         if (s->end >= 0 && s->start + s->written >= s->end) continue;
         if (ckd_xfer_start(d, s) == 0) {
             taken++;
+            if (!f->probe_ms) f->probe_ms = now, f->probe_from = s->written;
             if (f->state != CKD_FILE_ACTIVE) ckd_file_set_state(f, CKD_FILE_ACTIVE, 0);
         }
     }
@@ -527,8 +559,10 @@ static void file_open_work(uv_work_t *req)
         r->fd = open(r->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (r->fd < 0) rc = -errno;
     }
-    if (rc == 0 && r->size > 0) {
-        /* Preallocate: fewer extents, and ENOSPC now rather than midway. */
+    if (rc == 0 && r->size >= PREALLOC_MIN) {
+        /* Preallocate: fewer extents, and ENOSPC now rather than midway.
+         * Not small files: their blocks come in one piece anyway, and
+         * preallocated (unwritten) extents cost a conversion at writeback. */
         struct stat st;
         if (fstat(r->fd, &st) == 0 && st.st_size < r->size &&
             posix_fallocate(r->fd, 0, r->size) != 0 && ftruncate(r->fd, r->size) != 0) {

@@ -46,9 +46,14 @@ void ckd_file_verify(ckd_file *f)
     ckd_job_fetched(j, f);
 }
 
+/* The pass works on its own copies: the file's fd moves here (the loop
+ * sees the file closed), its paths and size are copied. */
 typedef struct finish_req {
     uv_work_t work;
     ckd_file *file;
+    int fd; /* the staging file, or -1: open (create) path */
+    char *path, *dir, *rel;
+    int64_t size;
     int err;
     unsigned char digest[16];
 } finish_req;
@@ -58,34 +63,30 @@ typedef struct finish_req {
 static void file_finish_work(uv_work_t *req)
 {
     finish_req *r = req->data;
-    ckd_file *f = r->file;
-    int fd = f->fd;
+    int fd = r->fd;
+    r->fd = -1;
     if (fd < 0) {
-        char *path = ckd_file_staging_path(f);
-        if (!path || ckd_mkdir_parents(ckd_file_staging_dir(f), f->path) < 0 ||
-            (fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
-            r->err = -errno ? -errno : -ENOMEM;
-            free(path);
+        int rc = ckd_mkdir_parents(r->dir, r->rel);
+        if (rc < 0 || (fd = open(r->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+            r->err = rc < 0 ? rc : -errno;
             return;
         }
-        free(path);
     }
     struct stat st;
-    if (fstat(fd, &st) == 0 && st.st_size != f->size && ftruncate(fd, f->size) != 0) {
+    if (fstat(fd, &st) == 0 && st.st_size != r->size && ftruncate(fd, r->size) != 0) {
         r->err = -errno;
     }
     XXH3_state_t *h = XXH3_createState();
     if (!h) r->err = -ENOMEM;
     if (r->err == 0) {
         XXH3_128bits_reset(h);
-        r->err = ckd_hash_fd_range(fd, 0, f->size, h);
+        r->err = ckd_hash_fd_range(fd, 0, r->size, h);
         XXH128_canonical_t c;
         XXH128_canonicalFromHash(&c, XXH3_128bits_digest(h));
         memcpy(r->digest, c.digest, 16);
     }
     XXH3_freeState(h);
     close(fd);
-    f->fd = -1;
 }
 
 static void file_finish_done(uv_work_t *req, int status)
@@ -97,6 +98,9 @@ static void file_finish_done(uv_work_t *req, int status)
     j->busy--;
     int err = r->err;
     if (err == 0) ckd_hash_hex(r->digest, f->hash);
+    free(r->path);
+    free(r->dir);
+    free(r->rel);
     free(r);
     if (f->state == CKD_FILE_FAILED || f->reset_pending || ckd_job_terminal(j) ||
         j->state == CKD_JOB_PAUSED) {
@@ -128,6 +132,20 @@ void ckd_file_finish(ckd_file *f)
         return;
     }
     r->file = f;
+    r->fd = f->fd;
+    r->size = f->size;
+    r->path = ckd_file_staging_path(f);
+    r->dir = strdup(ckd_file_staging_dir(f));
+    r->rel = strdup(f->path);
+    if (!r->path || !r->dir || !r->rel) {
+        free(r->path);
+        free(r->dir);
+        free(r->rel);
+        free(r);
+        ckd_file_fail(f, "cannot verify '%s': out of memory", f->path);
+        return;
+    }
+    f->fd = -1; /* the pass closes it */
     r->work.data = r;
     f->io++;
     f->job->busy++;

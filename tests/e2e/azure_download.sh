@@ -86,7 +86,7 @@ azurite_settled() {
 ckt_log "signed ranged GETs from azurite, the key from AZURE_STORAGE_CONNECTION_STRING"
 ckt_azure_env
 CKT_KEEP_AZURE=1 DET_MASTER=$CKT_DET_URL ckt_daemon_start
-ckpt config set segment_threshold=1048576 > /dev/null # the 12 MiB blob goes in ranges
+ckpt config set segment_threshold=1048576 split_below=0 > /dev/null # the 12 MiB blob goes in ranges at once
 mark=$(($(wc -l < "$CKT_AZURE_DEBUG") + 1))
 t0=$(date +%s.%N)
 ckpt checkpoint download "$u" -o "$CKT_TMP/out" -q > /dev/null || ckt_fail "azure download failed"

@@ -15,7 +15,7 @@ ckt_nginx_start "$www"
 ckt_proxy_start
 ckt_daemon_start
 # Files of 8 MiB and more are split into ranges while their first stream runs.
-ckpt config set segment_threshold=8388608 > /dev/null
+ckpt config set segment_threshold=8388608 split_below=0 > /dev/null
 
 # run NAME RULE CAUSE: fetch big.bin under RULE (always armed); the job must
 # fail within 90 s naming CAUSE, after at most 6 starts from zero.

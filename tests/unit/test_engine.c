@@ -1089,7 +1089,7 @@ static void test_transition_tables(void)
         [U] = 1u << Q | 1u << W | 1u << P | 1u << D | 1u << F | 1u << C,
         [W] = 1u << Q | 1u << R | 1u << P | 1u << F | 1u << C,
         [P] = 1u << Q | 1u << C,
-        [D] = 0,
+        [D] = 1u << Q, /* only at load: a copy not synced before a reboot, checked again */
         [F] = 1u << Q | 1u << C,
         [C] = 0,
     };
@@ -1107,7 +1107,8 @@ static void test_transition_tables(void)
     for (int s = 0; s < CKD_JOB_NSTATES; s++) {
         if (s != U)
             CKT_ASSERT_INT_EQ(ckd_job_transition_ok((enum ckd_job_state)s, CKD_JOB_DONE), s == D);
-        CKT_ASSERT_INT_EQ(ckd_job_transition_ok(CKD_JOB_DONE, (enum ckd_job_state)s), s == D);
+        CKT_ASSERT_INT_EQ(ckd_job_transition_ok(CKD_JOB_DONE, (enum ckd_job_state)s),
+                          s == D || s == Q);
         CKT_ASSERT_INT_EQ(ckd_job_transition_ok(CKD_JOB_CANCELED, (enum ckd_job_state)s), s == C);
         CKT_ASSERT_INT_EQ(ckd_job_transition_ok((enum ckd_job_state)s, CKD_JOB_CANCELED), s != D);
     }

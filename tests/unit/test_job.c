@@ -89,7 +89,7 @@ static void test_transitions(void)
     CKT_ASSERT(k->error == NULL);
     /* Only a running job can be done; the table refuses the shortcut. */
     CKT_ASSERT_INT_EQ(ckd_job_transition_ok(CKD_JOB_QUEUED, CKD_JOB_DONE), 0);
-    CKT_ASSERT_INT_EQ(ckd_job_transition_ok(CKD_JOB_DONE, CKD_JOB_QUEUED), 0);
+    CKT_ASSERT_INT_EQ(ckd_job_transition_ok(CKD_JOB_DONE, CKD_JOB_RUNNING), 0);
     CKT_ASSERT_INT_EQ(ckd_job_transition_ok(CKD_JOB_CANCELED, CKD_JOB_RUNNING), 0);
     CKT_ASSERT_INT_EQ(ckd_file_transition_ok(CKD_FILE_VERIFIED, CKD_FILE_ACTIVE), 0);
     CKT_ASSERT_INT_EQ(ckd_file_transition_ok(CKD_FILE_FETCHED, CKD_FILE_VERIFIED), 1);
