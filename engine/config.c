@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cache_route.h"
 #include "ckp.h"
 
 void ckd_config_init(ckd_config *c)
@@ -14,6 +15,13 @@ void ckd_config_init(ckd_config *c)
 #define X(name, def, lo, hi, help) c->name = (def);
     CKD_CONFIG_MAP(X)
 #undef X
+    c->cache = NULL;
+}
+
+void ckd_config_release(ckd_config *c)
+{
+    json_decref(c->cache);
+    c->cache = NULL;
 }
 
 json_t *ckd_config_to_json(const ckd_config *c)
@@ -22,7 +30,23 @@ json_t *ckd_config_to_json(const ckd_config *c)
 #define X(name, def, lo, hi, help) json_object_set_new(o, #name, json_integer(c->name));
     CKD_CONFIG_MAP(X)
 #undef X
+    json_object_set_new(o, "cache", c->cache ? json_deep_copy(c->cache) : json_null());
     return o;
+}
+
+/* The cache setting: checked by its parser, kept as JSON (NULL: off). */
+static int set_cache(ckd_config *next, const json_t *v, char *why, size_t whylen)
+{
+    ckd_cache_cfg cc;
+    if (ckd_cache_cfg_parse(v, &cc, why, whylen) < 0) return -EINVAL;
+    ckd_cache_cfg_release(&cc);
+    json_t *copy = json_is_null(v) ? NULL : json_deep_copy(v);
+    if (!json_is_null(v) && !copy) {
+        ckp_fmt(why, whylen, "out of memory");
+        return -EINVAL;
+    }
+    next->cache = copy;
+    return 0;
 }
 
 int ckd_config_set_json(ckd_config *c, const json_t *obj, char *why, size_t whylen)
@@ -30,16 +54,24 @@ int ckd_config_set_json(ckd_config *c, const json_t *obj, char *why, size_t whyl
     ckd_config next = *c;
     const char *key;
     json_t *v;
+    int rc = 0;
     json_object_foreach((json_t *)obj, key, v)
     {
         int known = 0;
+        if (strcmp(key, "cache") == 0) {
+            if (next.cache != c->cache) json_decref(next.cache);
+            next.cache = c->cache;
+            if ((rc = set_cache(&next, v, why, whylen)) < 0) break;
+            continue;
+        }
 #define X(name, def, lo, hi, help)                                                                 \
     if (strcmp(key, #name) == 0) {                                                                 \
         known = 1;                                                                                 \
         if (!json_is_integer(v) || json_integer_value(v) < (lo) || json_integer_value(v) > (hi)) { \
             ckp_fmt(why, whylen, "'%s' must be an integer from %lld to %lld", key,                 \
                     (long long)(lo), (long long)(hi));                                             \
-            return -EINVAL;                                                                        \
+            rc = -EINVAL;                                                                          \
+            break;                                                                                 \
         }                                                                                          \
         next.name = json_integer_value(v);                                                         \
     }
@@ -47,9 +79,15 @@ int ckd_config_set_json(ckd_config *c, const json_t *obj, char *why, size_t whyl
 #undef X
         if (!known) {
             ckp_fmt(why, whylen, "unknown config key '%s'", key);
-            return -EINVAL;
+            rc = -EINVAL;
+            break;
         }
     }
+    if (rc < 0) {
+        if (next.cache != c->cache) json_decref(next.cache);
+        return rc;
+    }
+    if (next.cache != c->cache) json_decref(c->cache);
     *c = next;
     return 0;
 }
