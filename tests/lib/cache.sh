@@ -68,9 +68,9 @@ ckt_cache_upstream_bytes() {
     [ -f "$CKT_CACHE_LOG" ] || { echo 0; return; }
     # upstream=N, or "N, M" for several upstream attempts, or "-".
     grep -o 'upstream=[0-9, ]*' "$CKT_CACHE_LOG" | tr -c '0-9\n' ' ' |
-        awk '{for (i = 1; i <= NF; i++) s += $i} END {printf "%d\n", s}'
+        awk '{for (i = 1; i <= NF; i++) s += $i} END {printf "%.0f\n", s}'
 }
 
 ckt_origin_bytes() {
-    awk '{s += $10} END {printf "%d\n", s}' "$1"
+    awk '{s += $10} END {printf "%.0f\n", s}' "$1"
 }
