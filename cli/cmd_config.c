@@ -16,7 +16,11 @@ static const char usage[] =
     "max_per_host, bandwidth_limit (bytes/s, 0 = unlimited), segment_threshold,\n"
     "max_segments, buffer_cap, journal_step, disk_reserve, disk_budget (bytes\n"
     "of prefetched checkpoints kept on disk, 0 = unlimited), retry_max,\n"
-    "retry_budget, low_speed_limit, low_speed_time.\n";
+    "retry_budget, low_speed_limit, low_speed_time.\n"
+    "\n"
+    "cache takes JSON: cache='{\"url\":\"http://ckpt-cache:8080\",\"origins\":[\"s3\",\n"
+    "\"master\",\"http://models.internal\"]}' routes those origins through a fleet\n"
+    "cache tier (contrib/README.md); cache=null turns it off.\n";
 
 static int print_config(const json_t *cfg)
 {
@@ -57,10 +61,22 @@ static json_t *parse_settings(int argc, char **argv)
             json_decref(params);
             return NULL;
         }
-        long long v;
-        int rc = ckc_parse_int(eq + 1, &v);
         char key[128];
         snprintf(key, sizeof key, "%.*s", (int)(eq - argv[i]), argv[i]);
+        if (strcmp(key, "cache") == 0) {
+            /* A JSON value (an object, or null); the daemon checks it. */
+            json_error_t jerr;
+            json_t *jv = json_loads(eq + 1, JSON_DECODE_ANY, &jerr);
+            if (!jv) {
+                ckc_usage_errorf("config", "value of 'cache' is not JSON: %s", jerr.text);
+                json_decref(params);
+                return NULL;
+            }
+            json_object_set_new(params, key, jv);
+            continue;
+        }
+        long long v;
+        int rc = ckc_parse_int(eq + 1, &v);
         if (rc == -EINVAL && eq[1]) {
             /* A named value (durability=background); the daemon checks it. */
             json_object_set_new(params, key, json_string(eq + 1));

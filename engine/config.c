@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cache_route.h"
 #include "ckp.h"
 #include "spec.h"
 
@@ -15,6 +16,13 @@ void ckd_config_init(ckd_config *c)
 #define X(name, def, lo, hi, help) c->name = (def);
     CKD_CONFIG_MAP(X)
 #undef X
+    c->cache = NULL;
+}
+
+void ckd_config_release(ckd_config *c)
+{
+    json_decref(c->cache);
+    c->cache = NULL;
 }
 
 json_t *ckd_config_to_json(const ckd_config *c)
@@ -24,7 +32,23 @@ json_t *ckd_config_to_json(const ckd_config *c)
     CKD_CONFIG_MAP(X)
 #undef X
     json_object_set_new(o, "durability", json_string(ckd_durability_name((int)c->durability)));
+    json_object_set_new(o, "cache", c->cache ? json_deep_copy(c->cache) : json_null());
     return o;
+}
+
+/* The cache setting: checked by its parser, kept as JSON (NULL: off). */
+static int set_cache(ckd_config *next, const json_t *v, char *why, size_t whylen)
+{
+    ckd_cache_cfg cc;
+    if (ckd_cache_cfg_parse(v, &cc, why, whylen) < 0) return -EINVAL;
+    ckd_cache_cfg_release(&cc);
+    json_t *copy = json_is_null(v) ? NULL : json_deep_copy(v);
+    if (!json_is_null(v) && !copy) {
+        ckp_fmt(why, whylen, "out of memory");
+        return -EINVAL;
+    }
+    next->cache = copy;
+    return 0;
 }
 
 int ckd_config_set_json(ckd_config *c, const json_t *obj, char *why, size_t whylen)
@@ -32,16 +56,24 @@ int ckd_config_set_json(ckd_config *c, const json_t *obj, char *why, size_t whyl
     ckd_config next = *c;
     const char *key;
     json_t *v;
+    int rc = 0;
     json_object_foreach((json_t *)obj, key, v)
     {
         int known = 0;
+        if (strcmp(key, "cache") == 0) {
+            if (next.cache != c->cache) json_decref(next.cache);
+            next.cache = c->cache;
+            if ((rc = set_cache(&next, v, why, whylen)) < 0) break;
+            continue;
+        }
         json_t *named = NULL;
         if (strcmp(key, "durability") == 0 && json_is_string(v)) {
             /* Named values; the integer is accepted too. */
             int d = ckd_durability_parse(json_string_value(v));
             if (d < 0) {
                 ckp_fmt(why, whylen, "'durability' must be \"publish\" or \"background\"");
-                return -EINVAL;
+                rc = -EINVAL;
+                break;
             }
             v = named = json_integer(d);
         }
@@ -52,7 +84,8 @@ int ckd_config_set_json(ckd_config *c, const json_t *obj, char *why, size_t whyl
             ckp_fmt(why, whylen, "'%s' must be an integer from %lld to %lld", key,                 \
                     (long long)(lo), (long long)(hi));                                             \
             json_decref(named);                                                                    \
-            return -EINVAL;                                                                        \
+            rc = -EINVAL;                                                                          \
+            break;                                                                                 \
         }                                                                                          \
         next.name = json_integer_value(v);                                                         \
     }
@@ -61,9 +94,15 @@ int ckd_config_set_json(ckd_config *c, const json_t *obj, char *why, size_t whyl
         json_decref(named);
         if (!known) {
             ckp_fmt(why, whylen, "unknown config key '%s'", key);
-            return -EINVAL;
+            rc = -EINVAL;
+            break;
         }
     }
+    if (rc < 0) {
+        if (next.cache != c->cache) json_decref(next.cache);
+        return rc;
+    }
+    if (next.cache != c->cache) json_decref(c->cache);
     *c = next;
     return 0;
 }

@@ -40,9 +40,14 @@ typedef struct ckd_config {
 #define X(name, def, lo, hi, help) int64_t name;
     CKD_CONFIG_MAP(X)
 #undef X
+    /* "cache": the fleet cache tier, {"url": ..., "origins": [...]} as
+     * cache_route.h parses it (checked by set), NULL when off (JSON null). */
+    json_t *cache;
 } ckd_config;
 
 void ckd_config_init(ckd_config *c);
+/* Frees what init and set allocated (the cache setting). */
+void ckd_config_release(ckd_config *c);
 json_t *ckd_config_to_json(const ckd_config *c);
 /* Applies every key of obj, or none: returns 0, or -EINVAL with the bad key
  * and reason written to why. */

@@ -29,6 +29,7 @@ typedef struct ckd_xfer_engine {
 struct ckd_server;
 struct ckd_http;
 struct ckd_master;
+struct ckd_cache;
 
 typedef struct ckd_daemon {
     uv_loop_t *loop;
@@ -41,6 +42,7 @@ typedef struct ckd_daemon {
     CURLM *http_multi;          /* ... on the loop's own multi handle (http.c) */
     uv_timer_t http_timer;
     char *master_ca_file;
+    struct ckd_cache *cache; /* the fleet cache tier (cache_route.h), from cfg.cache */
     /* Follow jobs' disk budget pass (follow_budget.c), one at a time and never
      * beside a tidy pass: both read pointers and remove directories, and one
      * could remove what the other is about to point at. */

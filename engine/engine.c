@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cache_route.h"
 #include "control.h"
 #include "durable.h"
 #include "follow.h"
@@ -128,6 +129,13 @@ int ckd_engine_open(ckd_daemon *d, const ckd_engine_opts *o)
     if (cfgpath && ckd_config_load(&d->cfg, cfgpath, why, sizeof(why)) < 0)
         ckd_warn("ignoring saved settings: %s", why);
     free(cfgpath);
+    d->cache = calloc(1, sizeof(*d->cache));
+    if (!d->cache) return -ENOMEM;
+    ckd_cache_init(d->cache);
+    if (ckd_cache_configure(d->cache, d->cfg.cache, why, sizeof(why)) < 0)
+        ckd_warn("ignoring the saved cache setting: %s", why);
+    else if (d->cache->cfg.url)
+        ckd_info("fleet cache '%s' in front of the origins it lists", d->cache->cfg.url);
 
     if (o->socket_path) {
         d->server = calloc(1, sizeof(*d->server));
@@ -185,6 +193,10 @@ int ckd_engine_close(ckd_daemon *d)
     free(d->master_ca_file);
     d->master_ca_file = NULL;
     ckd_store_close(&d->store);
+    if (d->cache) ckd_cache_release(d->cache);
+    free(d->cache);
+    d->cache = NULL;
+    ckd_config_release(&d->cfg);
     int rc = uv_loop_close(d->loop);
     if (rc != 0) ckd_error("event loop closed with handles still open: %s", uv_strerror(rc));
     return rc;

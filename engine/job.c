@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cache_route.h"
 #include "ckp.h"
 #include "fsutil.h"
 #include "log.h"
@@ -311,6 +312,7 @@ int ckd_job_add_unit(ckd_job *j, const ckd_unit *u)
     x->checkpoint = u->checkpoint ? json_incref(u->checkpoint) : NULL;
     x->dirs = u->dirs ? json_incref(u->dirs) : json_array();
     x->auth = u->auth; /* ownership moves to the job */
+    x->auth.cache = j->d ? j->d->cache : NULL;
     x->archive = NULL;
     x->sums_file = -1;
     x->sums_state = 0; /* CKD_CHECKSUMS_UNREAD */
@@ -528,6 +530,13 @@ void ckd_file_restart(ckd_file *f, const char *why)
     if (f->reset_pending) return;
     free(f->validator);
     f->validator = NULL;
+    const ckd_unit *un = &f->job->units[f->unit];
+    if (f->url && ckd_storage_auth_via_cache(&un->auth, f->url)) {
+        /* Its bytes came through the fleet cache: not from there again. */
+        ckd_cache_bypass(un->auth.cache, f->url, ckd_now_ms());
+        ckd_job_log(f->job, "warn", "'%s' came through the cache %s: %s; fetching it from the origin",
+                    f->path, un->auth.cache->cfg.url, why);
+    }
     /* The scheduler stops its transfers; the reset itself waits until
      * nothing of the file is in flight (also for a file that fails here:
      * a resume starts it from zero). */

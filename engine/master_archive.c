@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache_route.h"
 #include "checksums.h"
 #include "fsutil.h"
 #include "log.h"
@@ -19,6 +20,7 @@ typedef struct arc_owner {
     ckd_job *job;
     size_t unit;
     ckd_tar *x;
+    int via_cache; /* the archive comes through the fleet cache */
 } arc_owner;
 
 static int unit_file(const ckd_file *f, size_t u)
@@ -91,6 +93,13 @@ static void on_end(void *ud, const ckd_tar_end *e)
         /* Paused, canceled or stopping: a resume starts it again. */
     } else if (e->err == -ENOSPC || e->err == -EIO || e->err == -EDQUOT || e->err == -EROFS) {
         ckd_job_disk_error(j, un->staging, e->err);
+    } else if (o->via_cache && j->d->cache && ckd_cache_failed(j->d->cache, ckd_now_ms()) > 0 &&
+               ++un->arc_attempts <= j->d->cfg.retry_max) {
+        /* The cache failed: the origin now, the cache again after its rest. */
+        ckd_warn("the cache %s failed for the master's archive (%s): fetching from the master",
+                 j->d->cache->cfg.url, e->msg);
+        ckd_job_log(j, "warn", "checkpoint %s: the cache %s failed: %s; fetching the archive from "
+                    "the master", un->uuid, j->d->cache->cfg.url, e->msg);
     } else if (e->transient && ++un->arc_attempts <= j->d->cfg.retry_max) {
         uint64_t cap = 1000ull << (un->arc_attempts < 5 ? un->arc_attempts : 5);
         uint64_t delay = cap / 2 + (uint64_t)rand() % (cap / 2 + 1);
@@ -160,6 +169,13 @@ int ckd_master_archive_start(ckd_job *j, size_t u)
     char *url = malloc(ulen);
     int ok = o && wants && url;
     if (ok) snprintf(url, ulen, "%s/checkpoints/%s", d->master->url, un->uuid);
+    char *via = ok && ckd_cache_use(d->cache, CKD_ORIGIN_MASTER, url, ckd_now_ms())
+                    ? ckd_cache_url(&d->cache->cfg, CKD_ORIGIN_MASTER, url)
+                    : NULL;
+    if (via) {
+        free(url);
+        url = via;
+    }
     size_t n = 0;
     for (size_t i = 0; ok && i < j->nfiles; i++) {
         ckd_file *f = &j->files[i];
@@ -194,6 +210,7 @@ int ckd_master_archive_start(ckd_job *j, size_t u)
     }
     o->job = j;
     o->unit = u;
+    o->via_cache = via != NULL;
     j->busy++;
     d->archives++;
     un->archive = o->x;
@@ -214,7 +231,9 @@ int ckd_master_archive_start(ckd_job *j, size_t u)
                     "not rewritten)",
                     un->uuid, kept, kept == 1 ? "" : "s");
     else
-        ckd_job_log(j, "info", "checkpoint %s: fetching the master's archive", un->uuid);
+        ckd_job_log(j, "info", "checkpoint %s: fetching the master's archive%s%s", un->uuid,
+                    o->via_cache ? " through the cache " : "",
+                    o->via_cache ? d->cache->cfg.url : "");
     char path[128];
     snprintf(path, sizeof(path), "/api/v1/checkpoints/%s", un->uuid);
     if (ckd_master_call(d->master, path, NULL, on_authorized, o) < 0)

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache_route.h"
 #include "fsutil.h"
+#include "log.h"
 #include "verify.h"
 
 void ckd_unit_use_master(ckd_job *j, int u, const char *why)
@@ -106,6 +108,37 @@ static int copy_ended(ckd_job *j, ckd_file *f, const ckd_outcome *o)
     return 0;
 }
 
+/* A transfer through the fleet cache ended badly: the cache is down or
+ * answered 5xx (it rests, requests go to the origins meanwhile), or it
+ * refused or changed this object (the object comes from its origin from
+ * now on). The segment is retried at once, from the origin. 1 when handled
+ * here; a changed object (RESTART) still restarts the file. */
+static int cache_failed(ckd_daemon *d, ckd_file *f, ckd_seg *s, const ckd_outcome *o)
+{
+    ckd_cache *c = d->cache;
+    if (!c || o->src != CKD_SRC_HTTP || o->kind == CKD_OUT_OK || o->kind == CKD_OUT_DISK ||
+        o->kind == CKD_OUT_REFETCH || !ckd_cache_said(c, o->message))
+        return 0;
+    ckd_job *j = f->job;
+    uint64_t now = ckd_now_ms();
+    if (o->kind == CKD_OUT_RETRY) {
+        uint64_t rest = ckd_cache_failed(c, now);
+        if (rest) {
+            ckd_warn("the cache %s failed (%s): fetching from the origins, the cache again in %.0fs",
+                     c->cfg.url, o->message, (double)rest / 1000.0);
+            ckd_job_log(j, "warn", "the cache %s failed: %s; fetching from the origin, the cache "
+                        "again in %.0fs", c->cfg.url, o->message, (double)rest / 1000.0);
+        }
+    } else {
+        ckd_cache_bypass(c, f->url, now);
+        ckd_job_log(j, "warn", "'%s' through the cache %s: %s; fetching it from the origin",
+                    f->path, c->cfg.url, o->message);
+        if (o->kind == CKD_OUT_RESTART) return 0; /* from zero: the cache's bytes go */
+    }
+    if (s && f->state != CKD_FILE_FAILED && !f->reset_pending) seg_retry(s, 0, o->message);
+    return 1;
+}
+
 void ckd_outcome_report(ckd_daemon *d, const ckd_outcome *o)
 {
     ckd_job *j = ckd_job_find(d, o->job);
@@ -114,6 +147,7 @@ void ckd_outcome_report(ckd_daemon *d, const ckd_outcome *o)
     ckd_sched_kick(d);
     if (o->src == CKD_SRC_COPY && copy_ended(j, f, o) < 0) return;
     ckd_seg *s = o->seg >= 0 && o->seg < f->nsegs ? &f->segs[o->seg] : NULL;
+    if (cache_failed(d, f, s, o)) return;
     switch (o->kind) {
     case CKD_OUT_OK:
         if (o->seg < 0) {

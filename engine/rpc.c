@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cache_route.h"
 #include "control.h"
 #include "follow.h"
 #include "job_view.h"
@@ -315,6 +316,9 @@ static void m_config_set(ckd_client *c, json_t *params, reply *r)
         return;
     }
     ckd_xfer_engine_apply_config(d);
+    if (json_object_get(params, "cache") && d->cache &&
+        ckd_cache_configure(d->cache, d->cfg.cache, why, sizeof(why)) == 0)
+        ckd_info("fleet cache: %s", d->cache->cfg.url ? d->cache->cfg.url : "off");
     char *path = ckd_path_join(d->state_dir, "config.json");
     if (!path || ckd_config_save(&d->cfg, path) < 0)
         ckd_warn("cannot save the settings to '%s'; they last until the daemon stops",

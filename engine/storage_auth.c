@@ -10,6 +10,8 @@
 #include "ckp.h"
 
 #include "azure.h"
+#include "cache_req.h"
+#include "fsutil.h"
 #include "gcs.h"
 #include "s3.h"
 
@@ -53,7 +55,9 @@ int ckd_storage_is_object_store(const char *type)
 int ckd_storage_auth_resolve(ckd_storage_auth *a, const ckd_det_storage *st, char *err,
                              size_t errlen)
 {
+    struct ckd_cache *cache = a->cache;
     memset(a, 0, sizeof(*a));
+    a->cache = cache;
     int rc = 0;
     if (strcmp(st->type, "s3") == 0) {
         a->s3 = calloc(1, sizeof(*a->s3));
@@ -76,6 +80,7 @@ int ckd_storage_auth_resolve(ckd_storage_auth *a, const ckd_det_storage *st, cha
         free(a->gcs);
         free(a->azure);
         memset(a, 0, sizeof(*a));
+        a->cache = cache;
     }
     return rc;
 }
@@ -88,7 +93,9 @@ void ckd_storage_auth_release(ckd_storage_auth *a)
     free(a->s3);
     free(a->gcs);
     free(a->azure);
+    struct ckd_cache *cache = a->cache;
     memset(a, 0, sizeof(*a));
+    a->cache = cache;
 }
 
 int ckd_storage_auth_ready(const ckd_storage_auth *a)
@@ -124,11 +131,24 @@ int ckd_storage_auth_signs_range(const ckd_storage_auth *a)
     return a->gcs || a->azure;
 }
 
+int ckd_storage_auth_via_cache(const ckd_storage_auth *a, const char *url)
+{
+    ckd_cache_creds cr = {a->s3, a->gcs, a->azure};
+    return a->cache && ckd_cache_use(a->cache, ckd_cache_origin_of(&cr), url, ckd_now_ms());
+}
+
 int ckd_storage_auth_apply(const ckd_storage_auth *a, CURL *e, const char *url, int64_t start,
                            int64_t end, struct curl_slist **headers)
 {
     struct curl_slist *add = NULL;
     int rc = 0;
+    if (a->cache) {
+        /* The fleet cache, when it takes this request (cache_req.h). */
+        ckd_cache_creds cr = {a->s3, a->gcs, a->azure};
+        rc = ckd_cache_req_apply(a->cache, &cr, e, url, start, end, time(NULL), ckd_now_ms(),
+                                 headers);
+        if (rc != 0) return rc < 0 ? rc : 0;
+    }
     if (a->gcs) {
         rc = ckd_gcs_request_headers(a->gcs, url, time(NULL), start, end, &add);
     } else if (a->azure) {

@@ -13,11 +13,15 @@
 struct ckd_s3_creds;
 struct ckd_gcs_creds;
 struct ckd_azure_creds;
+struct ckd_cache;
 
 typedef struct ckd_storage_auth {
     struct ckd_s3_creds *s3;
     struct ckd_gcs_creds *gcs;
     struct ckd_azure_creds *azure;
+    /* The daemon's fleet cache (cache_route.h), not owned; set for every
+     * unit (URL sets too) and kept by resolve and release. NULL: none. */
+    struct ckd_cache *cache;
 } ckd_storage_auth;
 
 /* Removes every secret from a storage config (JSON, changed in place):
@@ -43,12 +47,16 @@ int ckd_storage_auth_ready(const ckd_storage_auth *a);
  * never holds a secret: an azure SAS is added per request. */
 char *ckd_storage_object_url(const ckd_storage_auth *a, const ckd_det_storage *st, const char *uuid,
                              const char *rel);
+/* 1 when a request for url would go through the fleet cache now. */
+int ckd_storage_auth_via_cache(const ckd_storage_auth *a, const char *url);
 /* 1 when the range travels in a signed header (gcs, azure), not as
  * CURLOPT_RANGE. */
 int ckd_storage_auth_signs_range(const ckd_storage_auth *a);
 /* Prepares one ranged GET of url on e (bytes start..end inclusive, end < 0:
  * to the end): signing, tokens, the range (in a header where the signature
- * covers it). Headers are appended to *headers. Returns 0 or -errno. */
+ * covers it). Headers are appended to *headers. When a->cache routes url
+ * through the fleet cache now, the request goes there instead, authorized
+ * in its URL (cache_req.h). Returns 0 or -errno. */
 int ckd_storage_auth_apply(const ckd_storage_auth *a, CURL *e, const char *url, int64_t start,
                            int64_t end, struct curl_slist **headers);
 

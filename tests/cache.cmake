@@ -1,0 +1,6 @@
+# The fleet cache tier: real nginx running contrib/nginx-cache.conf in front
+# of an nginx origin or s3rver; unit tests of presigning and routing are in
+# engine.cmake (test_cache).
+ckptd_e2e_test(cache_fleet)
+ckptd_e2e_test(cache_fallback)
+ckptd_e2e_test(cache_s3)
