@@ -52,7 +52,7 @@ case_one() {
 case_one cut.bin "cut_after=8000000"
 case_one reset.bin "reset_after=8000000"
 # Two ranges of 20 MB (the stream is split while it runs).
-ckpt config set segment_threshold=8388608 max_segments=2 > /dev/null
+ckpt config set segment_threshold=8388608 max_segments=2 split_below=0 > /dev/null
 case_one seg.bin "cut_after=10000000"
 ckt_fault_clear
 ckt_fault "reset_after=8000000&path=/seg.bin&count=3"
