@@ -47,6 +47,8 @@ static void errno_text(int err, char *out, size_t outlen)
 
 /* ---- progress and the end ------------------------------------------------ */
 
+static int flush_body(pl_xfer *x);
+
 static int64_t written_now(const pl_xfer *x)
 {
     return x->f.zstd ? x->frame_c : x->pos - x->f.start;
@@ -122,6 +124,9 @@ void ckd__plane_xfer_finish(pl_xfer *x)
     x->zd = NULL;
     free(x->zout);
     x->zout = NULL;
+    free(x->wbuf);
+    x->wbuf = NULL;
+    x->wlen = 0;
     XXH3_freeState(x->frame_hash);
     x->frame_hash = NULL;
     ckd__plane_push_report(w->p, &x->final); /* x is the control thread's now */
@@ -129,6 +134,7 @@ void ckd__plane_xfer_finish(pl_xfer *x)
 
 void ckd__plane_xfer_end(pl_xfer *x, enum ckd_fetch_end end, const char *why)
 {
+    flush_body(x); /* bytes taken are written: the report claims them */
     ckd__plane_decide(x, end, 0, "%s", why ? why : "");
     ckd__plane_xfer_finish(x);
 }
@@ -355,6 +361,56 @@ static void write_failed(pl_xfer *x, int err, int64_t at)
                       (long long)at, text);
 }
 
+/* Writes the gathered body bytes at pos and hashes what the kernel took.
+ * 0, or -errno with the verdict decided (what was not written is dropped). */
+static int flush_body(pl_xfer *x)
+{
+    if (x->wlen == 0) return 0;
+    size_t done;
+    int err = write_at(x->f.fd, (const char *)x->wbuf, x->wlen, x->pos, &done);
+    if (done > 0) {
+        XXH3_128bits_update(x->hash, x->wbuf, done);
+        x->pos += (int64_t)done;
+    }
+    x->wlen = 0;
+    if (err < 0) {
+        write_failed(x, err, x->pos);
+        return err;
+    }
+    progress(x);
+    return 0;
+}
+
+/* Plain body bytes: gathered into wbuf and written when it is full; without
+ * a buffer (no memory), written and hashed in place. 0 to stop (a verdict). */
+static int take_body(pl_xfer *x, const char *ptr, size_t len)
+{
+    if (!x->wbuf && x->wcap > 0) x->wbuf = malloc(x->wcap);
+    if (!x->wbuf) {
+        size_t done;
+        int err = write_at(x->f.fd, ptr, len, x->pos, &done);
+        if (done > 0) {
+            XXH3_128bits_update(x->hash, ptr, done);
+            x->pos += (int64_t)done;
+        }
+        if (err < 0) {
+            write_failed(x, err, x->pos);
+            return 0;
+        }
+        progress(x);
+        return 1;
+    }
+    while (len > 0) {
+        size_t n = x->wcap - x->wlen < len ? x->wcap - x->wlen : len;
+        memcpy(x->wbuf + x->wlen, ptr, n);
+        x->wlen += n;
+        ptr += n;
+        len -= n;
+        if (x->wlen == x->wcap && flush_body(x) < 0) return 0;
+    }
+    return 1;
+}
+
 /* zstd: decodes ptr[0, len) into the file at the decoded offset, hashing
  * the decoded bytes; every frame end is remembered (offsets and hash) as
  * the point a resume may start from. 0 to stop the transfer (a verdict). */
@@ -419,7 +475,7 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *ud)
     }
     size_t take = len;
     if (x->f.end >= 0) {
-        int64_t room = x->f.end - x->pos;
+        int64_t room = x->f.end - x->pos - (int64_t)x->wlen;
         if (room <= 0) {
             x->reached_end = 1;
             return 0;
@@ -434,18 +490,8 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *ud)
     }
     if (x->f.zstd) {
         if (!zstd_feed(x, ptr, take)) return 0;
-    } else {
-        size_t done;
-        int err = write_at(x->f.fd, ptr, take, x->pos, &done);
-        if (done > 0) {
-            XXH3_128bits_update(x->hash, ptr, done);
-            x->pos += (int64_t)done;
-        }
-        if (err < 0) {
-            write_failed(x, err, x->pos);
-            return 0;
-        }
-        progress(x);
+    } else if (!take_body(x, ptr, take)) {
+        return 0;
     }
     if (take < len) {
         x->reached_end = 1; /* the short count stops the transfer: we have it all */
@@ -517,6 +563,7 @@ static void verdict(pl_xfer *x, CURLcode rc)
 
 void ckd__plane_xfer_done(pl_xfer *x, CURLcode rc)
 {
+    flush_body(x); /* the verdict looks at what is in the file */
     if (!x->decided) verdict(x, rc);
     ckd__plane_xfer_finish(x);
 }
@@ -530,6 +577,7 @@ int ckd__plane_xfer_setup(ckd_plane *p, pl_xfer *x)
     x->cr_start = x->cr_end = x->cr_total = x->clen = -1;
     x->retry_after = -1;
     x->pos = x->wb_off = f->off;
+    x->wcap = f->zstd ? 0 : (size_t)p->bufsize;
     x->final.r.object_size = -1;
     x->final.r.retry_after_s = -1;
     if (f->zstd) {

@@ -84,6 +84,11 @@ typedef struct pl_xfer {
     int64_t clen;                       /* Content-Length, -1 when absent */
     double retry_after;                 /* seconds, -1 none */
     int64_t pos;                        /* next offset: in the file (plain), in the stream (zstd) */
+    /* Body bytes gathered for one large pwrite (libcurl hands the write
+     * callback at most 16 KiB at a time): they follow pos and are hashed
+     * when written, so the hash always covers [start, pos). Plain bodies. */
+    unsigned char *wbuf;
+    size_t wlen, wcap;
     int64_t step_idx;                   /* written / step at the last progress report */
     int64_t wb_off;                     /* writeback started up to here (file offset) */
     /* zstd */

@@ -203,9 +203,9 @@ static void set_end(pl_worker *w, uint64_t key, int64_t new_end)
     pl_xfer *x = find_active(w, key);
     if (!x || x->f.zstd) return;
     if (x->f.end >= 0 && new_end >= x->f.end) return;
-    if (new_end <= x->pos) {
+    if (new_end <= x->pos + (int64_t)x->wlen) {
         /* Already there (or past it): the range ends where it is. */
-        x->f.end = x->pos;
+        x->f.end = x->pos + (int64_t)x->wlen;
         ckd__plane_xfer_end(x, CKD_FETCH_OK, NULL);
         return;
     }
