@@ -33,13 +33,12 @@ for pid in os.listdir("/proc"):
 print(n)
 PY
 }
-# Registers the daemon answering on socket $1 for the cleanup; prints its pid.
+# Registers the daemon answering on socket $1 for the cleanup (not in a
+# subshell: CKT_PIDS must see it); its pid in $adopted.
 adopt() {
-    local pid
-    pid=$("$CKPT" --no-autostart --socket "$1" --json status |
-          python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
-    CKT_PIDS+=("$pid")
-    echo "$pid"
+    adopted=$("$CKPT" --no-autostart --socket "$1" --json status |
+              python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+    CKT_PIDS+=("$adopted")
 }
 
 ckt_log "--no-autostart and CKPT_NO_AUTOSTART=1: the old error, nothing started"
@@ -54,7 +53,7 @@ rc=0; CKPT_NO_AUTOSTART=1 "$CKPT" status > "$CKT_TMP/off2.out" 2>&1 || rc=$?
 ckt_log "no daemon: ckpt status starts one and answers"
 "$CKPT" status > "$CKT_TMP/first.out" 2> "$CKT_TMP/first.err" \
     || { cat "$CKT_TMP/first.err"; ckt_fail "ckpt status with autostart failed"; }
-pid=$(adopt "$sock")
+adopt "$sock"; pid=$adopted
 grep -q "^ckptd .*pid $pid" "$CKT_TMP/first.out" || { cat "$CKT_TMP/first.out"; ckt_fail "no status"; }
 grep -q "^ckpt: started ckptd (pid $pid); its log is '$log'$" "$CKT_TMP/first.err" \
     || { cat "$CKT_TMP/first.err"; ckt_fail "no word of where the log goes"; }
@@ -81,7 +80,7 @@ done
 for k in 1 2 3 4; do
     wait "${pids[$((k - 1))]}" || { cat "$CKT_TMP/race$k.err"; ckt_fail "racing client $k failed"; }
 done
-rpid=$(adopt "$race")
+adopt "$race"; rpid=$adopted
 [ "$(daemons_on "$race")" = 1 ] || ckt_fail "racing clients left $(daemons_on "$race") daemons"
 started=$(cat "$CKT_TMP"/race?.err | grep -c "^ckpt: started ckptd (pid $rpid)" || true)
 [ "$started" = 1 ] || { cat "$CKT_TMP"/race?.err; ckt_fail "expected one 'started', got $started"; }
