@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fsutil.h"
+#include "metrics.h"
 #include "verify.h"
 
 void ckd_unit_use_master(ckd_job *j, int u, const char *why)
@@ -106,7 +107,7 @@ static int copy_ended(ckd_job *j, ckd_file *f, const ckd_outcome *o)
     return 0;
 }
 
-void ckd_outcome_report(ckd_daemon *d, const ckd_outcome *o)
+static void report(ckd_daemon *d, const ckd_outcome *o)
 {
     ckd_job *j = ckd_job_find(d, o->job);
     if (!j || o->file < 0 || (size_t)o->file >= j->nfiles) return;
@@ -142,4 +143,11 @@ void ckd_outcome_report(ckd_daemon *d, const ckd_outcome *o)
     case CKD_OUT_REFETCH:
         break;
     }
+}
+
+void ckd_outcome_report(ckd_daemon *d, const ckd_outcome *o)
+{
+    ckd_metrics_outcome(d, o, 0);
+    report(d, o);
+    ckd_metrics_outcome(d, o, 1);
 }
