@@ -157,14 +157,13 @@ int main(int argc, char **argv)
         if (ckd_config_file_load(cfpath, &cf, &cfg, why, sizeof why) < 0) {
             fprintf(stderr, "ckptd: bad settings file: %s\n", why);
             free(cfpath);
-            return 2;
+            goto usage_exit;
         }
         free(cfpath);
         if (cf.log_level && ckd_log_parse_level(cf.log_level) < 0) {
             fprintf(stderr, "ckptd: bad settings file: '%s': unknown log_level '%s'\n", cf.path,
                     cf.log_level);
-            ckd_config_file_release(&cf);
-            return 2;
+            goto usage_exit;
         }
         if (!socket_path && cf.socket) socket_path = strdup(cf.socket);
         if (!state_dir && cf.state_dir) state_dir = strdup(cf.state_dir);
@@ -220,7 +219,12 @@ int main(int argc, char **argv)
     if (rc < 0) {
         uv_run(d.loop, UV_RUN_NOWAIT); /* let the listener's close complete */
         uv_loop_close(d.loop);
+        curl_global_cleanup();
         ckd_config_file_release(&cf);
+        free(socket_path);
+        free(state_dir);
+        free(master_url);
+        free(master_ca);
         return 1;
     }
     ckd_info("ckptd %s ready (pid %d)", CKPTD_VERSION, (int)getpid());
@@ -234,4 +238,12 @@ int main(int argc, char **argv)
     ckd_config_file_release(&cf);
     ckd_info("stopped");
     return rc != 0 ? 1 : d.exit_code;
+
+usage_exit:
+    ckd_config_file_release(&cf);
+    free(socket_path);
+    free(state_dir);
+    free(master_url);
+    free(master_ca);
+    return 2;
 }
