@@ -21,6 +21,7 @@ typedef struct ckc_opts {
     const char *socket;   /* daemon socket path */
     bool socket_explicit; /* it came from --socket (hints must repeat it) */
     bool json;            /* print results as JSON (--json) */
+    bool autostart;       /* start ckptd when none answers (autostart.h) */
 } ckc_opts;
 
 /* Every command takes the words from its name on (argv[0] is the command)
@@ -65,7 +66,8 @@ int ckc_parse_job_id(const char *s, json_int_t *id);
 /* Parses a whole decimal integer. Returns 0, -EINVAL or -ERANGE. */
 int ckc_parse_int(const char *s, long long *v);
 
-/* Connects to o->socket and says hello. On failure prints the reason and
+/* Connects to o->socket (starting ckptd there first when none answers and
+ * o->autostart is set) and says hello. On failure prints the reason and
  * returns CKC_EXIT_FAIL (c is closed then); 0 otherwise. */
 int ckc_connect(const ckc_opts *o, ckc_conn *c);
 

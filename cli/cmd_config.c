@@ -16,11 +16,16 @@ static const char usage[] =
     "max_per_host, bandwidth_limit (bytes/s, 0 = unlimited), segment_threshold,\n"
     "max_segments, buffer_cap, journal_step, disk_reserve, disk_budget (bytes\n"
     "of prefetched checkpoints kept on disk, 0 = unlimited), retry_max,\n"
-    "retry_budget, low_speed_limit, low_speed_time.\n"
+    "retry_budget, low_speed_limit, low_speed_time; 'ckpt config' lists them all.\n"
+    "Settings can also come from ckptd's settings file (see ckptd --help).\n"
     "\n"
     "cache takes JSON: cache='{\"url\":\"http://ckpt-cache:8080\",\"origins\":[\"s3\",\n"
     "\"master\",\"http://models.internal\"]}' routes those origins through a fleet\n"
-    "cache tier (contrib/README.md); cache=null turns it off.\n";
+    "cache tier (contrib/README.md); cache=null turns it off. durability=publish or\n"
+    "background: when a job's bytes must be on disk (see README).\n"
+    "\n"
+    "options:\n"
+    "      --json          print the daemon's reply (every setting) as JSON\n";
 
 static int print_config(const json_t *cfg)
 {

@@ -13,7 +13,10 @@ static const char usage[] =
     "pause stops a queued, resolving, running or waiting job and keeps what it\n"
     "has fetched; resume puts a paused or failed job back in the queue, where it\n"
     "continues from its verified bytes; cancel stops a job that has not ended\n"
-    "and removes its staging data. Prints the job's new state.\n";
+    "and removes its staging data. Prints the job's new state.\n"
+    "\n"
+    "options:\n"
+    "      --json          print the daemon's reply (the job) as JSON\n";
 
 int ckc_cmd_control(int argc, char **argv, ckc_opts *o)
 {

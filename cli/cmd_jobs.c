@@ -28,7 +28,10 @@ static const char jobs_usage[] =
 static const char job_usage[] = "usage: ckpt job ID [--json]\n"
                                 "\n"
                                 "Shows one job: its summary, every file with its size, state\n"
-                                "and XXH3-128, and the job's log.\n";
+                                "and XXH3-128, and the job's log.\n"
+                                "\n"
+                                "options:\n"
+                                "      --json          print the daemon's reply as JSON\n";
 
 /* "1.0MB/3.1MB", or "1.0MB/?" while the total is unknown. */
 static void fmt_bytes_of(char *out, size_t outlen, double done, double total)

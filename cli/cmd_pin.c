@@ -12,7 +12,10 @@ static const char usage[] =
     "       ckpt pins [--json]\n"
     "\n"
     "A pinned checkpoint is never removed by a follow job's retention, whatever\n"
-    "its --keep. pins lists them.\n";
+    "its --keep. pins lists them.\n"
+    "\n"
+    "options:\n"
+    "      --json          print the daemon's reply as JSON\n";
 
 int ckc_cmd_pin(int argc, char **argv, ckc_opts *o)
 {

@@ -9,7 +9,11 @@
 static const char usage[] = "usage: ckpt status [--json]\n"
                             "\n"
                             "Shows the daemon's version, its jobs by state, the transfers in\n"
-                            "flight and the throughput over all jobs.\n";
+                            "flight and the throughput over all jobs.\n"
+                            "\n"
+                            "options:\n"
+                            "      --json          print the daemon's reply as JSON, with its\n"
+                            "                      metrics (the figures of ckptd --metrics-file)\n";
 
 static void print_status(const json_t *st)
 {
@@ -37,6 +41,28 @@ static void print_status(const json_t *st)
     ckp_fmt_bytes(buffered, sizeof buffered, ckc_jnum(st, "buffered_bytes", 0));
     printf("transfers:  %" JSON_INTEGER_FORMAT " active, %s, %s buffered\n",
            ckc_jint(st, "active_transfers", 0), rate, buffered);
+
+    /* Since the daemon started: bytes by route, retries, failures. */
+    json_t *m = json_object_get(st, "metrics");
+    if (!json_is_object(m)) return;
+    double by[3] = {0, 0, 0};
+    static const char *const routes[] = {"direct", "master", "local_copy"};
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(m, "fetched_bytes"), i, e)
+    {
+        for (int r = 0; r < 3; r++)
+            if (strcmp(ckc_jstr(e, "route", ""), routes[r]) == 0) by[r] += ckc_jnum(e, "bytes", 0);
+    }
+    long long tries = 0, fails = 0;
+    json_t *v;
+    json_object_foreach(json_object_get(m, "retries"), key, v) tries += json_integer_value(v);
+    json_object_foreach(json_object_get(m, "failures"), key, v) fails += json_integer_value(v);
+    char b[3][32];
+    for (int r = 0; r < 3; r++) ckp_fmt_bytes(b[r], sizeof b[r], by[r]);
+    printf("fetched:    %s direct, %s through the master, %s from local copies; %lld "
+           "retries, %lld failures\n",
+           b[0], b[1], b[2], tries, fails);
 }
 
 int ckc_cmd_status(int argc, char **argv, ckc_opts *o)

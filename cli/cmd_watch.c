@@ -16,7 +16,10 @@ static const char usage[] =
     "for one job its final state at the end.\n"
     "\n"
     "exit status (one job): 0 when it is done, 1 when it failed or was canceled;\n"
-    "130 after Ctrl-C.\n";
+    "130 after Ctrl-C.\n"
+    "\n"
+    "options:\n"
+    "      --json          print events (and the final job) as JSON lines\n";
 
 /* Subscribes to job (0: every job) and seeds the view with the jobs' state
  * as it is now; events that arrive meanwhile stay queued, so none is lost.

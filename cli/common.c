@@ -10,6 +10,8 @@
 
 #include "cmd.h"
 
+#include "autostart.h"
+
 static volatile sig_atomic_t got_sigint;
 
 void ckc_errorf(const char *fmt, ...)
@@ -114,6 +116,7 @@ int ckc_parse_job_id(const char *s, json_int_t *id)
 int ckc_connect(const ckc_opts *o, ckc_conn *c)
 {
     int rc = ckc_conn_open(c, o->socket);
+    if (rc < 0 && o->autostart && ckc_autostart_wanted(rc)) rc = ckc_autostart_open(c, o->socket);
     if (rc == 0) rc = ckc_conn_hello(c);
     if (rc < 0) {
         ckc_errorf("%s", ckc_conn_strerror(c, rc));

@@ -6,10 +6,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "autostart.h"
 #include "cmd.h"
 
 static const char usage[] =
-    "usage: ckpt [--socket PATH] [--json] COMMAND [ARGS...]\n"
+    "usage: ckpt [--socket PATH] [--json] [--no-autostart] COMMAND [ARGS...]\n"
     "\n"
     "Drives ckptd, the checkpoint download daemon.\n"
     "\n"
@@ -39,6 +40,10 @@ static const char usage[] =
     "                            merge keys into a checkpoint's user metadata\n"
     "  checkpoint remove-metadata UUID KEY...\n"
     "                            remove keys from a checkpoint's user metadata\n"
+    "  checkpoint delete UUID[,UUID...] [--yes]\n"
+    "                            delete checkpoints and their data on the master\n"
+    "  checkpoint rm UUID[,UUID...] --glob PATTERN [--yes]\n"
+    "                            delete matching files from checkpoints\n"
     "  checkpoint seal UUID [DIR]\n"
     "                            verify a local copy (default checkpoints/UUID), then\n"
     "                            store its files' XXH3-128 in the checkpoint's\n"
@@ -56,13 +61,17 @@ static const char usage[] =
     "                            keep the newest (or best) checkpoints on this node\n"
     "                            as they appear, with a stable 'latest' symlink\n"
     "  prefetch list | prefetch stop ID\n"
-    "  pin UUID | unpin UUID | pins  checkpoints retention never removes\n"
     "                            the follow jobs; stop one (its copies stay)\n"
+    "  pin UUID | unpin UUID | pins\n"
+    "                            checkpoints retention never removes\n"
     "\n"
     "options:\n"
     "  --socket PATH   the daemon's socket (default: $CKPTD_SOCKET, else\n"
     "                  $XDG_RUNTIME_DIR/ckptd.sock, else /tmp/ckptd-$UID/ckptd.sock)\n"
     "  --json          print results and events as JSON, one object per line\n"
+    "  --no-autostart  when no daemon answers, fail instead of starting ckptd\n"
+    "                  (also $CKPT_NO_AUTOSTART=1); a started daemon logs to\n"
+    "                  $XDG_STATE_HOME/ckptd/ckptd.log\n"
     "  -h, --help      show this help ('ckpt COMMAND --help' for a command's)\n"
     "  --version       show the version\n";
 
@@ -110,7 +119,9 @@ static int finish_output(int status)
 int main(int argc, char **argv)
 {
     static char sockbuf[4200];
-    ckc_opts o = {.socket = NULL, .socket_explicit = false, .json = false};
+    ckc_opts o = {.socket = NULL, .socket_explicit = false, .json = false, .autostart = true};
+    const char *no_auto = getenv(CKC_NO_AUTOSTART_ENV);
+    if (no_auto && *no_auto && strcmp(no_auto, "0") != 0) o.autostart = false;
 
     int i = 1;
     for (; i < argc; i++) {
@@ -129,6 +140,8 @@ int main(int argc, char **argv)
             o.socket_explicit = true;
         } else if (strcmp(arg, "--json") == 0) {
             o.json = true;
+        } else if (strcmp(arg, "--no-autostart") == 0) {
+            o.autostart = false;
         } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             fputs(usage, stdout);
             return finish_output(CKC_EXIT_OK);

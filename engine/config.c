@@ -122,12 +122,18 @@ int ckd_config_load(ckd_config *c, const char *path, char *why, size_t whylen)
     return rc;
 }
 
-int ckd_config_save(const ckd_config *c, const char *path)
+int ckd_config_save(const json_t *changed, const char *path)
 {
-    json_t *obj = ckd_config_to_json(c);
+    /* Only the keys ever set are kept, so that the settings file (and the
+     * defaults) still decide every other one after a restart. */
+    json_t *obj = json_load_file(path, 0, NULL);
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        obj = json_object();
+    }
     size_t n = strlen(path) + 5;
     char *tmp = malloc(n);
-    int rc = obj && tmp ? 0 : -ENOMEM;
+    int rc = obj && tmp && json_object_update(obj, (json_t *)changed) == 0 ? 0 : -ENOMEM;
     if (rc == 0) {
         snprintf(tmp, n, "%s.tmp", path);
         if (json_dump_file(obj, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) != 0 ||

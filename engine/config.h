@@ -53,8 +53,10 @@ json_t *ckd_config_to_json(const ckd_config *c);
  * and reason written to why. */
 int ckd_config_set_json(ckd_config *c, const json_t *obj, char *why, size_t whylen);
 /* Settings changed at runtime survive restarts in <state>/config.json.
- * load: a missing file is fine; a bad one is reported and ignored. */
+ * load: a missing file is fine; a bad one is reported and ignored. save:
+ * merges the keys just changed (already checked) into that file, so that it
+ * holds only keys a client set. */
 int ckd_config_load(ckd_config *c, const char *path, char *why, size_t whylen);
-int ckd_config_save(const ckd_config *c, const char *path);
+int ckd_config_save(const json_t *changed, const char *path);
 
 #endif

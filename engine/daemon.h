@@ -30,6 +30,7 @@ struct ckd_server;
 struct ckd_http;
 struct ckd_master;
 struct ckd_cache;
+struct ckd_metrics;
 
 typedef struct ckd_daemon {
     uv_loop_t *loop;
@@ -50,7 +51,10 @@ typedef struct ckd_daemon {
         int inflight; /* a budget pass is in the pool */
         int again;    /* a pass was asked for while it could not start */
         int tidies;   /* tidy passes in the pool, of running or stopped follows */
+        int measured; /* a pass with a budget measured the checkpoints: */
+        int64_t used; /* ... their bytes then (metrics.h) */
     } follow_budget;
+    struct ckd_metrics *metrics; /* counters for monitoring (metrics.h) */
     int copies;   /* local copies in the pool */
     int opening;  /* staging files being opened in the pool (each before a transfer) */
     int archives; /* master archives streaming (each holds a connection) */

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "master.h"
 #include "master_archive.h"
+#include "metrics.h"
 #include "outcome.h"
 #include "publish.h"
 #include "restore.h"
@@ -36,6 +37,7 @@ static void close_handle(uv_handle_t *h)
 static void on_job_changed(ckd_daemon *d, ckd_job *j, int from)
 {
     ckd_events_job(d, j);
+    ckd_metrics_job_changed(d, j, from);
     if (from != (int)j->state) ckd_follow_on_job_state(d, j);
 }
 
@@ -43,6 +45,7 @@ static void on_job_changed(ckd_daemon *d, ckd_job *j, int from)
 static void finish_stop(ckd_daemon *d)
 {
     ckd_store_commit(&d->store);
+    ckd_metrics_stop(d);
     ckd_xfer_engine_close(d);
     ckd_http_close(d);
     close_handle((uv_handle_t *)&d->tick);
@@ -110,7 +113,10 @@ static void on_prepare(uv_prepare_t *p)
 
 int ckd_engine_open(ckd_daemon *d, const ckd_engine_opts *o)
 {
-    ckd_config_init(&d->cfg);
+    if (o->base)
+        d->cfg = *o->base;
+    else
+        ckd_config_init(&d->cfg);
     d->start_ms = ckd_now_ms();
     d->job_changed = on_job_changed;
     ckd_sched_init(d);
@@ -169,6 +175,10 @@ int ckd_engine_open(ckd_daemon *d, const ckd_engine_opts *o)
         uv_signal_start(&d->sigint, on_signal, SIGINT);
         uv_signal_start(&d->sigterm, on_signal, SIGTERM);
     }
+    if (ckd_metrics_open(d, o->metrics_file, o->metrics_interval) < 0) {
+        ckd_error("cannot start the metrics: out of memory");
+        return -ENOMEM;
+    }
     uv_timer_start(&d->tick, on_tick, 250, 250);
     if (ckd_durable_boot(d) < 0 || ckd_jobs_load(d) < 0) {
         ckd_error("cannot load jobs from the state directory '%s'", o->state_dir);
@@ -183,6 +193,7 @@ int ckd_engine_open(ckd_daemon *d, const ckd_engine_opts *o)
 int ckd_engine_close(ckd_daemon *d)
 {
     ckd_jobs_free(d);
+    ckd_metrics_free(d);
     if (d->master) {
         ckd_master_release(d->master);
         free(d->master);

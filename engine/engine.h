@@ -13,6 +13,10 @@ typedef struct ckd_engine_opts {
     const char *master_url;  /* NULL: no Determined master */
     const char *master_ca;   /* CA bundle for an https master, or NULL */
     int signals;             /* stop on SIGINT/SIGTERM */
+    const ckd_config *base;  /* settings before <state>/config.json (the settings
+                                file's), NULL: the defaults */
+    const char *metrics_file; /* Prometheus text file to refresh (metrics.h), or NULL */
+    int metrics_interval;     /* seconds between writes, 0: the default */
 } ckd_engine_opts;
 
 /* Opens the store, loads settings and jobs, binds the socket, starts the

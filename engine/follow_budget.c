@@ -392,6 +392,7 @@ static void scan_done(uv_work_t *req, int status)
     ckd_job *h = ckd_job_find(d, r->holder);
     if (h) h->busy--;
     d->follow_budget.inflight = 0;
+    if (r->limit > 0) d->follow_budget.measured = 1, d->follow_budget.used = r->total;
     for (size_t i = 0; i < r->n; i++) {
         scan_item *it = &r->items[i];
         ckd_job *p = ckd_job_find(d, it->job_id);

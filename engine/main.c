@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config_file.h"
 #include "engine.h"
 #include "fsutil.h"
 #include "log.h"
@@ -17,6 +18,7 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: ckptd [--socket PATH] [--state-dir DIR] [--log-level LEVEL]\n"
+                 "             [--config FILE] [--metrics-file PATH] [--metrics-interval S]\n"
                  "\n"
                  "Downloads files and checkpoints for clients that talk to it over a Unix socket.\n"
                  "\n"
@@ -28,6 +30,15 @@ static void usage(FILE *out)
                  "  --master URL      the Determined master (default $DET_MASTER); auth from\n"
                  "                    $DET_USER_TOKEN, or $DET_USER / $DET_PASS\n"
                  "  --master-ca FILE  CA bundle for an https master\n"
+                 "  --config FILE     settings file (default $XDG_CONFIG_HOME/ckptd/config.json,\n"
+                 "                    else /etc/ckptd/config.json, when one exists): JSON with\n"
+                 "                    the keys of 'ckpt config' and socket, state_dir,\n"
+                 "                    log_level, master, master_ca, metrics_file,\n"
+                 "                    metrics_interval; options given here win, and values\n"
+                 "                    set with 'ckpt config set' win over the file\n"
+                 "  --metrics-file PATH  write Prometheus text-format metrics there (for\n"
+                 "                    node_exporter's textfile collector), atomically\n"
+                 "  --metrics-interval S  seconds between metrics writes (default 5)\n"
                  "  --version         print the version and exit\n");
 }
 
@@ -72,9 +83,14 @@ int main(int argc, char **argv)
         {"socket", required_argument, NULL, 's'},    {"state-dir", required_argument, NULL, 'd'},
         {"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},         {"master", required_argument, NULL, 'm'},
-        {"master-ca", required_argument, NULL, 'c'}, {NULL, 0, NULL, 0},
+        {"master-ca", required_argument, NULL, 'c'}, {"config", required_argument, NULL, 'C'},
+        {"metrics-file", required_argument, NULL, 'M'},
+        {"metrics-interval", required_argument, NULL, 'I'},
+        {NULL, 0, NULL, 0},
     };
     char *socket_path = NULL, *state_dir = NULL, *master_url = NULL, *master_ca = NULL;
+    const char *config_path = NULL, *metrics_file = NULL, *log_level = NULL;
+    long metrics_interval = 0;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -86,13 +102,26 @@ int main(int argc, char **argv)
             free(state_dir);
             state_dir = strdup(optarg);
             break;
-        case 'l': {
-            int lvl = ckd_log_parse_level(optarg);
-            if (lvl < 0) {
+        case 'l':
+            if (ckd_log_parse_level(optarg) < 0) {
                 fprintf(stderr, "ckptd: unknown log level '%s'\n", optarg);
                 return 2;
             }
-            ckd_log_set_level(lvl);
+            log_level = optarg;
+            break;
+        case 'C':
+            config_path = optarg;
+            break;
+        case 'M':
+            metrics_file = optarg;
+            break;
+        case 'I': {
+            char *end;
+            metrics_interval = strtol(optarg, &end, 10);
+            if (*end || end == optarg || metrics_interval < 1 || metrics_interval > 3600) {
+                fprintf(stderr, "ckptd: --metrics-interval must be 1 to 3600 seconds\n");
+                return 2;
+            }
             break;
         }
         case 'm':
@@ -118,12 +147,41 @@ int main(int argc, char **argv)
         fprintf(stderr, "ckptd: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    /* The settings file: under the command line, over the defaults. */
+    ckd_config cfg;
+    ckd_config_init(&cfg);
+    ckd_config_file cf = {0};
+    char *cfpath = ckd_config_file_find(config_path);
+    if (cfpath) {
+        char why[600];
+        if (ckd_config_file_load(cfpath, &cf, &cfg, why, sizeof why) < 0) {
+            fprintf(stderr, "ckptd: bad settings file: %s\n", why);
+            free(cfpath);
+            goto usage_exit;
+        }
+        free(cfpath);
+        if (cf.log_level && ckd_log_parse_level(cf.log_level) < 0) {
+            fprintf(stderr, "ckptd: bad settings file: '%s': unknown log_level '%s'\n", cf.path,
+                    cf.log_level);
+            goto usage_exit;
+        }
+        if (!socket_path && cf.socket) socket_path = strdup(cf.socket);
+        if (!state_dir && cf.state_dir) state_dir = strdup(cf.state_dir);
+        if (!master_url && cf.master) master_url = strdup(cf.master);
+        if (!master_ca && cf.master_ca) master_ca = strdup(cf.master_ca);
+        if (!log_level) log_level = cf.log_level;
+        if (!metrics_file) metrics_file = cf.metrics_file;
+        if (!metrics_interval) metrics_interval = (long)cf.metrics_interval;
+    }
+    if (log_level) ckd_log_set_level(ckd_log_parse_level(log_level));
     if (!socket_path && !(socket_path = default_socket())) {
         fprintf(stderr, "ckptd: cannot choose a socket path; use --socket\n");
+        ckd_config_file_release(&cf);
         return 1;
     }
     if (!state_dir && !(state_dir = default_state_dir())) {
         fprintf(stderr, "ckptd: cannot choose a state directory; use --state-dir\n");
+        ckd_config_file_release(&cf);
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -138,6 +196,7 @@ int main(int argc, char **argv)
 
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
         fprintf(stderr, "ckptd: cannot initialise libcurl\n");
+        ckd_config_file_release(&cf);
         return 1;
     }
     ckd_daemon d;
@@ -151,11 +210,21 @@ int main(int argc, char **argv)
                           .socket_path = socket_path,
                           .master_url = master_url,
                           .master_ca = master_ca,
-                          .signals = 1};
+                          .signals = 1,
+                          .base = &cfg,
+                          .metrics_file = metrics_file,
+                          .metrics_interval = (int)metrics_interval};
+    if (cf.path) ckd_info("settings from '%s'", cf.path);
     int rc = ckd_engine_open(&d, &eo);
     if (rc < 0) {
         uv_run(d.loop, UV_RUN_NOWAIT); /* let the listener's close complete */
         uv_loop_close(d.loop);
+        curl_global_cleanup();
+        ckd_config_file_release(&cf);
+        free(socket_path);
+        free(state_dir);
+        free(master_url);
+        free(master_ca);
         return 1;
     }
     ckd_info("ckptd %s ready (pid %d)", CKPTD_VERSION, (int)getpid());
@@ -166,6 +235,15 @@ int main(int argc, char **argv)
     free(state_dir);
     free(master_url);
     free(master_ca);
+    ckd_config_file_release(&cf);
     ckd_info("stopped");
     return rc != 0 ? 1 : d.exit_code;
+
+usage_exit:
+    ckd_config_file_release(&cf);
+    free(socket_path);
+    free(state_dir);
+    free(master_url);
+    free(master_ca);
+    return 2;
 }

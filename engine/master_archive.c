@@ -13,6 +13,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "master.h"
+#include "metrics.h"
 #include "verify.h"
 
 /* One archive of one unit. */
@@ -51,6 +52,7 @@ static void on_entry(void *ud, int tag, int err, int64_t size, const char hash[3
         return;
     }
     memcpy(f->hash, hash, 33);
+    ckd_metrics_fetched(j->d, f, size);
     if (!ckd_checksums_hold(f, size)) ckd_file_landed(f, size);
 }
 

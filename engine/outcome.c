@@ -8,6 +8,7 @@
 #include "cache_route.h"
 #include "fsutil.h"
 #include "log.h"
+#include "metrics.h"
 #include "verify.h"
 
 void ckd_unit_use_master(ckd_job *j, int u, const char *why)
@@ -139,7 +140,7 @@ static int cache_failed(ckd_daemon *d, ckd_file *f, ckd_seg *s, const ckd_outcom
     return 1;
 }
 
-void ckd_outcome_report(ckd_daemon *d, const ckd_outcome *o)
+static void report(ckd_daemon *d, const ckd_outcome *o)
 {
     ckd_job *j = ckd_job_find(d, o->job);
     if (!j || o->file < 0 || (size_t)o->file >= j->nfiles) return;
@@ -176,4 +177,11 @@ void ckd_outcome_report(ckd_daemon *d, const ckd_outcome *o)
     case CKD_OUT_REFETCH:
         break;
     }
+}
+
+void ckd_outcome_report(ckd_daemon *d, const ckd_outcome *o)
+{
+    ckd_metrics_outcome(d, o, 0);
+    report(d, o);
+    ckd_metrics_outcome(d, o, 1);
 }

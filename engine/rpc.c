@@ -13,6 +13,7 @@
 #include "control.h"
 #include "follow.h"
 #include "job_view.h"
+#include "metrics.h"
 #include "submit.h"
 #include "xfer.h"
 #include "fsutil.h"
@@ -83,11 +84,12 @@ static void m_status(ckd_client *c, json_t *params, reply *r)
     for (int i = 0; i < CKD_JOB_NSTATES; i++)
         json_object_set_new(jobs, ckd_job_state_name(i), json_integer(counts[i]));
     r->result =
-        json_pack("{s:s, s:i, s:i, s:f, s:o, s:i, s:f, s:I, s:s, s:s}", "version", CKPTD_VERSION,
-                  "protocol", CKP_PROTOCOL_VERSION, "pid", (int)getpid(), "uptime",
+        json_pack("{s:s, s:i, s:i, s:f, s:o, s:i, s:f, s:I, s:s, s:s, s:o}", "version",
+                  CKPTD_VERSION, "protocol", CKP_PROTOCOL_VERSION, "pid", (int)getpid(), "uptime",
                   (double)(ckd_now_ms() - d->start_ms) / 1000.0, "jobs", jobs, "active_transfers",
                   d->xe.active, "throughput", d->throughput, "buffered_bytes", (json_int_t)0,
-                  "socket", d->socket_path, "state_dir", d->state_dir);
+                  "socket", d->socket_path, "state_dir", d->state_dir, "metrics",
+                  ckd_metrics_json(d));
 }
 
 static void drop_pending(ckd_client *c)
@@ -320,7 +322,7 @@ static void m_config_set(ckd_client *c, json_t *params, reply *r)
         ckd_cache_configure(d->cache, d->cfg.cache, why, sizeof(why)) == 0)
         ckd_info("fleet cache: %s", d->cache->cfg.url ? d->cache->cfg.url : "off");
     char *path = ckd_path_join(d->state_dir, "config.json");
-    if (!path || ckd_config_save(&d->cfg, path) < 0)
+    if (!path || ckd_config_save(params, path) < 0)
         ckd_warn("cannot save the settings to '%s'; they last until the daemon stops",
                  path ? path : d->state_dir);
     free(path);

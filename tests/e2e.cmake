@@ -29,3 +29,11 @@ ckptd_e2e_test(history)
 ckptd_e2e_test(resolve_cancel)
 ckptd_e2e_test(staging_lost)
 ckptd_e2e_test(durability)
+ckptd_e2e_test(autostart)
+ckptd_e2e_test(metrics)
+ckptd_e2e_test(config_file)
+ckptd_e2e_test(completion)
+ckptd_e2e_test(install_prefix)
+# The man pages list every command and flag --help does.
+add_test(NAME lint.man_help COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/man_help.py
+  $<TARGET_FILE:ckpt> $<TARGET_FILE:ckptd> ${PROJECT_SOURCE_DIR}/contrib/man)

@@ -10,6 +10,9 @@
 
 : "${CKPTD:=ckptd}"
 : "${CKPT:=ckpt}"
+# Tests start their daemons themselves: a ckpt that finds none must say so,
+# not start one (tests/e2e/autostart.sh unsets this).
+export CKPT_NO_AUTOSTART=1
 CKT_PIDS=()
 
 ckt_fail() { echo "FAIL: $*" >&2; exit 1; }
