@@ -5,6 +5,7 @@ ckptd_unit_test(test_store ckd)
 # credentials, names, URLs and request headers.
 ckptd_unit_test(test_gcs ckd_cloud)
 ckptd_unit_test(test_azure ckd_cloud)
+ckptd_unit_test(test_objlist ckd_cloud)
 # The job core in process: a real loop and store, the test playing the fetch
 # source (outcomes through ckd_outcome_report), the copy source for file://.
 # Allocations are wrapped so that the test can fail the Nth one.
