@@ -107,7 +107,7 @@ run_tool() {
     read -r u s <"$CKT_TMP/t" || true
     local n b
     n=$(find "$dir" -type f ! -name '.*' | wc -l)
-    b=$(find "$dir" -type f ! -name '.*' -printf '%s\n' | awk '{ t += $1 } END { print t + 0 }')
+    b=$(find "$dir" -type f ! -name '.*' -printf '%s\n' | awk '{ t += $1 } END { printf "%.0f\n", t }')
     [ "$n" -eq "$COUNT" ] && [ "$b" -eq "$BYTES" ] || ckt_fail "$tool: $n files, $b bytes; want $COUNT, $BYTES"
     local daemon=0; [ "$tool" = ckptd ] && daemon=$((c1 - c0))
     awk -v a="$t0" -v b="$t1" -v u="$u" -v s="$s" -v d="$daemon" -v hz="$CLK_TCK" -v s0="$s0" -v s1="$s1" \
