@@ -246,8 +246,11 @@ static int check_objects(const json_t *source, char *why, size_t whylen)
     if (ep && !json_is_null(ep) &&
         (!json_is_string(ep) || json_string_length(ep) > 2048 ||
          (strncmp(json_string_value(ep), "http://", 7) &&
-          strncmp(json_string_value(ep), "https://", 8)))) {
-        snprintf(why, whylen, "'endpoint_url' must be an http:// or https:// URL");
+          strncmp(json_string_value(ep), "https://", 8)) ||
+         strpbrk(json_string_value(ep), "@?#"))) {
+        /* Recorded with the job: no userinfo or query, where a secret could hide. */
+        snprintf(why, whylen, "'endpoint_url' must be an http:// or https:// URL without "
+                              "credentials or query");
         return -EINVAL;
     }
     const char *keys[] = {"include", "exclude"};

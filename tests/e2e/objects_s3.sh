@@ -87,7 +87,10 @@ grep -q "http 404 (NoSuchBucket" e3.out || { cat e3.out; ckt_fail "missing bucke
 rc=0; ckpt fetch "s3://models/llama/" --include 'nomatch*' -o "$CKT_TMP/e4" > e4.out 2>&1 || rc=$?
 [ $rc -ne 0 ] || ckt_fail "nothing matching succeeded"
 grep -q "none of the 8 objects under 's3://models/llama/' matches" e4.out || { cat e4.out; ckt_fail "no-match message"; }
-for d in e1 e2 e3 e4; do [ ! -e "$CKT_TMP/$d" ] || [ -z "$(ls -A "$CKT_TMP/$d")" ] || ckt_fail "$d: something was written"; done
+rc=0; ckpt fetch "s3://models/llama/" --endpoint-url "http://user:secret@127.0.0.1:1" -o "$CKT_TMP/e5" > e5.out 2>&1 || rc=$?
+[ $rc -ne 0 ] || ckt_fail "an endpoint with credentials was accepted"
+grep -q "'endpoint_url' must be an http:// or https:// URL without credentials" e5.out || { cat e5.out; ckt_fail "endpoint message"; }
+for d in e1 e2 e3 e4 e5; do [ ! -e "$CKT_TMP/$d" ] || [ -z "$(ls -A "$CKT_TMP/$d")" ] || ckt_fail "$d: something was written"; done
 
 # Unsafe keys ("p/../x", "p//abs") cannot be stored in s3rver (it normalises
 # the path); tests/unit/test_objlist.c refuses them from a listing page.
