@@ -156,7 +156,7 @@ done
     echo "Wall seconds of each run:"
     for tool in "${TOOLS[@]}"; do echo "- $tool: ${WALL[$tool]}(s3rver CPU s: ${SCPU[$tool]})"; done
     echo
-    echo "Commands: \`ckpt fetch s3://b/data/ -o DIR -q\` (daemon running, keys in its environment, endpoint from AWS_ENDPOINT_URL_S3);" \
+    echo "Commands: \`ckpt fetch s3://b/data/ -o DIR\` (daemon running, keys in its environment, endpoint from AWS_ENDPOINT_URL_S3);" \
         "\`rclone copy s3p:b/data/ DIR --transfers 16 --multi-thread-streams 16\` (remote from RCLONE_CONFIG_S3P_* variables, provider Other, path style);" \
         "\`aws --endpoint-url URL s3 cp --recursive s3://b/data/ DIR\` (no config; aws-crt: \`s3.preferred_transfer_client = crt\`)."
     echo "Client CPU: user + system of the command; for ckptd also the daemon's. Machine: $(nproc) cores, shared."
