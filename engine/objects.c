@@ -397,7 +397,7 @@ static int append_page(objects_ctx *c, ckd_objpage *p)
         c->all = nv;
         c->cap = ncap;
     }
-    memcpy(c->all + c->n, p->v, p->n * sizeof(*p->v));
+    if (p->n) memcpy(c->all + c->n, p->v, p->n * sizeof(*p->v));
     c->n += p->n;
     p->n = 0; /* the entries moved */
     return 0;
