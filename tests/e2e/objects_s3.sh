@@ -12,7 +12,7 @@ set -euo pipefail
 . "$CKPT_SRC/tests/lib/s3.sh"
 ckt_tmpdir
 cd "$CKT_TMP"
-ckt_s3_start models
+CKT_S3_PAGING=1 ckt_s3_start models
 
 src=$CKT_TMP/src
 keys=("llama/config.json" "llama/weights/shard 1.bin" "llama/weights/shard+2.bin"
