@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "fetch_objects.h"
 #include "input.h"
 #include "jobrun.h"
 #include "render.h"
@@ -16,6 +17,8 @@
 static const char usage[] =
     "usage: ckpt fetch [OPTIONS] URL...\n"
     "       ckpt fetch [OPTIONS] -i LIST\n"
+    "       ckpt fetch [OPTIONS] s3://BUCKET/PREFIX/ | gs://BUCKET/PREFIX/ |\n"
+    "                            az://ACCOUNT/CONTAINER/PREFIX/\n"
     "\n"
     "Downloads files through ckptd into a directory. They appear there only once\n"
     "every file of the job is complete and verified. Shows progress until the job\n"
@@ -38,12 +41,20 @@ static const char usage[] =
     "                      files appear; background: they appear once verified and\n"
     "                      are synced right after\n"
     "  -d, --detach        print the job id and return at once\n"
+    "object stores (one URL; ending in '/': every object under the prefix, kept\n"
+    "under DIR by its path below the prefix; else the one object). ckptd lists and\n"
+    "fetches with its own credentials (as for checkpoints); objects a previous\n"
+    "fetch into DIR left unchanged (same size and ETag) are skipped:\n"
+    "      --endpoint-url URL  S3-compatible endpoint, path-style (default:\n"
+    "                      AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL)\n"
+    "      --include GLOB  take only paths matching GLOB ('*' matches '/' too)\n"
+    "      --exclude GLOB  leave out paths matching GLOB (both repeatable)\n"
     "      --json          print each event, then the final job, as JSON lines\n"
     "\n"
     "exit status: 0 when the job is done, 1 when it failed or was canceled,\n"
     "130 when interrupted (the job keeps running).\n";
 
-enum { OPT_XXH128 = 0x2000, OPT_SIZE, OPT_DURABILITY };
+enum { OPT_XXH128 = 0x2000, OPT_SIZE, OPT_DURABILITY, OPT_ENDPOINT, OPT_INCLUDE, OPT_EXCLUDE };
 
 static const struct option longopts[] = {
     {"output", required_argument, NULL, 'o'},
@@ -55,6 +66,9 @@ static const struct option longopts[] = {
     {"detach", no_argument, NULL, 'd'},
     {"decompress", no_argument, NULL, 'z'},
     {"durability", required_argument, NULL, OPT_DURABILITY},
+    {"endpoint-url", required_argument, NULL, OPT_ENDPOINT},
+    {"include", required_argument, NULL, OPT_INCLUDE},
+    {"exclude", required_argument, NULL, OPT_EXCLUDE},
     {NULL, 0, NULL, 0},
 };
 
@@ -68,6 +82,9 @@ struct fetch_args {
     bool detach;
     bool decompress;
     const char *durability;
+    const char *endpoint;      /* object stores */
+    const char **inc, **exc;
+    size_t ninc, nexc;
 };
 
 /* Reads a whole file ("-": standard input). Returns 0 with a malloc'd *text,
@@ -196,7 +213,8 @@ fail:
 }
 
 /* Prints the outcome of the followed job and picks the exit status. */
-static int finish(ckc_conn *c, const ckc_opts *o, const json_t *end, double elapsed)
+static int finish(ckc_conn *c, const ckc_opts *o, const json_t *end, double elapsed,
+                  bool objects)
 {
     json_int_t id = ckc_jint(end, "id", 0);
     const char *state = ckc_jstr(end, "state", "?");
@@ -211,6 +229,7 @@ static int finish(ckc_conn *c, const ckc_opts *o, const json_t *end, double elap
     ckc_fmt_job_end(line, sizeof line, end, elapsed);
     if (strcmp(state, "done") == 0) {
         if (!o->json) {
+            if (objects) ckc_objects_report(c, id);
             puts(line);
             fflush(stdout);
         }
@@ -242,16 +261,25 @@ static int run_attached(ckc_conn *c, const ckc_opts *o, json_t *params, size_t n
 {
     json_t *end = NULL;
     double elapsed = -1;
+    bool objects = strcmp(ckc_jstr(json_object_get(params, "source"), "kind", ""), "objects") == 0;
     int status = ckc_job_run(c, o, params, nfiles, false, &end, &elapsed);
-    if (status == 0) status = finish(c, o, end, elapsed);
+    if (status == 0) status = finish(c, o, end, elapsed, objects);
     json_decref(end);
     return status;
 }
 
 static int run(const struct fetch_args *a, const ckc_input *in, const char *output,
-               const ckc_opts *o)
+               const ckc_opts *o, const char *object_url)
 {
-    json_t *params = submit_params(in, output, a);
+    json_t *params = object_url ? ckc_objects_params(object_url, output, a->endpoint, a->inc,
+                                                     a->ninc, a->exc, a->nexc)
+                                : submit_params(in, output, a);
+    if (params && object_url) {
+        json_t *opts = json_object();
+        json_object_set_new(params, "options", opts);
+        if (a->has_priority) json_object_set_new(opts, "priority", json_integer(a->priority));
+        if (a->decompress) json_object_set_new(opts, "decompress", json_true());
+    }
     if (!params) {
         ckc_errorf("cannot build the request: out of memory");
         return CKC_EXIT_FAIL;
@@ -262,7 +290,8 @@ static int run(const struct fetch_args *a, const ckc_input *in, const char *outp
         return CKC_EXIT_FAIL;
     }
     int status =
-        a->detach ? run_detached(&c, o, params, in->n) : run_attached(&c, o, params, in->n);
+        a->detach ? run_detached(&c, o, params, in ? in->n : 0)
+                  : run_attached(&c, o, params, in ? in->n : 0);
     ckc_conn_close(&c);
     return status;
 }
@@ -272,7 +301,12 @@ int ckc_cmd_fetch(int argc, char **argv, ckc_opts *o)
     struct fetch_args a;
     memset(&a, 0, sizeof a);
     a.lists = calloc((size_t)argc + 1, sizeof *a.lists);
-    if (!a.lists) {
+    a.inc = calloc((size_t)argc + 1, sizeof *a.inc);
+    a.exc = calloc((size_t)argc + 1, sizeof *a.exc);
+    if (!a.lists || !a.inc || !a.exc) {
+        free(a.lists);
+        free(a.inc);
+        free(a.exc);
         ckc_errorf("out of memory");
         return CKC_EXIT_FAIL;
     }
@@ -316,6 +350,15 @@ int ckc_cmd_fetch(int argc, char **argv, ckc_opts *o)
             }
             a.durability = optarg;
             break;
+        case OPT_ENDPOINT:
+            a.endpoint = optarg;
+            break;
+        case OPT_INCLUDE:
+            a.inc[a.ninc++] = optarg;
+            break;
+        case OPT_EXCLUDE:
+            a.exc[a.nexc++] = optarg;
+            break;
         case 'h':
             goto out;
         default:
@@ -338,16 +381,36 @@ int ckc_cmd_fetch(int argc, char **argv, ckc_opts *o)
         status = ckc_usage_errorf("fetch", "empty output directory");
         goto out;
     }
+    bool objects = nurls >= 1 && ckc_is_object_url(argv[optind]);
+    for (size_t i = 1; i < nurls && !objects; i++) objects = ckc_is_object_url(argv[optind + i]);
+    if (objects && (nurls != 1 || a.nlists > 0 || a.one_out || a.one_xxh128 || a.one_size)) {
+        status = ckc_usage_errorf("fetch", "an s3://, gs:// or az:// URL comes alone (no other "
+                                           "URLs, -i, --out, --xxh128 or --size)");
+        goto out;
+    }
+    if (!objects && (a.endpoint || a.ninc || a.nexc)) {
+        status = ckc_usage_errorf("fetch", "--endpoint-url, --include and --exclude are for "
+                                           "s3://, gs:// and az:// URLs");
+        goto out;
+    }
+    if (objects) {
+        char *output = ckc_output_dir(a.outdir);
+        status = output ? run(&a, NULL, output, o, argv[optind]) : CKC_EXIT_FAIL;
+        free(output);
+        goto out;
+    }
 
     ckc_input in = CKC_INPUT_INIT;
     status = gather(&a, argv + optind, nurls, &in);
     if (status == 0) {
         char *output = ckc_output_dir(a.outdir);
-        status = output ? run(&a, &in, output, o) : CKC_EXIT_FAIL;
+        status = output ? run(&a, &in, output, o, NULL) : CKC_EXIT_FAIL;
         free(output);
     }
     ckc_input_release(&in);
 out:
     free(a.lists);
+    free(a.inc);
+    free(a.exc);
     return status;
 }

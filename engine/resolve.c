@@ -18,6 +18,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "master.h"
+#include "objects.h"
 #include "submit.h"
 
 typedef struct resolve_ctx {
@@ -458,6 +459,10 @@ static void on_experiment(void *ud, int err, json_t *body, const char *msg)
 
 void ckd_resolve_start(ckd_job *j)
 {
+    if (j->spec.kind == CKD_KIND_OBJECTS) {
+        ckd_objects_resolve_start(j); /* the store's listing, not the master */
+        return;
+    }
     resolve_ctx *c = calloc(1, sizeof(*c));
     if (!c) {
         ckd_job_set_state(j, CKD_JOB_FAILED, "cannot resolve the job: out of memory");
@@ -488,6 +493,10 @@ void ckd_resolve_start(ckd_job *j)
 
 void ckd_resolve_cancel(ckd_job *j)
 {
+    if (j->spec.kind == CKD_KIND_OBJECTS) {
+        ckd_objects_cancel(j);
+        return;
+    }
     /* The callbacks run now with -ECANCELED and free the context. */
     if (j->resolving && j->d->master) ckd_master_cancel_owner(j->d->master, j->resolving);
 }

@@ -10,8 +10,10 @@
 #include "ckp.h"
 #include "det_model.h"
 #include "fsutil.h"
+#include "objlist.h"
 
-static const char *const kind_names[] = {"urls", "checkpoint", "trial", "experiment", "follow"};
+static const char *const kind_names[] = {"urls", "checkpoint", "trial", "experiment", "follow",
+                                           "objects"};
 
 const char *ckd_spec_kind_name(enum ckd_job_kind k)
 {
@@ -241,6 +243,51 @@ const char *ckd_durability_name(int d)
     return d == CKD_DURABLE_BACKGROUND ? "background" : "publish";
 }
 
+/* An object-store source: url, optional endpoint_url, include, exclude. */
+static int check_objects(const json_t *source, char *why, size_t whylen)
+{
+    const char *url = json_string_value(json_object_get(source, "url"));
+    json_t *ep = json_object_get(source, "endpoint_url");
+    ckd_objurl u;
+    if (!url) {
+        snprintf(why, whylen, "'url' must be an s3://, gs:// or az:// URL");
+        return -EINVAL;
+    }
+    if (ckd_objurl_parse(url, &u, why, whylen) < 0) return -EINVAL;
+    ckd_objurl_release(&u);
+    if (ep && !json_is_null(ep) &&
+        (!json_is_string(ep) || json_string_length(ep) > 2048 ||
+         (strncmp(json_string_value(ep), "http://", 7) &&
+          strncmp(json_string_value(ep), "https://", 8)) ||
+         strpbrk(json_string_value(ep), "@?#"))) {
+        /* Recorded with the job: no userinfo or query, where a secret could hide. */
+        snprintf(why, whylen, "'endpoint_url' must be an http:// or https:// URL without "
+                              "credentials or query");
+        return -EINVAL;
+    }
+    const char *keys[] = {"include", "exclude"};
+    for (size_t k = 0; k < 2; k++) {
+        json_t *a = json_object_get(source, keys[k]), *g;
+        size_t i;
+        if (!a) continue;
+        if (!json_is_array(a) || json_array_size(a) > CKD_OBJLIST_MAX_GLOBS) {
+            snprintf(why, whylen, "'%s' must be an array of at most %d patterns", keys[k],
+                     CKD_OBJLIST_MAX_GLOBS);
+            return -EINVAL;
+        }
+        json_array_foreach(a, i, g)
+        {
+            if (!json_is_string(g) || json_string_length(g) == 0 ||
+                json_string_length(g) > 1024) {
+                snprintf(why, whylen, "'%s' patterns must be strings of 1 to 1024 bytes",
+                         keys[k]);
+                return -EINVAL;
+            }
+        }
+    }
+    return 0;
+}
+
 /* The options every kind shares. */
 static int parse_options(const json_t *options, ckd_job_spec *out, char *why, size_t whylen)
 {
@@ -320,6 +367,13 @@ int ckd_spec_parse(const json_t *source, const json_t *options, ckd_job_spec *ou
         }
         return check_url_files(json_object_get(source, "files"), out->decompress, why, whylen,
                                err_data);
+    case CKD_KIND_OBJECTS:
+        if (out->mode == CKD_MODE_MASTER) {
+            snprintf(why, whylen,
+                     "download mode 'master' (the master's archive) is for checkpoints");
+            return CKP_RPC_INVALID_PARAMS;
+        }
+        return check_objects(source, why, whylen) < 0 ? CKP_RPC_INVALID_PARAMS : 0;
     case CKD_KIND_FOLLOW:
         return ckd_spec_check_follow(source, why, whylen) < 0 ? CKP_RPC_INVALID_PARAMS : 0;
     default:

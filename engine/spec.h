@@ -20,6 +20,7 @@ enum ckd_job_kind {
     CKD_KIND_TRIAL,      /* a trial's best, latest or one uuid */
     CKD_KIND_EXPERIMENT, /* an experiment's top N */
     CKD_KIND_FOLLOW,     /* prefetch: polls and starts child jobs */
+    CKD_KIND_OBJECTS,    /* an object-store prefix or object (s3://, gs://, az://) */
 };
 
 /* options.mode: which route serves a checkpoint */

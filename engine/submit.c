@@ -99,7 +99,7 @@ int ckd_job_submit(ckd_daemon *d, json_t *params, ckd_job **out, char *why, size
     int rc = ckd_spec_parse(source, options, &spec, why, whylen, err_data);
     if (rc != 0) return rc;
     int urls = spec.kind == CKD_KIND_URLS;
-    if (!urls && !d->master) {
+    if (!urls && spec.kind != CKD_KIND_OBJECTS && !d->master) {
         snprintf(why, whylen,
                  "no Determined master is configured: start ckptd with --master URL or "
                  "DET_MASTER");

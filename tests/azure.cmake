@@ -3,3 +3,4 @@
 # downloaded through the real daemon. engine/azure.c's unit test, test_azure,
 # is in engine.cmake.
 ckptd_e2e_test(azure_download)
+ckptd_e2e_test(objects_azure)

@@ -11,7 +11,7 @@ pkgs=(cmake ninja-build pkg-config gcc make
       libsqlite3-dev libarchive-dev libssl-dev
       nginx curl xxhash zstd sqlite3 python3 bc clang libclang-rt-14-dev
       scdoc dpkg-dev zsh)
-if [ "${1:-}" = --bench ]; then pkgs+=(aria2 rclone hyperfine time); fi
+if [ "${1:-}" = --bench ]; then pkgs+=(aria2 rclone hyperfine time awscli); fi
 # Node.js and npm run the S3 and Azure test servers (tests/s3, tests/azure).
 # This kind of machine comes with Node 20 and its npm; Debian's own nodejs is
 # older and its npm package would fight that install, so take them from apt

@@ -6,3 +6,6 @@ ckptd_e2e_test(s3_smoke)
 ckptd_e2e_test(s3_download)
 ckptd_e2e_test(s3_crash_resume)
 ckptd_e2e_test(dedup)
+# Object-store prefixes as job sources (engine/objects.c, objlist.c): paged
+# listings, include/exclude, skips, unsafe keys, against s3rver.
+ckptd_e2e_test(objects_s3)
