@@ -11,6 +11,7 @@
 #include "ckp.h"
 #include "cmd.h"
 #include "cmd_det.h"
+#include "det_login.h"
 #include "det_render.h"
 #include "render.h"
 
@@ -61,6 +62,11 @@ int ckc_det_call(ckc_conn *c, const char *method, json_t *params, json_t **resul
 /* ckc_request, through ckc_det_call (an old daemon gets an upgrade hint). */
 static int ask(const ckc_opts *o, const char *method, json_t *params, json_t **result)
 {
+    int status = ckc_det_attach(o, params, NULL);
+    if (status != 0) {
+        json_decref(params);
+        return status;
+    }
     return ckc_request_via(o, ckc_det_call, method, params, result);
 }
 
@@ -539,6 +545,7 @@ static int dispatch(const char *group, const char *usage, const struct subcomman
         snprintf(label, sizeof label, "%s %s", group, subs[i].name);
         argv[1] = label;
         optind = 0;
+        o->det = true; /* det's -m/--master */
         return subs[i].run(argc - 1, argv + 1, o);
     }
     return ckc_usage_errorf(group, "unknown %s command '%s'", group, name);

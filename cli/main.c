@@ -9,7 +9,7 @@
 #include "cmd.h"
 
 static const char usage[] =
-    "usage: ckpt [--socket PATH] [--json] COMMAND [ARGS...]\n"
+    "usage: ckpt [--socket PATH] [--json] [-m URL] COMMAND [ARGS...]\n"
     "\n"
     "Drives ckptd, the checkpoint download daemon.\n"
     "\n"
@@ -63,6 +63,9 @@ static const char usage[] =
     "  --socket PATH   the daemon's socket (default: $CKPTD_SOCKET, else\n"
     "                  $XDG_RUNTIME_DIR/ckptd.sock, else /tmp/ckptd-$UID/ckptd.sock)\n"
     "  --json          print results and events as JSON, one object per line\n"
+    "  -m, --master URL  the Determined master of det's commands (default:\n"
+    "                  $DET_MASTER, else the daemon's own); the login is det's\n"
+    "                  (its token store, DET_USER with DET_PASS, DET_MASTER_CERT_FILE)\n"
     "  -h, --help      show this help ('ckpt COMMAND --help' for a command's)\n"
     "  --version       show the version\n";
 
@@ -129,6 +132,11 @@ int main(int argc, char **argv)
             o.socket_explicit = true;
         } else if (strcmp(arg, "--json") == 0) {
             o.json = true;
+        } else if (strcmp(arg, "-m") == 0 || strcmp(arg, "--master") == 0) {
+            if (i + 1 >= argc) return ckc_usage_errorf(NULL, "option '%s' needs a value", arg);
+            o.master = argv[++i];
+        } else if (strncmp(arg, "--master=", 9) == 0) {
+            o.master = arg + 9;
         } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             fputs(usage, stdout);
             return finish_output(CKC_EXIT_OK);

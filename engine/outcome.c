@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fsutil.h"
+#include "masters.h"
 #include "verify.h"
 
 void ckd_unit_use_master(ckd_job *j, int u, const char *why)
@@ -35,8 +36,9 @@ static void access_denied(ckd_file *f, const char *msg)
 {
     ckd_job *j = f->job;
     const ckd_unit *un = &j->units[f->unit];
+    char why[300];
     if (un->kind != CKD_UNIT_CHECKPOINT || un->via != CKD_VIA_DIRECT ||
-        j->spec.mode != CKD_MODE_AUTO || !j->d->master ||
+        j->spec.mode != CKD_MODE_AUTO || !ckd_master_of(j->d, j->source, why, sizeof(why)) ||
         (un->storage && strcmp(un->storage, "azure") == 0)) {
         ckd_file_fail(f, "%s", msg);
         return;
