@@ -555,7 +555,9 @@ static const char checkpoint_usage[] =
     "usage: ckpt checkpoint COMMAND [ARGS...]   (also: ckpt c ...)\n"
     "\n"
     "Checkpoints of a Determined master, through ckptd: the daemon talks to the\n"
-    "master (set on the daemon with --master URL or DET_MASTER).\n"
+    "master that -m/--master URL names (any command, before or after it), else\n"
+    "DET_MASTER, else its own, with det's login (its token store, DET_USER with\n"
+    "DET_PASS, DET_MASTER_CERT_FILE).\n"
     "\n"
     "commands:\n"
     "  download UUID [-o DIR] [-q]      download a checkpoint, print where and what\n"
@@ -588,7 +590,7 @@ int ckc_cmd_checkpoint(int argc, char **argv, ckc_opts *o)
 static const char trial_usage[] =
     "usage: ckpt trial COMMAND [ARGS...]   (also: ckpt t ...)\n"
     "\n"
-    "Checkpoints of a Determined trial, through ckptd.\n"
+    "Checkpoints of a Determined trial, through ckptd (-m/--master URL as det).\n"
     "\n"
     "commands:\n"
     "  download ID --best|--latest|--uuid U [-o DIR] [-q]\n"
@@ -609,7 +611,7 @@ int ckc_cmd_trial(int argc, char **argv, ckc_opts *o)
 static const char experiment_usage[] =
     "usage: ckpt experiment COMMAND [ARGS...]   (also: ckpt e ...)\n"
     "\n"
-    "Checkpoints of a Determined experiment, through ckptd.\n"
+    "Checkpoints of a Determined experiment, through ckptd (-m/--master URL as det).\n"
     "\n"
     "commands:\n"
     "  download ID [--top-n N] [-o DIR] [-q]\n"

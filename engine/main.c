@@ -25,9 +25,12 @@ static void usage(FILE *out)
                  "  --state-dir DIR   job database (default $XDG_STATE_HOME/ckptd,\n"
                  "                    else ~/.local/state/ckptd)\n"
                  "  --log-level L     error, warn, info (default) or debug\n"
-                 "  --master URL      the Determined master (default $DET_MASTER); auth from\n"
-                 "                    $DET_USER_TOKEN, or $DET_USER / $DET_PASS\n"
-                 "  --master-ca FILE  CA bundle for an https master\n"
+                 "  --master URL      the Determined master of commands that name none (default\n"
+                 "                    $DET_MASTER); login from $DET_USER_TOKEN, else as det:\n"
+                 "                    $DET_USER with $DET_PASS, det's token store, the\n"
+                 "                    default user (commands bring their own login)\n"
+                 "  --master-ca FILE  CA bundle for that master if https (default\n"
+                 "                    $DET_MASTER_CERT_FILE, a file or 'noverify')\n"
                  "  --version         print the version and exit\n");
 }
 
