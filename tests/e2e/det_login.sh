@@ -113,6 +113,16 @@ PY
 [ "$(stats "$A" | count user:bob)" -eq 0 ] && [ "$(stats "$B" | count user:alice)" -eq 0 ] ||
     ckt_fail "a login went to the wrong master"
 
+ckt_log "prefetch -m B: the follow job and its checkpoint jobs name B"
+fid=$(run DET_USER=bob DET_PASS=bob-pw-b2 "$CKPT" --socket "$CKT_SOCK" prefetch trial 1 --latest \
+    --keep 1 --interval 1 -o pf -m "$B")
+for _ in $(seq 1 100); do [ -e pf/trial-1/latest/metadata.json ] && break; sleep 0.2; done
+[ -e pf/trial-1/latest/metadata.json ] || { ckpt job "$fid" >&2; ckt_fail "the prefetch from B got nothing"; }
+latest=$(readlink pf/trial-1/latest)
+diff -r -x '.ckptd*' "$CKT_TMP/data-b/$latest" "pf/trial-1/$latest" || ckt_fail "the prefetched copy differs"
+ckpt prefetch stop "$fid" > /dev/null
+ckpt job "$fid" --json | grep -q "\"master\": *\"$B\"" || ckt_fail "the follow job does not name B"
+
 ckt_log "C over TLS: self-signed fails; DET_MASTER_CERT_FILE=noverify and the cert file pass"
 rc=0
 run DET_MASTER="$C" "$CKPT" --socket "$CKT_SOCK" checkpoint describe "$uc" > /dev/null 2> c_bad.err || rc=$?
@@ -155,4 +165,8 @@ done
     ckt_fail "a secret is in the database"
 [ ! -e "$CKT_STATE/master-token" ] || ! grep -q "$tok_a" "$CKT_STATE/master-token" ||
     ckt_fail "a client's token was cached"
+ckt_log "ckptd --master C --master-ca: the daemon's own master over TLS"
+CKT_LOG_LEVEL=info ckt_daemon_start --master "$C" --master-ca "$CKT_TMP/c.pem"
+run "$CKPT" --socket "$CKT_SOCK" checkpoint describe "$uc" > c_own.out || ckt_fail "--master-ca"
+grep -q "$uc" c_own.out || ckt_fail "--master-ca: no checkpoint shown"
 echo PASS
