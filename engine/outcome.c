@@ -136,6 +136,9 @@ void ckd_outcome_report(ckd_daemon *d, const ckd_outcome *o)
         ckd_file_fail(f, "%s", o->message);
         break;
     case CKD_OUT_DENIED:
+        /* A direct transfer that was in flight when another file's denial
+         * moved its unit to the master's archive: the archive fetches it. */
+        if (o->src == CKD_SRC_HTTP && j->units[f->unit].via == CKD_VIA_MASTER) break;
         if (f->state != CKD_FILE_FAILED) access_denied(f, o->message);
         break;
     case CKD_OUT_DISK:
