@@ -22,6 +22,8 @@ typedef struct ckc_opts {
     bool socket_explicit; /* it came from --socket (hints must repeat it) */
     bool json;            /* print results as JSON (--json) */
     bool autostart;       /* start ckptd when none answers (autostart.h) */
+    const char *master;   /* -m/--master URL (det's commands), or NULL */
+    bool det;             /* the command takes -m/--master (ckc_getopt) */
 } ckc_opts;
 
 /* Every command takes the words from its name on (argv[0] is the command)
@@ -55,7 +57,8 @@ void ckc_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int ckc_usage_errorf(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Runs getopt_long over a command's argv with --json and --help added to
- * longopts handling: sets o->json, prints usage for --help (returns 'h'),
+ * longopts handling (and -m/--master URL when o->det, setting o->master):
+ * sets o->json, prints usage for --help (returns 'h'),
  * reports unknown options and missing arguments (returns '?'). Otherwise
  * returns what getopt_long returns. usage is the command's help text. */
 int ckc_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts,

@@ -11,6 +11,7 @@
 #include "ckp.h"
 #include "cmd.h"
 #include "cmd_det.h"
+#include "det_login.h"
 #include "det_render.h"
 #include "render.h"
 
@@ -61,6 +62,11 @@ int ckc_det_call(ckc_conn *c, const char *method, json_t *params, json_t **resul
 /* ckc_request, through ckc_det_call (an old daemon gets an upgrade hint). */
 static int ask(const ckc_opts *o, const char *method, json_t *params, json_t **result)
 {
+    int status = ckc_det_attach(o, params, NULL);
+    if (status != 0) {
+        json_decref(params);
+        return status;
+    }
     return ckc_request_via(o, ckc_det_call, method, params, result);
 }
 
@@ -539,6 +545,7 @@ static int dispatch(const char *group, const char *usage, const struct subcomman
         snprintf(label, sizeof label, "%s %s", group, subs[i].name);
         argv[1] = label;
         optind = 0;
+        o->det = true; /* det's -m/--master */
         return subs[i].run(argc - 1, argv + 1, o);
     }
     return ckc_usage_errorf(group, "unknown %s command '%s'", group, name);
@@ -548,7 +555,9 @@ static const char checkpoint_usage[] =
     "usage: ckpt checkpoint COMMAND [ARGS...]   (also: ckpt c ...)\n"
     "\n"
     "Checkpoints of a Determined master, through ckptd: the daemon talks to the\n"
-    "master (set on the daemon with --master URL or DET_MASTER).\n"
+    "master that -m/--master URL names (any command, before or after it), else\n"
+    "DET_MASTER, else its own, with det's login (its token store, DET_USER with\n"
+    "DET_PASS, DET_MASTER_CERT_FILE).\n"
     "\n"
     "commands:\n"
     "  download UUID [-o DIR] [-q]      download a checkpoint, print where and what\n"
@@ -581,7 +590,7 @@ int ckc_cmd_checkpoint(int argc, char **argv, ckc_opts *o)
 static const char trial_usage[] =
     "usage: ckpt trial COMMAND [ARGS...]   (also: ckpt t ...)\n"
     "\n"
-    "Checkpoints of a Determined trial, through ckptd.\n"
+    "Checkpoints of a Determined trial, through ckptd (-m/--master URL as det).\n"
     "\n"
     "commands:\n"
     "  download ID --best|--latest|--uuid U [-o DIR] [-q]\n"
@@ -602,7 +611,7 @@ int ckc_cmd_trial(int argc, char **argv, ckc_opts *o)
 static const char experiment_usage[] =
     "usage: ckpt experiment COMMAND [ARGS...]   (also: ckpt e ...)\n"
     "\n"
-    "Checkpoints of a Determined experiment, through ckptd.\n"
+    "Checkpoints of a Determined experiment, through ckptd (-m/--master URL as det).\n"
     "\n"
     "commands:\n"
     "  download ID [--top-n N] [-o DIR] [-q]\n"

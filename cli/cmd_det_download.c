@@ -8,6 +8,7 @@
 
 #include "cmd.h"
 #include "cmd_det.h"
+#include "det_login.h"
 #include "det_render.h"
 #include "jobwatch.h"
 #include "jobrun.h"
@@ -228,6 +229,11 @@ static int run(struct download *d, const ckc_opts *o)
         ckc_errorf("cannot build the request: out of memory");
         return CKC_EXIT_FAIL;
     }
+    int status = ckc_det_attach(o, params, json_object_get(params, "source"));
+    if (status != 0) {
+        json_decref(params);
+        return status;
+    }
 
     ckc_conn c;
     if (ckc_connect(o, &c) != 0) {
@@ -239,7 +245,7 @@ static int run(struct download *d, const ckc_opts *o)
     bool silent = !ckc_stdout_is_terminal();
     json_t *end = NULL;
     double elapsed = -1;
-    int status = ckc_job_run(&c, o, params, 0, silent, &end, &elapsed);
+    status = ckc_job_run(&c, o, params, 0, silent, &end, &elapsed);
     if (status == 0) status = finish(&c, o, d, end, elapsed);
     json_decref(end);
     ckc_conn_close(&c);

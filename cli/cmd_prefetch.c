@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "det_login.h"
 #include "jobrun.h"
 #include "render.h"
 
@@ -66,6 +67,7 @@ static int submit(int argc, char **argv, ckc_opts *o, int experiment)
     const char *select = NULL, *outdir = "checkpoints";
     long long top_n = 0, keep = 0, interval = 0, priority = 0;
     int have_prio = 0, c;
+    o->det = true; /* det's -m/--master */
     /* argv[0] is "trial" or "experiment": getopt starts after it. */
     while ((c = ckc_getopt(argc, argv, "o:", longopts, o, usage)) != -1) {
         switch (c) {
@@ -128,7 +130,12 @@ static int submit(int argc, char **argv, ckc_opts *o, int experiment)
                             json_pack("{s:I}", "priority", (json_int_t)priority));
     free(output);
     json_t *res;
-    int status = ckc_request(o, "job.submit", params, &res);
+    int status = ckc_det_attach(o, params, json_object_get(params, "source"));
+    if (status != 0) {
+        json_decref(params);
+        return status;
+    }
+    status = ckc_request(o, "job.submit", params, &res);
     if (status != 0) return status;
     if (o->json)
         ckc_print_json(res);

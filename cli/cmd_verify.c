@@ -11,6 +11,7 @@
 #include "ckp.h"
 #include "cmd.h"
 #include "cmd_det.h"
+#include "det_login.h"
 #include "render.h"
 #include "verify.h"
 
@@ -418,7 +419,13 @@ int ckc_det_checkpoint_seal(int argc, char **argv, ckc_opts *o)
         return CKC_EXIT_FAIL;
     }
     json_t *res = NULL;
-    int status = ckc_det_call(&conn, "checkpoint.get", json_pack("{s:s}", "uuid", uuid), &res);
+    json_t *get = json_pack("{s:s}", "uuid", uuid);
+    int status = ckc_det_attach(o, get, NULL);
+    if (status == 0) {
+        status = ckc_det_call(&conn, "checkpoint.get", get, &res);
+    } else {
+        json_decref(get);
+    }
     if (status == 0) status = match_resources(uuid, dir, s.map, json_object_get(res, "checkpoint"));
     json_decref(res);
     res = NULL;
@@ -428,6 +435,8 @@ int ckc_det_checkpoint_seal(int argc, char **argv, ckc_opts *o)
         if (!params) {
             ckc_errorf("cannot build the request: out of memory");
             status = CKC_EXIT_FAIL;
+        } else if ((status = ckc_det_attach(o, params, NULL)) != 0) {
+            json_decref(params);
         } else {
             status = ckc_det_call(&conn, "checkpoint.add_metadata", params, &res);
         }

@@ -50,16 +50,17 @@ int ckc_getopt(int argc, char **argv, const char *shortopts, const struct option
      * handful, so a small fixed array does. */
     struct option all[32];
     size_t n = 0;
-    while (longopts && longopts[n].name && n < 29) {
+    while (longopts && longopts[n].name && n < 28) {
         all[n] = longopts[n];
         n++;
     }
     all[n++] = (struct option){"json", no_argument, NULL, OPT_JSON};
+    if (o->det) all[n++] = (struct option){"master", required_argument, NULL, 'm'};
     all[n++] = (struct option){"help", no_argument, NULL, OPT_HELP};
     all[n] = (struct option){NULL, 0, NULL, 0};
 
     char shorts[64];
-    snprintf(shorts, sizeof shorts, ":%sh", shortopts ? shortopts : "");
+    snprintf(shorts, sizeof shorts, ":%sh%s", shortopts ? shortopts : "", o->det ? "m:" : "");
 
     opterr = 0;
     for (;;) {
@@ -68,6 +69,10 @@ int ckc_getopt(int argc, char **argv, const char *shortopts, const struct option
         switch (c) {
         case OPT_JSON:
             o->json = true;
+            continue;
+        case 'm':
+            if (!o->det) return c;
+            o->master = optarg;
             continue;
         case OPT_HELP:
         case 'h':

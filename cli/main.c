@@ -10,7 +10,7 @@
 #include "cmd.h"
 
 static const char usage[] =
-    "usage: ckpt [--socket PATH] [--json] [--no-autostart] COMMAND [ARGS...]\n"
+    "usage: ckpt [--socket PATH] [--json] [--no-autostart] [-m URL] COMMAND [ARGS...]\n"
     "\n"
     "Drives ckptd, the checkpoint download daemon.\n"
     "\n"
@@ -72,6 +72,9 @@ static const char usage[] =
     "  --no-autostart  when no daemon answers, fail instead of starting ckptd\n"
     "                  (also $CKPT_NO_AUTOSTART=1); a started daemon logs to\n"
     "                  $XDG_STATE_HOME/ckptd/ckptd.log\n"
+    "  -m, --master URL  the Determined master of det's commands (default:\n"
+    "                  $DET_MASTER, else the daemon's own); the login is det's\n"
+    "                  (its token store, DET_USER with DET_PASS, DET_MASTER_CERT_FILE)\n"
     "  -h, --help      show this help ('ckpt COMMAND --help' for a command's)\n"
     "  --version       show the version\n";
 
@@ -142,6 +145,11 @@ int main(int argc, char **argv)
             o.json = true;
         } else if (strcmp(arg, "--no-autostart") == 0) {
             o.autostart = false;
+        } else if (strcmp(arg, "-m") == 0 || strcmp(arg, "--master") == 0) {
+            if (i + 1 >= argc) return ckc_usage_errorf(NULL, "option '%s' needs a value", arg);
+            o.master = argv[++i];
+        } else if (strncmp(arg, "--master=", 9) == 0) {
+            o.master = arg + 9;
         } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             fputs(usage, stdout);
             return finish_output(CKC_EXIT_OK);

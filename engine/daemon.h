@@ -28,9 +28,9 @@ typedef struct ckd_xfer_engine {
 
 struct ckd_server;
 struct ckd_http;
-struct ckd_master;
 struct ckd_cache;
 struct ckd_metrics;
+struct ckd_masters;
 
 typedef struct ckd_daemon {
     uv_loop_t *loop;
@@ -38,11 +38,11 @@ typedef struct ckd_daemon {
     ckd_store store;
     ckd_xfer_engine xe;
     struct ckd_server *server;
-    struct ckd_master *master;
+    struct ckd_masters *masters; /* Determined master sessions (masters.h) */
     struct ckd_http *http_reqs; /* in-memory requests in flight */
     CURLM *http_multi;          /* ... on the loop's own multi handle (http.c) */
     uv_timer_t http_timer;
-    char *master_ca_file;
+    char *master_ca_file; /* --master-ca: the CA bundle of the daemon's own master */
     struct ckd_cache *cache; /* the fleet cache tier (cache_route.h), from cfg.cache */
     /* Follow jobs' disk budget pass (follow_budget.c), one at a time and never
      * beside a tidy pass: both read pointers and remove directories, and one

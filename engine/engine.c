@@ -18,7 +18,7 @@
 #include "http.h"
 #include "job.h"
 #include "log.h"
-#include "master.h"
+#include "masters.h"
 #include "master_archive.h"
 #include "metrics.h"
 #include "outcome.h"
@@ -88,7 +88,7 @@ void ckd_engine_stop(ckd_daemon *d)
     if (d->stopping) return;
     d->stopping = 1;
     uv_timer_stop(&d->kick);
-    if (d->master) ckd_master_cancel_all(d->master);
+    ckd_masters_cancel_all(d);
     ckd_http_cancel_all(d);
     if (d->server) ckd_server_stop(d->server);
     for (ckd_job *j = d->jobs; j; j = j->next) ckd_follow_stop(j);
@@ -143,11 +143,22 @@ int ckd_engine_open(ckd_daemon *d, const ckd_engine_opts *o)
     else if (d->cache->cfg.url)
         ckd_info("fleet cache '%s' in front of the origins it lists", d->cache->cfg.url);
 
+    d->master_ca_file = o->master_ca ? strdup(o->master_ca) : NULL;
+    if ((rc = ckd_masters_open(d, o->master_url)) < 0) {
+        ckd_masters_close(d);
+        free(d->master_ca_file);
+        d->master_ca_file = NULL;
+        ckd_store_close(&d->store);
+        return rc;
+    }
     if (o->socket_path) {
         d->server = calloc(1, sizeof(*d->server));
         if (!d->server || ckd_server_start(d->server, d, o->socket_path) < 0) {
             free(d->server);
             d->server = NULL;
+            ckd_masters_close(d);
+            free(d->master_ca_file);
+            d->master_ca_file = NULL;
             ckd_store_close(&d->store);
             return -EADDRINUSE;
         }
@@ -155,12 +166,6 @@ int ckd_engine_open(ckd_daemon *d, const ckd_engine_opts *o)
     if (ckd_http_init(d) < 0 || ckd_xfer_engine_init(d, ckd_outcome_report) < 0) {
         ckd_error("cannot initialise the transfer engine");
         return -ENOMEM;
-    }
-    d->master_ca_file = o->master_ca ? strdup(o->master_ca) : NULL;
-    if (o->master_url) {
-        d->master = calloc(1, sizeof(*d->master));
-        if (!d->master) return -ENOMEM;
-        ckd_master_init(d->master, d, o->master_url);
     }
     uv_timer_init(d->loop, &d->tick);
     uv_timer_init(d->loop, &d->kick);
@@ -194,11 +199,7 @@ int ckd_engine_close(ckd_daemon *d)
 {
     ckd_jobs_free(d);
     ckd_metrics_free(d);
-    if (d->master) {
-        ckd_master_release(d->master);
-        free(d->master);
-        d->master = NULL;
-    }
+    ckd_masters_close(d);
     free(d->server);
     d->server = NULL;
     free(d->master_ca_file);

@@ -40,7 +40,7 @@
 #include "submit.h"
 #include "fsutil.h"
 #include "log.h"
-#include "master.h"
+#include "masters.h"
 
 #define FOLLOW_BACKOFF_MAX 10 /* times the interval */
 
@@ -247,11 +247,13 @@ static void follow_poll(struct ckd_follow *f)
     ckd_det_pick_from_source(&pick, j->source, 1);
     pick.n = 0;
     ckd_det_query_pick(&q, &pick);
-    follow_token *t = calloc(1, sizeof(*t));
-    int rc = t ? ckd_master_list_all(j->d->master, path, &q, on_list, t) : -ENOMEM;
+    char why[300] = "cannot start a request to the master";
+    ckd_master *m = ckd_master_of(j->d, j->source, why, sizeof(why));
+    follow_token *t = m ? calloc(1, sizeof(*t)) : NULL;
+    int rc = t ? ckd_master_list_all(m, path, &q, on_list, t) : -ENOMEM;
     if (rc < 0) {
         free(t);
-        if (!poll_failed(f, -EAGAIN, "cannot start a request to the master")) schedule_next(f);
+        if (!poll_failed(f, -EAGAIN, why)) schedule_next(f);
         return;
     }
     t->f = f;
@@ -275,10 +277,8 @@ void ckd_follow_start(ckd_job *j)
         ckd_job_set_state(j, CKD_JOB_FAILED, why);
         return;
     }
-    if (!j->d->master || !j->d->master->url) {
-        ckd_job_set_state(j, CKD_JOB_FAILED,
-                          "no Determined master is configured: start ckptd "
-                          "with --master URL or DET_MASTER");
+    if (!ckd_master_of(j->d, j->source, why, sizeof(why))) {
+        ckd_job_set_state(j, CKD_JOB_FAILED, why);
         return;
     }
     struct ckd_follow *f = calloc(1, sizeof(*f));
@@ -336,7 +336,8 @@ void ckd_follow_stop(ckd_job *j)
     f->tidy = NULL;
     if (poll) {
         poll->f = NULL;
-        if (j->d->master) ckd_master_cancel_owner(j->d->master, poll);
+        ckd_master *m = ckd_master_find_of(j->d, j->source);
+        if (m) ckd_master_cancel_owner(m, poll);
     }
     uv_timer_stop(&f->timer);
     uv_close((uv_handle_t *)&f->timer, on_close);

@@ -71,6 +71,13 @@ int ckd_http_start_method(ckd_daemon *d, const char *method, const char *url,
                           const char *const *headers, const char *post_body, size_t max_body,
                           ckd_http_cb cb, void *ud, ckd_http **out)
 {
+    return ckd_http_start_tls(d, method, url, headers, post_body, max_body, NULL, cb, ud, out);
+}
+
+int ckd_http_start_tls(ckd_daemon *d, const char *method, const char *url,
+                       const char *const *headers, const char *post_body, size_t max_body,
+                       const ckd_http_tls *tls, ckd_http_cb cb, void *ud, ckd_http **out)
+{
     ckd_http *h = calloc(1, sizeof(*h));
     if (!h) return -ENOMEM;
     h->magic = CKD_HTTP_MAGIC;
@@ -88,7 +95,11 @@ int ckd_http_start_method(ckd_daemon *d, const char *method, const char *url,
         h->headers = curl_slist_append(h->headers, *p);
     h->headers = curl_slist_append(h->headers, "Accept: application/json");
     CURL *e = h->easy;
-    ckd_http_easy_defaults(e, url, d->master_ca_file);
+    ckd_http_easy_defaults(e, url, tls ? tls->ca_file : d->master_ca_file);
+    if (tls && tls->noverify) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
     curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)h);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, h);

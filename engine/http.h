@@ -48,6 +48,16 @@ int ckd_http_start(ckd_daemon *d, const char *url, const char *const *headers,
 int ckd_http_start_method(ckd_daemon *d, const char *method, const char *url,
                           const char *const *headers, const char *body, size_t max_body,
                           ckd_http_cb cb, void *ud, ckd_http **out);
+/* TLS settings of a request. */
+typedef struct ckd_http_tls {
+    const char *ca_file; /* CA bundle, NULL: the system's */
+    int noverify;        /* no peer or host verification (det's "noverify") */
+} ckd_http_tls;
+/* As ckd_http_start_method with TLS settings (NULL: the daemon's
+ * --master-ca, verified). */
+int ckd_http_start_tls(ckd_daemon *d, const char *method, const char *url,
+                       const char *const *headers, const char *body, size_t max_body,
+                       const ckd_http_tls *tls, ckd_http_cb cb, void *ud, ckd_http **out);
 /* Stops a request; its callback fires with -ECANCELED. */
 void ckd_http_cancel(ckd_http *h);
 void ckd_http_cancel_all(ckd_daemon *d);

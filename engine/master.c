@@ -66,7 +66,7 @@ static char *read_small_file(const char *path)
  * and user it was issued for. Written 0600 via a temporary file. */
 static void cache_token(ckd_master *m)
 {
-    if (!m->token_file) return;
+    if (!m->token_file || !m->own) return;
     char tmp[4200];
     snprintf(tmp, sizeof(tmp), "%s.tmp", m->token_file);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -94,20 +94,53 @@ int ckd_master_init(ckd_master *m, ckd_daemon *d, const char *url)
     m->d = d;
     if (!url || !url[0]) return 0;
     m->url = strdup(url);
+    if (!m->url) return -ENOMEM;
     size_t n = strlen(m->url);
     while (n > 0 && m->url[n - 1] == '/') m->url[--n] = '\0';
-    const char *user = getenv("DET_USER");
-    const char *pass = getenv("DET_PASS");
-    const char *token = getenv("DET_USER_TOKEN");
-    m->user = strdup(user && user[0] ? user : "determined");
-    m->password = strdup(pass ? pass : "");
-    m->token_file = ckd_path_join(d->state_dir, "master-token");
-    if (token && token[0])
-        m->token = strdup(token);
-    else
-        load_cached_token(m);
-    ckd_info("determined master at '%s' (user '%s')", m->url, m->user);
     return 0;
+}
+
+static void wipe(char **s)
+{
+    if (*s) explicit_bzero(*s, strlen(*s));
+    free(*s);
+    *s = NULL;
+}
+
+static int same(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+int ckd_master_set_login(ckd_master *m, const char *user, const char *token, const char *password,
+                         int own)
+{
+    int changed = !same(user, m->user) || (password && !same(password, m->password)) ||
+                  (token && !same(token, m->token));
+    m->own = own;
+    if (!changed) return 0;
+    char *u = strdup(user);
+    char *t = token ? strdup(token) : NULL;
+    char *p = password ? strdup(password) : NULL;
+    if (!u || (token && !t) || (password && !p)) {
+        free(u);
+        wipe(&t);
+        wipe(&p);
+        return -ENOMEM;
+    }
+    free(m->user);
+    wipe(&m->token);
+    wipe(&m->password);
+    m->user = u;
+    m->token = t;
+    m->password = p;
+    if (m->own && !m->token && m->token_file) load_cached_token(m);
+    return 0;
+}
+
+int ckd_master_idle(const ckd_master *m)
+{
+    return !m->waiting && !m->active && !m->queued && !m->pagers && !m->logging_in;
 }
 
 static void req_free(ckd_master_req *r)
@@ -171,6 +204,7 @@ void ckd_master_release(ckd_master *m)
     if (m->token) explicit_bzero(m->token, strlen(m->token));
     free(m->token);
     free(m->token_file);
+    free(m->ca_file);
     memset(m, 0, sizeof(*m));
 }
 
@@ -213,6 +247,14 @@ static void reply_done(ckd_master_req *r, const ckd_http_resp *resp)
     if (resp->err < 0) {
         snprintf(msg, sizeof(msg), "cannot reach the master at '%s': %s", m->url, resp->errmsg);
         complete(r, -EAGAIN, NULL, msg);
+        return;
+    }
+    if (resp->status == 401 && !m->password) {
+        snprintf(msg, sizeof(msg),
+                 "the master at '%s' refused the token of '%s' (expired or revoked?): log in "
+                 "again with `det user login %s`, or set DET_USER and DET_PASS",
+                 m->url, m->user ? m->user : "?", m->user ? m->user : "USER");
+        complete(r, -EACCES, NULL, msg);
         return;
     }
     if (resp->status == 401 && !r->relogged) {
@@ -273,8 +315,10 @@ static void start_req(ckd_master_req *r)
     r->next = m->active;
     m->active = r;
     m->nactive++;
-    int rc = ckd_http_start_method(m->d, r->method, url, headers, r->post, MASTER_MAX_BODY,
-                                   on_reply, r, &r->http);
+    ckd_http_tls tls = {.ca_file = m->ca_file, .noverify = m->noverify};
+    m->used_ms = ckd_now_ms();
+    int rc = ckd_http_start_tls(m->d, r->method, url, headers, r->post, MASTER_MAX_BODY, &tls,
+                                on_reply, r, &r->http);
     explicit_bzero(auth, sizeof(auth));
     if (rc < 0) {
         unlink_active(r);
@@ -316,8 +360,11 @@ static void on_login(void *ud, const ckd_http_resp *resp)
     }
     if (resp->status != 200) {
         error_text(resp->body, resp->len, resp->status, msg, sizeof(msg));
-        char full[700];
-        snprintf(full, sizeof(full), "cannot log in to the master as '%s': %s", m->user, msg);
+        char full[900];
+        snprintf(full, sizeof(full), "cannot log in to the master as '%s': %s%s", m->user, msg,
+                 m->password ? ""
+                             : " (no token nor password for this user: log in with `det user "
+                               "login`, or set DET_USER and DET_PASS)");
         flush_waiting(m, resp->status >= 500 ? -EAGAIN : -EACCES, full);
         return;
     }
@@ -331,18 +378,21 @@ static void on_login(void *ud, const ckd_http_resp *resp)
     m->token = strdup(token);
     json_decref(j);
     cache_token(m);
-    ckd_info("logged in to the master as '%s'", m->user);
+    ckd_info("logged in to the master at '%s' as '%s'", m->url, m->user);
     flush_waiting(m, 0, NULL);
 }
 
 static void login(ckd_master *m)
 {
     if (m->logging_in) return;
+    /* Without a password (a token alone, now refused or missing) the
+     * login is tried with the empty one: the master's answer, on the loop
+     * like any other, says whether that is the user's. */
     /* The CLI's salted hash; an empty password is sent as "" unhashed. */
     char hashed[129] = "";
-    if (m->password[0]) ckd_master_hash_password(m->password, hashed);
-    json_t *body =
-        json_pack("{s:s, s:s, s:b}", "username", m->user, "password", hashed, "isHashed", 1);
+    if (m->password && m->password[0]) ckd_master_hash_password(m->password, hashed);
+    json_t *body = json_pack("{s:s, s:s, s:b}", "username", m->user ? m->user : "", "password",
+                             hashed, "isHashed", 1);
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     explicit_bzero(hashed, sizeof(hashed));
@@ -353,7 +403,8 @@ static void login(ckd_master *m)
     if (c && text) {
         c->m = m;
         m->logging_in = 1;
-        rc = ckd_http_start(m->d, url, NULL, text, 1 << 20, on_login, c, NULL);
+        ckd_http_tls tls = {.ca_file = m->ca_file, .noverify = m->noverify};
+        rc = ckd_http_start_tls(m->d, NULL, url, NULL, text, 1 << 20, &tls, on_login, c, NULL);
     }
     if (text) explicit_bzero(text, strlen(text));
     free(text);

@@ -1,7 +1,10 @@
-/* The Determined master's REST API client: authentication (token, or login
- * with the salted SHA-512 form, one re-login on 401), JSON calls, all pages of
- * a checkpoint list. Asynchronous on the daemon's loop. Tokens and passwords
- * never reach logs or job records. */
+/* One session with a Determined master's REST API: authentication (a token,
+ * or a login with the salted SHA-512 form, one re-login on 401 when the
+ * password is known), JSON calls, all pages of a checkpoint list, over TLS
+ * with the session's CA file. Asynchronous on the daemon's loop. Tokens and
+ * passwords live in memory only (the daemon's own token may be cached in
+ * its state directory) and never reach logs or job records. The daemon
+ * keeps one session per master URL (masters.h). */
 #ifndef CKD_MASTER_H
 #define CKD_MASTER_H
 
@@ -13,11 +16,16 @@ typedef struct ckd_master_req ckd_master_req;
 
 typedef struct ckd_master {
     ckd_daemon *d;
-    char *url; /* base, without trailing '/'; NULL when not configured */
+    char *url; /* det's canonical form (no trailing '/'); NULL when not configured */
     char *user;
-    char *password;   /* secret */
+    char *password;   /* secret; NULL when unknown (a token alone) */
     char *token;      /* secret */
-    char *token_file; /* cache in the state directory, mode 0600 */
+    char *token_file; /* cache in the state directory, mode 0600, or NULL */
+    char *ca_file;    /* CA bundle for https, NULL: the system's */
+    int noverify;     /* DET_MASTER_CERT_FILE=noverify: no TLS verification */
+    int is_default;   /* the daemon's own master (--master, DET_MASTER) */
+    int own;          /* the login is the daemon's own, not a client's */
+    uint64_t used_ms; /* last call, for the table's eviction */
     int logging_in;
     ckd_master_req *waiting;  /* requests queued behind a login */
     ckd_master_req *active;   /* requests in flight */
@@ -37,7 +45,15 @@ typedef struct ckd_master {
  * reply that is not the JSON expected). msg says what happened. */
 typedef void (*ckd_master_cb)(void *ud, int err, json_t *body, const char *msg);
 
+/* A session for url (canonical), without a login yet. */
 int ckd_master_init(ckd_master *m, ckd_daemon *d, const char *url);
+/* Sets the login: user, and a token and/or a password (either may be
+ * NULL). An unchanged login keeps the token the session has; own marks the
+ * daemon's own (its token may be cached in token_file). -ENOMEM. */
+int ckd_master_set_login(ckd_master *m, const char *user, const char *token, const char *password,
+                         int own);
+/* No request in flight, queued, or waiting for a login. */
+int ckd_master_idle(const ckd_master *m);
 void ckd_master_release(ckd_master *m);
 /* Calls cb with -ECANCELED for every outstanding request. */
 void ckd_master_cancel_all(ckd_master *m);

@@ -12,7 +12,7 @@
 #include "checksums.h"
 #include "fsutil.h"
 #include "log.h"
-#include "master.h"
+#include "masters.h"
 #include "metrics.h"
 #include "verify.h"
 
@@ -123,14 +123,15 @@ static void on_authorized(void *ud, int err, json_t *body, const char *msg)
     (void)body;
     arc_owner *o = ud;
     ckd_job *j = o->job;
-    ckd_master *m = j->d->master;
-    if (err == 0) {
+    ckd_master *m = ckd_master_find_of(j->d, j->source);
+    if (err == 0 && m) {
         char auth[4200];
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s", m->token ? m->token : "");
         ckd_tar_run(o->x, auth);
         explicit_bzero(auth, sizeof(auth));
         return;
     }
+    if (err == 0) err = -EAGAIN; /* the session went away meanwhile */
     char why[600];
     snprintf(why, sizeof(why), "%s", msg ? msg : "cannot start the archive");
     if (err == -ENOENT)
@@ -155,22 +156,22 @@ int ckd_master_archive_start(ckd_job *j, size_t u)
 {
     ckd_daemon *d = j->d;
     ckd_unit *un = &j->units[u];
-    if (!d->master || !d->master->url) {
+    char why[300];
+    ckd_master *m = ckd_master_of(d, j->source, why, sizeof(why));
+    if (!m) {
         /* A restart without --master: say so instead of waiting forever. */
         for (size_t i = 0; i < j->nfiles; i++)
             if (unit_file(&j->files[i], u) && j->files[i].state == CKD_FILE_PENDING)
-                ckd_file_fail(&j->files[i],
-                              "checkpoint %s comes from the master's archive, but no master is "
-                              "configured: start ckptd with --master URL or DET_MASTER",
-                              un->uuid);
+                ckd_file_fail(&j->files[i], "checkpoint %s comes from the master's archive: %s",
+                              un->uuid, why);
         return -ENOTCONN;
     }
     arc_owner *o = calloc(1, sizeof(*o));
     ckd_tar_want *wants = calloc(un->nfiles ? un->nfiles : 1, sizeof(*wants));
-    size_t ulen = strlen(d->master->url) + strlen(un->uuid) + 16;
+    size_t ulen = strlen(m->url) + strlen(un->uuid) + 16;
     char *url = malloc(ulen);
     int ok = o && wants && url;
-    if (ok) snprintf(url, ulen, "%s/checkpoints/%s", d->master->url, un->uuid);
+    if (ok) snprintf(url, ulen, "%s/checkpoints/%s", m->url, un->uuid);
     char *via = ok && ckd_cache_use(d->cache, CKD_ORIGIN_MASTER, url, ckd_now_ms())
                     ? ckd_cache_url(&d->cache->cfg, CKD_ORIGIN_MASTER, url)
                     : NULL;
@@ -191,7 +192,8 @@ int ckd_master_archive_start(ckd_job *j, size_t u)
         if (!w->dst || !w->name) ok = 0;
     }
     ckd_tar_spec spec = {.url = url,
-                         .ca_file = d->master_ca_file,
+                         .ca_file = m->ca_file,
+                         .noverify = m->noverify,
                          .dir = un->staging,
                          .low_speed_limit = d->cfg.low_speed_limit,
                          .low_speed_time = d->cfg.low_speed_time,
@@ -238,7 +240,7 @@ int ckd_master_archive_start(ckd_job *j, size_t u)
                     o->via_cache ? d->cache->cfg.url : "");
     char path[128];
     snprintf(path, sizeof(path), "/api/v1/checkpoints/%s", un->uuid);
-    if (ckd_master_call(d->master, path, NULL, on_authorized, o) < 0)
+    if (ckd_master_call(m, path, NULL, on_authorized, o) < 0)
         ckd_tar_fail(o->x, -ENOMEM, 1, "cannot start a request to the master");
     return 0;
 }

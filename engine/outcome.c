@@ -8,6 +8,7 @@
 #include "cache_route.h"
 #include "fsutil.h"
 #include "log.h"
+#include "masters.h"
 #include "metrics.h"
 #include "verify.h"
 
@@ -38,8 +39,9 @@ static void access_denied(ckd_file *f, const char *msg)
 {
     ckd_job *j = f->job;
     const ckd_unit *un = &j->units[f->unit];
+    char why[300];
     if (un->kind != CKD_UNIT_CHECKPOINT || un->via != CKD_VIA_DIRECT ||
-        j->spec.mode != CKD_MODE_AUTO || !j->d->master ||
+        j->spec.mode != CKD_MODE_AUTO || !ckd_master_of(j->d, j->source, why, sizeof(why)) ||
         (un->storage && strcmp(un->storage, "azure") == 0)) {
         ckd_file_fail(f, "%s", msg);
         return;
@@ -169,6 +171,9 @@ static void report(ckd_daemon *d, const ckd_outcome *o)
         ckd_file_fail(f, "%s", o->message);
         break;
     case CKD_OUT_DENIED:
+        /* A direct transfer that was in flight when another file's denial
+         * moved its unit to the master's archive: the archive fetches it. */
+        if (o->src == CKD_SRC_HTTP && j->units[f->unit].via == CKD_VIA_MASTER) break;
         if (f->state != CKD_FILE_FAILED) access_denied(f, o->message);
         break;
     case CKD_OUT_DISK:

@@ -17,7 +17,7 @@
 #include "det_storage.h"
 #include "fsutil.h"
 #include "log.h"
-#include "master.h"
+#include "masters.h"
 #include "objects.h"
 #include "submit.h"
 
@@ -137,7 +137,7 @@ static int choose_route(resolve_ctx *c, const ckd_det_checkpoint *cp, const ckd_
 {
     ckd_job *j = c->job;
     int azure = strcmp(st->type, "azure") == 0;
-    int fallback = j->spec.mode == CKD_MODE_AUTO && !azure && j->d->master;
+    int fallback = j->spec.mode == CKD_MODE_AUTO && !azure && ckd_master_find_of(j->d, j->source);
     char err[600] = "";
     *via = CKD_VIA_DIRECT;
     memset(auth, 0, sizeof(*auth));
@@ -266,7 +266,8 @@ static void make_units(resolve_ctx *c, json_t **raw, ckd_det_checkpoint *cps, si
             if (cp->resources[r].is_dir) continue;
             if (via == CKD_VIA_MASTER) {
                 /* Names the route; the archive itself is one request per checkpoint. */
-                const char *base = j->d->master->url;
+                const ckd_master *m = ckd_master_find_of(j->d, j->source);
+                const char *base = m && m->url ? m->url : "master:";
                 size_t len = strlen(base) + strlen(cp->uuid) + strlen(cp->resources[r].path) + 16;
                 char *url = malloc(len);
                 if (url)
@@ -436,7 +437,14 @@ static void list_checkpoints(resolve_ctx *c)
     ckd_det_query q;
     ckd_det_pick_from_source(&pick, j->source, sib);
     ckd_det_query_pick(&q, &pick);
-    int rc = ckd_master_list_all(j->d->master, path, &q, on_list, c);
+    char why[300];
+    ckd_master *m = ckd_master_of(j->d, j->source, why, sizeof(why));
+    if (!m) {
+        resolve_fail(c, "%s", why);
+        ctx_free(c);
+        return;
+    }
+    int rc = ckd_master_list_all(m, path, &q, on_list, c);
     if (rc < 0) {
         resolve_wait(c, "cannot start a request to the master");
         ctx_free(c);
@@ -472,15 +480,21 @@ void ckd_resolve_start(ckd_job *j)
     j->busy++;
     j->resolving = c;
     const char *select = src_str(j, "select");
-    char path[256];
+    char path[256], why[300];
     int rc;
+    ckd_master *m = ckd_master_of(j->d, j->source, why, sizeof(why));
+    if (!m) {
+        resolve_fail(c, "%s", why);
+        ctx_free(c);
+        return;
+    }
     if (j->spec.kind == CKD_KIND_CHECKPOINT || (select && strcmp(select, "uuid") == 0)) {
         snprintf(path, sizeof(path), "/api/v1/checkpoints/%s", src_str(j, "uuid"));
-        rc = ckd_master_call(j->d->master, path, NULL, on_checkpoint, c);
+        rc = ckd_master_call(m, path, NULL, on_checkpoint, c);
     } else if (j->spec.kind == CKD_KIND_EXPERIMENT) {
         snprintf(path, sizeof(path), "/api/v1/experiments/%lld",
                  (long long)json_integer_value(json_object_get(j->source, "id")));
-        rc = ckd_master_call(j->d->master, path, NULL, on_experiment, c);
+        rc = ckd_master_call(m, path, NULL, on_experiment, c);
     } else {
         list_checkpoints(c);
         return;
@@ -498,5 +512,6 @@ void ckd_resolve_cancel(ckd_job *j)
         return;
     }
     /* The callbacks run now with -ECANCELED and free the context. */
-    if (j->resolving && j->d->master) ckd_master_cancel_owner(j->d->master, j->resolving);
+    ckd_master *m = j->resolving ? ckd_master_find_of(j->d, j->source) : NULL;
+    if (m) ckd_master_cancel_owner(m, j->resolving);
 }

@@ -9,11 +9,12 @@
 
 #include "det_model.h"
 #include "det_select.h"
-#include "master.h"
+#include "masters.h"
 
 typedef struct det_call {
     ckd_deferred *reply;
     ckd_daemon *d;
+    ckd_master *m;      /* the session: kept while a request of this call is in flight */
     json_t *params;
     json_t *experiment; /* checkpoint.list on an experiment: its config */
 } det_call;
@@ -103,7 +104,7 @@ static void on_get_for_edit(void *ud, int err, json_t *body, const char *msg)
     json_decref(next);
     char path[256];
     snprintf(path, sizeof(path), "/api/v1/checkpoints/%s/metadata", param_uuid(dc));
-    int rc = ckd_master_call(dc->d->master, path, post, on_posted, dc);
+    int rc = ckd_master_call(dc->m, path, post, on_posted, dc);
     json_decref(post);
     if (rc < 0) {
         ckd_deferred_error(dc->reply, CKP_RPC_MASTER_ERROR, "cannot start a request to the master");
@@ -188,7 +189,7 @@ static void start_list(det_call *dc)
              (long long)json_integer_value(exp_id ? exp_id : trial));
     ckd_det_query q;
     list_query(dc, &q);
-    if (ckd_master_list_all(dc->d->master, path, &q, on_list, dc) < 0) {
+    if (ckd_master_list_all(dc->m, path, &q, on_list, dc) < 0) {
         ckd_deferred_error(dc->reply, CKP_RPC_MASTER_ERROR, "cannot start a request to the master");
         call_free(dc);
     }
@@ -229,8 +230,8 @@ static int start_delete(det_call *dc, int rm)
         json_t *globs = json_object_get(dc->params, "globs");
         json_object_set_new(body, "checkpointGlobs", globs ? json_incref(globs) : json_array());
     }
-    int rc = rm ? ckd_master_call(dc->d->master, "/api/v1/checkpoints/rm", body, on_deleted, dc)
-                : ckd_master_call_method(dc->d->master, "DELETE", "/api/v1/checkpoints", body,
+    int rc = rm ? ckd_master_call(dc->m, "/api/v1/checkpoints/rm", body, on_deleted, dc)
+                : ckd_master_call_method(dc->m, "DELETE", "/api/v1/checkpoints", body,
                                          on_deleted, dc);
     json_decref(body);
     return rc;
@@ -334,15 +335,24 @@ int ckd_rpc_det(ckd_client *c, const char *method, json_t *id, json_t *params, c
         return CKP_RPC_METHOD_NOT_FOUND;
     }
     ckd_daemon *d = c->server->d;
-    if (!d->master) {
-        snprintf(why, whylen,
-                 "no Determined master is configured: start ckptd with --master URL or DET_MASTER");
-        return CKP_RPC_MASTER_ERROR;
+    /* The master the command names (else the daemon's own) with the
+     * command's login, which is not kept in the call. */
+    json_t *master = json_object_get(params, "master");
+    if (master && !json_is_string(master)) {
+        snprintf(why, whylen, "invalid params: 'master' must be a URL");
+        return CKP_RPC_INVALID_PARAMS;
     }
-    if (!params)
-        params = json_object();
-    else
-        json_incref(params);
+    if (ckd_master_login_check(json_object_get(params, "login"), why, whylen) < 0)
+        return CKP_RPC_INVALID_PARAMS;
+    ckd_master *m = ckd_master_use(d, json_string_value(master), json_object_get(params, "login"),
+                                   why, whylen);
+    if (!m) return CKP_RPC_MASTER_ERROR;
+    params = params ? json_deep_copy(params) : json_object();
+    if (!params) {
+        snprintf(why, whylen, "out of memory");
+        return CKP_RPC_INTERNAL_ERROR;
+    }
+    json_object_del(params, "login");
     int rc = check_params(method, params, why, whylen);
     det_call *dc = rc == 0 ? calloc(1, sizeof(*dc)) : NULL;
     if (rc != 0 || !dc) {
@@ -351,6 +361,7 @@ int ckd_rpc_det(ckd_client *c, const char *method, json_t *id, json_t *params, c
         return rc ? rc : CKP_RPC_INTERNAL_ERROR;
     }
     dc->d = d;
+    dc->m = m;
     dc->params = params;
     dc->reply = ckd_client_defer(c, id);
     char path[256];
@@ -361,14 +372,14 @@ int ckd_rpc_det(ckd_client *c, const char *method, json_t *id, json_t *params, c
         if (e) {
             snprintf(path, sizeof(path), "/api/v1/experiments/%lld",
                      (long long)json_integer_value(e));
-            rc = ckd_master_call(d->master, path, NULL, on_experiment, dc);
+            rc = ckd_master_call(m, path, NULL, on_experiment, dc);
         } else {
             start_list(dc);
             return 0;
         }
     } else {
         snprintf(path, sizeof(path), "/api/v1/checkpoints/%s", param_uuid(dc));
-        rc = ckd_master_call(d->master, path, NULL,
+        rc = ckd_master_call(m, path, NULL,
                              strcmp(method, "checkpoint.get") == 0 ? on_get : on_get_for_edit, dc);
     }
     if (rc < 0) {

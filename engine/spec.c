@@ -9,6 +9,7 @@
 
 #include "ckp.h"
 #include "det_model.h"
+#include "detlogin.h"
 #include "fsutil.h"
 #include "objlist.h"
 
@@ -358,6 +359,19 @@ int ckd_spec_parse(const json_t *source, const json_t *options, ckd_job_spec *ou
         return CKP_RPC_INVALID_PARAMS;
     }
     out->kind = (enum ckd_job_kind)k;
+    /* source.master: the master URL of a Determined source (none: the
+     * daemon's own), nothing secret. */
+    json_t *master = json_object_get(source, "master");
+    char canon[CKP_MASTER_URL_MAX];
+    const char *bad = NULL;
+    if (master && (out->kind == CKD_KIND_URLS || !json_is_string(master) ||
+                   ckp_master_url_canon(json_string_value(master), canon, sizeof canon, &bad) < 0)) {
+        snprintf(why, whylen, "'source.master' %s%s",
+                 out->kind == CKD_KIND_URLS ? "goes with Determined sources only"
+                                            : "must be a master URL: ",
+                 bad ? bad : "");
+        return CKP_RPC_INVALID_PARAMS;
+    }
     switch (out->kind) {
     case CKD_KIND_URLS:
         if (out->mode == CKD_MODE_MASTER) {

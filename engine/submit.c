@@ -11,6 +11,7 @@
 #include "ckp.h"
 #include "fsutil.h"
 #include "job.h"
+#include "masters.h"
 
 int ckd_job_wants_decoding(const ckd_job *j, const char *url, const char *path)
 {
@@ -99,19 +100,37 @@ int ckd_job_submit(ckd_daemon *d, json_t *params, ckd_job **out, char *why, size
     int rc = ckd_spec_parse(source, options, &spec, why, whylen, err_data);
     if (rc != 0) return rc;
     int urls = spec.kind == CKD_KIND_URLS;
-    if (!urls && spec.kind != CKD_KIND_OBJECTS && !d->master) {
-        snprintf(why, whylen,
-                 "no Determined master is configured: start ckptd with --master URL or "
-                 "DET_MASTER");
+    /* The master the job names (else the daemon's own), with the client's
+     * login: the session keeps that; the job records the URL only, in det's
+     * canonical form. */
+    json_t *login = json_object_get(params, "login");
+    if (ckd_master_login_check(login, why, whylen) < 0) return CKP_RPC_INVALID_PARAMS;
+    ckd_master *m = NULL;
+    if (!urls && spec.kind != CKD_KIND_OBJECTS &&
+        !(m = ckd_master_use(d, json_string_value(json_object_get(source, "master")), login, why,
+                             whylen)))
         return CKP_RPC_INVALID_PARAMS;
+    json_t *recorded = json_incref(source);
+    if (m && json_object_get(source, "master") &&
+        strcmp(json_string_value(json_object_get(source, "master")), m->url) != 0) {
+        json_decref(recorded);
+        recorded = json_deep_copy(source);
+        if (!recorded || json_object_set_new(recorded, "master", json_string(m->url)) < 0) {
+            json_decref(recorded);
+            return CKP_RPC_INTERNAL_ERROR;
+        }
     }
     const char *kind = ckd_spec_kind_name(spec.kind);
 
     ckd_job *j = ckd_job_new(d);
-    if (!j) return CKP_RPC_INTERNAL_ERROR;
+    if (!j) {
+        json_decref(recorded);
+        return CKP_RPC_INTERNAL_ERROR;
+    }
     j->state = CKD_JOB_QUEUED;
     j->kind = strdup(kind);
-    j->source = json_incref(source);
+    j->source = recorded;
+    source = recorded;
     j->options = options ? json_incref(options) : json_object();
     j->spec = spec;
     j->priority = spec.priority;

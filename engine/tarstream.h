@@ -26,6 +26,7 @@ typedef struct ckd_tar_want {
 typedef struct ckd_tar_spec {
     const char *url;
     const char *ca_file; /* NULL: the system's */
+    int noverify;        /* no TLS peer or host verification */
     const char *dir;     /* every dst is under it; parents are made below it */
     int64_t low_speed_limit, low_speed_time;
     int64_t max_speed; /* bytes/s, 0: none */

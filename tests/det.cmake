@@ -14,3 +14,6 @@ set_tests_properties(e2e.detmaster_smoke PROPERTIES
 # prefetch retention.
 ckptd_unit_test(test_pins ckd)
 ckptd_e2e_test(det_parity)
+# Master and login per command (-m/--master, DET_MASTER, det's token store,
+# DET_USER with DET_PASS, DET_MASTER_CERT_FILE): three stand-ins, one daemon.
+ckptd_e2e_test(det_login)

@@ -3,6 +3,7 @@
 
     python3 detmaster.py --port-file F --data DIR [--port 0] [--seed N]
                          [--token-ttl S] [--max-page N] [--quiet] [--host-path P]
+                         [--user NAME:PASSWORD]... [--tls-cert PEM --tls-key PEM]
                          [--s3-endpoint URL [--s3-bucket B] [--s3-prefix P]]
                          [--azure-endpoint URL [--azure-container C]]
 
@@ -59,7 +60,14 @@ The dataset (ids are fixed; uuids depend on --seed, see GET /_ctl/dataset):
       checkpoint; nothing uploaded anywhere: only the archive route serves it
       (the fallback of "auto" when there are no gcs credentials).
 
-Also what the det CLI asks first (GET /info, no auth; GET /api/v1/trials/{id})
+Users: "determined" (empty password) and "alice" ("secret"), or exactly
+those --user gives. Every route but login and /info needs a token that a
+login of this process issued; GET /_ctl/stats counts requests per user too
+("user:NAME"). With --tls-cert and --tls-key it serves HTTPS only (the test
+makes a self-signed certificate with openssl).
+
+Also what the det CLI asks first (GET /info, no auth; GET /api/v1/trials/{id};
+GET /api/v1/me, det's check of a stored token)
 and the deletions of `det checkpoint delete` (DELETE /api/v1/checkpoints,
 body {"checkpointUuids":[...]}: the checkpoints become STATE_DELETED and their
 files go) and `det checkpoint rm` (POST /api/v1/checkpoints/rm, body
@@ -101,6 +109,7 @@ import random
 import re
 import secrets
 import shutil
+import ssl
 import sys
 import tarfile
 import threading
@@ -592,6 +601,7 @@ ROUTES = [(m, re.compile(p + "$"), h, t, a) for m, p, h, t, a in [
      "POST /api/v1/checkpoints/{uuid}/metadata", False),
     ("GET", r"/checkpoints/([^/]+)", "archive", "GET /checkpoints/{uuid}", True),
     ("GET", r"/info", "info", "GET /info", False),
+    ("GET", r"/api/v1/me", "me", "GET /api/v1/me", False),
     ("GET", r"/api/v1/trials/([^/]+)", "trial", "GET /api/v1/trials/{id}", False),
     ("DELETE", r"/api/v1/checkpoints", "delete_checkpoints", "DELETE /api/v1/checkpoints", False),
     ("POST", r"/api/v1/checkpoints/rm", "rm_checkpoint_files", "POST /api/v1/checkpoints/rm",
@@ -680,7 +690,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_error_body(404, f"no route for {method} {path}", archive)
         try:
             if name not in NO_AUTH:
-                self.require_token()
+                self.user = self.require_token()
+                with S.lock:
+                    key = "user:" + self.user
+                    S.stats[key] = S.stats.get(key, 0) + 1
             body = None
             if method in ("POST", "DELETE"):
                 try:
@@ -831,6 +844,10 @@ class Handler(BaseHTTPRequestHandler):
             cp.wire = dict(cp.wire, metadata=meta)  # replaces; metadata.json stays as uploaded
             wire = cp.wire
         self.send(200, {"checkpoint": wire})
+
+    def h_me(self, query, body):
+        self.send(200, {"user": {"id": list(USERS).index(self.user) + 1, "username": self.user,
+                                 "admin": self.user == "determined", "active": True}})
 
     def h_info(self, query, body):
         self.send(200, {"version": "0.38.1", "masterId": "detmaster", "clusterId": "detmaster",
@@ -1052,7 +1069,20 @@ def main():
                          "(http://host:port/devstoreaccount1), its files uploaded there")
     ap.add_argument("--azure-container", default="ckpts",
                     help="with --azure-endpoint (default ckpts)")
+    ap.add_argument("--user", action="append", metavar="NAME:PASSWORD",
+                    help="a user who may log in (repeatable; default: determined and alice)")
+    ap.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
+    ap.add_argument("--tls-key", help="... and this private key (PEM)")
     args = ap.parse_args()
+    if args.user:
+        USERS.clear()
+        for spec in args.user:
+            name, sep, password = spec.partition(":")
+            if not name or not sep:
+                sys.exit(f"detmaster: --user wants NAME:PASSWORD, not '{spec}'")
+            USERS[name] = password
+    if bool(args.tls_cert) != bool(args.tls_key):
+        sys.exit("detmaster: --tls-cert and --tls-key go together")
     try:
         s3 = S3Target(args.s3_endpoint, args.s3_bucket, args.s3_prefix) if args.s3_endpoint else None
         azure = AzureTarget(args.azure_endpoint, args.azure_container) \
@@ -1062,6 +1092,10 @@ def main():
         sys.exit(f"detmaster: {e}")
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
+    if args.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     tmp = args.port_file + ".tmp"
     with open(tmp, "w") as f:
         f.write(f"{server.server_address[1]}\n")

@@ -1,20 +1,25 @@
 # Starts the Determined stand-in for a test: ckt_detmaster_start [EXTRA ARGS]
 # sets CKT_DET_URL and CKT_DET_DATA; ckt_det_dataset prints /_ctl/dataset.
+# With CKT_DET_NAME=x set, a further stand-in: its own port file and log
+# (det-x.port, detmaster-x.log); with --tls-cert the URL is https.
 ckt_detmaster_start() {
     CKT_DET_DATA=${CKT_DET_DATA:-$CKT_TMP/detdata}
-    rm -f "$CKT_TMP/det.port"
-    python3 "$CKPT_SRC/tests/detmaster/detmaster.py" --port-file "$CKT_TMP/det.port" \
-        --data "$CKT_DET_DATA" --quiet "$@" >>"$CKT_TMP/detmaster.log" 2>&1 &
+    local sfx=${CKT_DET_NAME:+-$CKT_DET_NAME} scheme=http a
+    for a in "$@"; do if [ "$a" = --tls-cert ]; then scheme=https; fi; done
+    local portfile=$CKT_TMP/det$sfx.port
+    rm -f "$portfile"
+    python3 "$CKPT_SRC/tests/detmaster/detmaster.py" --port-file "$portfile" \
+        --data "$CKT_DET_DATA" --quiet "$@" >>"$CKT_TMP/detmaster$sfx.log" 2>&1 &
     CKT_DET_PID=$!
     CKT_PIDS+=("$CKT_DET_PID")
     local i
     for i in $(seq 1 100); do
-        [ -s "$CKT_TMP/det.port" ] && break
+        [ -s "$portfile" ] && break
         kill -0 "$CKT_DET_PID" 2>/dev/null || ckt_fail "the Determined stand-in exited"
         sleep 0.1
     done
-    [ -s "$CKT_TMP/det.port" ] || ckt_fail "the Determined stand-in did not start"
-    CKT_DET_URL=http://127.0.0.1:$(cat "$CKT_TMP/det.port")
+    [ -s "$portfile" ] || ckt_fail "the Determined stand-in did not start"
+    CKT_DET_URL=$scheme://127.0.0.1:$(cat "$portfile")
 }
 
 ckt_det_dataset() { curl -sf "$CKT_DET_URL/_ctl/dataset"; }

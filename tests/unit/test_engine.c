@@ -32,6 +32,7 @@
 #include "hash.h"
 #include "job.h"
 #include "log.h"
+#include "masters.h"
 #include "outcome.h"
 #include "spec.h"
 #include "submit.h"
@@ -816,7 +817,7 @@ static void test_denied(void)
     /* A master nobody listens on: no connection is ever made, since the
      * test keeps max_connections at 0 (the archive would be a source). */
     eng_open_opts(&e, "denied", "http://127.0.0.1:1");
-    CKT_ASSERT(e.d.master != NULL);
+    CKT_ASSERT(e.d.masters != NULL && e.d.masters->dflt != NULL);
 
     ckd_job *u;
     CKT_ASSERT_INT_EQ(

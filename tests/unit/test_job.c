@@ -151,7 +151,8 @@ static void test_submit_validation(void)
          "unknown source kind 'nope'"},
         {"{\"source\":{\"kind\":\"checkpoint\",\"uuid\":\"abc-1\"},\"output\":\"/tmp/x\"}",
          CKP_RPC_INVALID_PARAMS,
-         "no Determined master is configured: start ckptd with --master URL or DET_MASTER"},
+         "no Determined master: give -m/--master URL or DET_MASTER, or start ckptd with "
+         "--master URL or DET_MASTER"},
         {"{\"source\":{\"kind\":\"checkpoint\",\"uuid\":\"../x\"},\"output\":\"/tmp/x\"}",
          CKP_RPC_INVALID_PARAMS, "'uuid' must be a checkpoint uuid"},
         {"{\"source\":{\"kind\":\"trial\",\"id\":3,\"select\":\"worst\"},\"output\":\"/tmp/x\"}",
