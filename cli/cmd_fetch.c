@@ -41,6 +41,8 @@ static const char usage[] =
     "                      files appear; background: they appear once verified and\n"
     "                      are synced right after\n"
     "  -d, --detach        print the job id and return at once\n"
+    "      --json          print each event, then the final job, as JSON lines\n"
+    "\n"
     "object stores (one URL; ending in '/': every object under the prefix, kept\n"
     "under DIR by its path below the prefix; else the one object). ckptd lists and\n"
     "fetches with its own credentials (as for checkpoints); objects a previous\n"
@@ -49,7 +51,6 @@ static const char usage[] =
     "                      AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL)\n"
     "      --include GLOB  take only paths matching GLOB ('*' matches '/' too)\n"
     "      --exclude GLOB  leave out paths matching GLOB (both repeatable)\n"
-    "      --json          print each event, then the final job, as JSON lines\n"
     "\n"
     "exit status: 0 when the job is done, 1 when it failed or was canceled,\n"
     "130 when interrupted (the job keeps running).\n";
@@ -82,7 +83,7 @@ struct fetch_args {
     bool detach;
     bool decompress;
     const char *durability;
-    const char *endpoint;      /* object stores */
+    const char *endpoint; /* object stores */
     const char **inc, **exc;
     size_t ninc, nexc;
 };
@@ -203,8 +204,7 @@ static json_t *submit_params(const ckc_input *in, const char *output, const stru
     if (a->has_priority && json_object_set_new(opts, "priority", json_integer(a->priority)) < 0)
         goto fail;
     if (a->decompress && json_object_set_new(opts, "decompress", json_true()) < 0) goto fail;
-    if (a->durability &&
-        json_object_set_new(opts, "durability", json_string(a->durability)) < 0)
+    if (a->durability && json_object_set_new(opts, "durability", json_string(a->durability)) < 0)
         goto fail;
     return params;
 fail:
@@ -213,8 +213,7 @@ fail:
 }
 
 /* Prints the outcome of the followed job and picks the exit status. */
-static int finish(ckc_conn *c, const ckc_opts *o, const json_t *end, double elapsed,
-                  bool objects)
+static int finish(ckc_conn *c, const ckc_opts *o, const json_t *end, double elapsed, bool objects)
 {
     json_int_t id = ckc_jint(end, "id", 0);
     const char *state = ckc_jstr(end, "state", "?");
@@ -289,9 +288,8 @@ static int run(const struct fetch_args *a, const ckc_input *in, const char *outp
         json_decref(params);
         return CKC_EXIT_FAIL;
     }
-    int status =
-        a->detach ? run_detached(&c, o, params, in ? in->n : 0)
-                  : run_attached(&c, o, params, in ? in->n : 0);
+    int status = a->detach ? run_detached(&c, o, params, in ? in->n : 0)
+                           : run_attached(&c, o, params, in ? in->n : 0);
     ckc_conn_close(&c);
     return status;
 }
@@ -344,8 +342,8 @@ int ckc_cmd_fetch(int argc, char **argv, ckc_opts *o)
             break;
         case OPT_DURABILITY:
             if (strcmp(optarg, "publish") != 0 && strcmp(optarg, "background") != 0) {
-                status = ckc_usage_errorf("fetch", "--durability is publish or background, not '%s'",
-                                          optarg);
+                status = ckc_usage_errorf(
+                    "fetch", "--durability is publish or background, not '%s'", optarg);
                 goto out;
             }
             a.durability = optarg;

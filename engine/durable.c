@@ -118,8 +118,7 @@ static void sync_done(uv_work_t *req, int status)
 
 void ckd_durable_tick(ckd_daemon *d, uint64_t now)
 {
-    if (d->durable.inflight || now - d->durable.last_ms < (uint64_t)d->cfg.sync_interval_ms)
-        return;
+    if (d->durable.inflight || now - d->durable.last_ms < (uint64_t)d->cfg.sync_interval_ms) return;
     d->durable.last_ms = now;
     size_t n = 0, cap = 0;
     sync_item *v = NULL;

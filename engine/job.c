@@ -534,8 +534,9 @@ void ckd_file_restart(ckd_file *f, const char *why)
     if (f->url && ckd_storage_auth_via_cache(&un->auth, f->url)) {
         /* Its bytes came through the fleet cache: not from there again. */
         ckd_cache_bypass(un->auth.cache, f->url, ckd_now_ms());
-        ckd_job_log(f->job, "warn", "'%s' came through the cache %s: %s; fetching it from the origin",
-                    f->path, un->auth.cache->cfg.url, why);
+        ckd_job_log(f->job, "warn",
+                    "'%s' came through the cache %s: %s; fetching it from the origin", f->path,
+                    un->auth.cache->cfg.url, why);
     }
     /* The scheduler stops its transfers; the reset itself waits until
      * nothing of the file is in flight (also for a file that fails here:

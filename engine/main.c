@@ -83,10 +83,14 @@ static char *default_state_dir(void)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"socket", required_argument, NULL, 's'},    {"state-dir", required_argument, NULL, 'd'},
-        {"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},         {"master", required_argument, NULL, 'm'},
-        {"master-ca", required_argument, NULL, 'c'}, {"config", required_argument, NULL, 'C'},
+        {"socket", required_argument, NULL, 's'},
+        {"state-dir", required_argument, NULL, 'd'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {"master", required_argument, NULL, 'm'},
+        {"master-ca", required_argument, NULL, 'c'},
+        {"config", required_argument, NULL, 'C'},
         {"metrics-file", required_argument, NULL, 'M'},
         {"metrics-interval", required_argument, NULL, 'I'},
         {NULL, 0, NULL, 0},
@@ -188,9 +192,13 @@ int main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
-    /* Large scratch buffers (hash passes in the pool) go back to the system
-     * when freed instead of raising glibc's threshold and staying resident. */
-    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    /* Transfers' buffers (libcurl's receive buffer and the plane's write
+     * buffer, 256 KiB each by default) come and go with every file: from the
+     * heap, reused, rather than a fresh mapping (page faults, munmap) each
+     * time. Larger scratch buffers (hash passes in the pool) go back to the
+     * system when freed instead of raising glibc's threshold and staying
+     * resident. */
+    mallopt(M_MMAP_THRESHOLD, 512 * 1024);
     mallopt(M_ARENA_MAX, 4);
     /* Disk writes, hashing and fsync run in libuv's pool; the default four
      * threads are too few to keep sixteen transfers' writes flowing. */

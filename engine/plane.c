@@ -173,6 +173,8 @@ static void deliver_final(ckd_plane *p, pl_report *r)
     r->r.hash = r->state;
     p->cb(p->ud, &r->r);
     XXH3_freeState(x->final.state);
+    free(x->path);
+    free(x->path_base);
     free(x);
 }
 
@@ -376,7 +378,9 @@ static int pick_worker(ckd_plane *p)
 /* 1 when f describes a range the plane can fetch. */
 static int fetch_valid(const ckd_fetch *f)
 {
-    if (!f->easy || f->fd < 0 || f->start < 0 || f->off < f->start || f->step < 0) return 0;
+    if (!f->easy || (f->fd < 0 && (!f->path || !f->path_base)) || f->start < 0 ||
+        f->off < f->start || f->step < 0 || f->prealloc < 0)
+        return 0;
     if (f->end >= 0 && f->end <= f->off) return 0;
     if (f->end < -1) return 0;
     if (!memchr(f->validator, '\0', sizeof(f->validator))) return 0;
@@ -393,6 +397,8 @@ static void xfer_free_parts(pl_xfer *x)
     ZSTD_freeDCtx(x->zd);
     free(x->zout);
     XXH3_freeState(x->frame_hash);
+    free(x->path);
+    free(x->path_base);
     free(x);
 }
 
@@ -405,9 +411,14 @@ int ckd_plane_submit(ckd_plane *p, const ckd_fetch *f)
     if (!x) return -ENOMEM;
     x->f = *f;
     x->f.hash = NULL;
+    x->f.path = x->f.path_base = NULL;
+    if (f->fd < 0) {
+        x->path = strdup(f->path);
+        x->path_base = strdup(f->path_base);
+    }
     x->hash = XXH3_createState();
     x->final.state = XXH3_createState();
-    if (!x->hash || !x->final.state) {
+    if (!x->hash || !x->final.state || (f->fd < 0 && (!x->path || !x->path_base))) {
         xfer_free_parts(x);
         return -ENOMEM;
     }

@@ -57,7 +57,11 @@ typedef struct ckd_fetch {
     struct curl_slist *headers; /* the list set as CURLOPT_HTTPHEADER, or NULL (the plane may
                                  * append If-Range and re-set it), freed by the plane */
     int fd;                     /* destination (O_RDWR); the owner keeps it open until the final
-                                 * report */
+                                 * report. -1: the worker opens `path` itself (creating it and
+                                 * its parents below `path_base`), and closes it at the end */
+    const char *path;           /* fd -1: the file (copied by submit) */
+    const char *path_base;      /* fd -1: a directory that exists, above path (copied) */
+    int64_t prealloc;           /* fd -1: bytes to preallocate when the file is created, 0 none */
     int64_t start;              /* the range's first byte in the object and in the file */
     int64_t off;                /* first byte to request: start + bytes already written and
                                  * proven (>= start) */

@@ -10,10 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "ckp.h"
+#include "fsutil.h"
 
 /* ---- messages ----------------------------------------------------------- */
 
@@ -127,9 +129,44 @@ void ckd__plane_xfer_finish(pl_xfer *x)
     free(x->wbuf);
     x->wbuf = NULL;
     x->wlen = 0;
+    if (x->path && x->f.fd >= 0) { /* the worker opened it */
+        close(x->f.fd);
+        x->f.fd = -1;
+    }
     XXH3_freeState(x->frame_hash);
     x->frame_hash = NULL;
     ckd__plane_push_report(w->p, &x->final); /* x is the control thread's now */
+}
+
+int ckd__plane_xfer_open(pl_xfer *x)
+{
+    /* path lies below path_base: make the directories in between. */
+    size_t nb = strlen(x->path_base);
+    int rc = strncmp(x->path, x->path_base, nb) == 0 && x->path[nb] == '/'
+                 ? ckd_mkdir_parents(x->path_base, x->path + nb + 1)
+                 : -EINVAL;
+    int fd = rc == 0 ? open(x->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
+    if (rc == 0 && fd < 0) rc = -errno;
+    if (rc == 0 && x->f.prealloc > 0) {
+        struct stat st;
+        if (fstat(fd, &st) == 0 && st.st_size < x->f.prealloc &&
+            posix_fallocate(fd, 0, x->f.prealloc) != 0 && ftruncate(fd, x->f.prealloc) != 0)
+            rc = -ENOSPC;
+    }
+    if (rc < 0) {
+        if (fd >= 0) close(fd);
+        char text[128];
+        errno_text(rc, text, sizeof(text));
+        /* A name that cannot be made here fails this file; anything else is
+         * the disk's (err set: the owner decides what the job does). */
+        int name = rc == -ENAMETOOLONG || rc == -ENOTDIR || rc == -EISDIR || rc == -EEXIST ||
+                   rc == -EINVAL;
+        ckd__plane_decide(x, CKD_FETCH_FAIL, name ? 0 : rc, "cannot create '%s': %s", x->path,
+                          text);
+        return rc;
+    }
+    x->f.fd = fd;
+    return 0;
 }
 
 void ckd__plane_xfer_end(pl_xfer *x, enum ckd_fetch_end end, const char *why)
@@ -577,7 +614,11 @@ int ckd__plane_xfer_setup(ckd_plane *p, pl_xfer *x)
     x->cr_start = x->cr_end = x->cr_total = x->clen = -1;
     x->retry_after = -1;
     x->pos = x->wb_off = f->off;
+    /* A gathering buffer pays for itself once a body spans several of
+     * libcurl's 16 KiB pieces; never larger than what the range wants. */
     x->wcap = f->zstd ? 0 : (size_t)p->bufsize;
+    if (f->end >= 0 && f->end - f->off < (int64_t)x->wcap) x->wcap = (size_t)(f->end - f->off);
+    if (x->wcap <= CURL_MAX_WRITE_SIZE) x->wcap = 0;
     x->final.r.object_size = -1;
     x->final.r.retry_after_s = -1;
     if (f->zstd) {

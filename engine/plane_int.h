@@ -89,6 +89,7 @@ typedef struct pl_xfer {
      * when written, so the hash always covers [start, pos). Plain bodies. */
     unsigned char *wbuf;
     size_t wlen, wcap;
+    char *path, *path_base; /* f.fd was -1: the worker opens path (and closes it) */
     int64_t step_idx;                   /* written / step at the last progress report */
     int64_t wb_off;                     /* writeback started up to here (file offset) */
     /* zstd */
@@ -185,6 +186,9 @@ void ckd__plane_worker_wake(uv_async_t *a);
  * handed over (control thread, in submit); -ENOMEM and nothing is changed
  * that the caller must undo but the list (restored by the caller). */
 int ckd__plane_xfer_setup(ckd_plane *p, pl_xfer *x);
+/* f.fd is -1: opens (creates) x->path. 0, or -errno with the verdict
+ * decided (a name that cannot be made: FAIL; a disk error: FAIL with err). */
+int ckd__plane_xfer_open(pl_xfer *x);
 /* libcurl ended x's transfer with rc (x is out of the multi handle already). */
 void ckd__plane_xfer_done(pl_xfer *x, CURLcode rc);
 /* Ends x now with end (abort, stop, set_end at the current position): takes

@@ -189,6 +189,10 @@ static void start_xfer(pl_worker *w, pl_xfer *x)
         ckd__plane_xfer_end(x, CKD_FETCH_ABORTED, "aborted: the data plane is closing");
         return;
     }
+    if (x->f.fd < 0 && ckd__plane_xfer_open(x) < 0) {
+        ckd__plane_xfer_finish(x);
+        return;
+    }
     CURLMcode mc = curl_multi_add_handle(w->multi, x->f.easy);
     if (mc != CURLM_OK) {
         ckd__plane_xfer_end(x, CKD_FETCH_FAIL, curl_multi_strerror(mc));

@@ -31,9 +31,9 @@ typedef struct prep_seg {
 /* ... and for one file. */
 typedef struct prep_file {
     enum { PF_SAME, PF_REJECTED, PF_PROVEN, PF_PRESENT } verdict;
-    char hash[33];                     /* PF_PRESENT: the manifest's hash, re-proven */
-    int64_t frame_c, frame_d;          /* PF_PROVEN, zstd: the stream's resume point */
-    prep_seg *segs;                    /* PF_PROVEN: one per range */
+    char hash[33];            /* PF_PRESENT: the manifest's hash, re-proven */
+    int64_t frame_c, frame_d; /* PF_PROVEN, zstd: the stream's resume point */
+    prep_seg *segs;           /* PF_PROVEN: one per range */
 } prep_file;
 
 /* Prepare: create the staging directory; after a restart, re-prove every
@@ -48,8 +48,8 @@ typedef struct prep_req {
     int err;
     int conflict; /* 1 + the unit whose target holds a file that is not ckptd's */
     size_t reproven, rejected;
-    unsigned char *lost; /* per unit: its staging directory was not there (made anew) */
-    int skip_space;      /* a resume: the free space is not checked */
+    unsigned char *lost;    /* per unit: its staging directory was not there (made anew) */
+    int skip_space;         /* a resume: the free space is not checked */
     unsigned char *present; /* per unit: an identical verified copy is already there */
     prep_file *files;       /* per file: what the pass found */
 } prep_req;

@@ -28,8 +28,6 @@
 #define MIN_SEGMENT (4 << 20)
 /* How far past the bytes already received a running stream is cut. */
 #define SPLIT_SLACK (1 << 20)
-/* Files at least this large are preallocated before their first write. */
-#define PREALLOC_MIN (1 << 20)
 
 /* Opening a staging file in the pool: the work sees only this request,
  * never the file (the loop may read the file meanwhile). */
@@ -49,6 +47,8 @@ static void sched_run(ckd_daemon *d);
 static void file_open_work(uv_work_t *req);
 static void file_open_done(uv_work_t *req, int status);
 static int copy_start(ckd_daemon *d, ckd_file *f, const char *src, int twin);
+static int worker_opens(const ckd_file *f);
+static int file_open_start(ckd_daemon *d, ckd_file *f);
 
 static void on_kick(uv_timer_t *t)
 {
@@ -120,8 +120,7 @@ static int file_layout(ckd_file *f)
     const ckd_config *cfg = &f->job->d->cfg;
     int n = 1;
     if (f->zstd && ckd_file_zstd_init(f) < 0) return -ENOMEM;
-    if (f->size >= cfg->segment_threshold && !f->no_ranges && !f->zstd &&
-        cfg->split_below == 0) {
+    if (f->size >= cfg->segment_threshold && !f->no_ranges && !f->zstd && cfg->split_below == 0) {
         int64_t by_size = f->size / MIN_SEGMENT;
         n = (int)(by_size < cfg->max_segments ? by_size : cfg->max_segments);
         if (n < 1) n = 1;
@@ -210,6 +209,11 @@ static void file_probe(ckd_file *f, uint64_t now)
         f->split_done = 1;
         ckd_job_log(f->job, "debug", "'%s': one connection carries %.0f MB/s: not split", f->path,
                     rate / 1e6);
+        return;
+    }
+    if (f->fd < 0) {
+        /* Its worker opened it: ranges need the file open here too. */
+        if (!f->opening) file_open_start(f->job->d, f);
         return;
     }
     file_split_running(f);
@@ -341,35 +345,15 @@ static int sched_file(ckd_daemon *d, ckd_file *f, int slots, uint64_t now)
     }
     if (f->nsegs == 1 && f->segs[0].xfer && f->size >= 0 && f->segs[0].end == f->size)
         file_probe(f, now);
-    /* The data plane writes into an open fd (shared by a file's ranges):
-     * open it (in the pool) before any range starts. */
-    if (f->fd < 0) {
-        /* An open in flight holds a connection slot, so that no more files
-         * are open than transfers may run. */
+    /* The data plane writes into an open fd shared by a file's ranges: a
+     * file in ranges (or one that may be split) is opened in the pool before
+     * any range starts; a smaller file's one range is opened by the worker
+     * that fetches it, without a trip through the pool. An open in flight
+     * holds a connection slot, so that no more files are open than
+     * transfers may run. */
+    if (f->fd < 0 && !worker_opens(f)) {
         if (f->opening || !ckd_file_idle(f) || slots <= 0) return 0;
-        open_req *r = calloc(1, sizeof(*r));
-        if (r) {
-            r->file = f;
-            r->path = ckd_file_staging_path(f);
-            r->dir = strdup(ckd_file_staging_dir(f));
-            r->rel = strdup(f->path);
-            r->size = f->size;
-        }
-        if (!r || !r->path || !r->dir || !r->rel) {
-            if (r) {
-                free(r->path);
-                free(r->dir);
-                free(r->rel);
-            }
-            free(r);
-            return 0;
-        }
-        f->opening = 1;
-        r->work.data = r;
-        f->job->busy++;
-        d->opening++;
-        uv_queue_work(d->loop, &r->work, file_open_work, file_open_done);
-        return 1;
+        return file_open_start(d, f);
     }
     int taken = 0;
     for (int i = 0; i < f->nsegs && taken < slots; i++) {
@@ -383,6 +367,42 @@ static int sched_file(ckd_daemon *d, ckd_file *f, int slots, uint64_t now)
         }
     }
     return taken;
+}
+
+/* One range of a file below segment_threshold (or of unknown size, not
+ * zstd): its worker opens it. */
+static int worker_opens(const ckd_file *f)
+{
+    return f->nsegs == 1 && !f->zstd && f->size < f->job->d->cfg.segment_threshold;
+}
+
+/* Opens f's staging file in the pool (file_open_done takes the fd). 1 when
+ * queued. */
+static int file_open_start(ckd_daemon *d, ckd_file *f)
+{
+    open_req *r = calloc(1, sizeof(*r));
+    if (r) {
+        r->file = f;
+        r->path = ckd_file_staging_path(f);
+        r->dir = strdup(ckd_file_staging_dir(f));
+        r->rel = strdup(f->path);
+        r->size = f->size;
+    }
+    if (!r || !r->path || !r->dir || !r->rel) {
+        if (r) {
+            free(r->path);
+            free(r->dir);
+            free(r->rel);
+        }
+        free(r);
+        return 0;
+    }
+    f->opening = 1;
+    r->work.data = r;
+    f->job->busy++;
+    d->opening++;
+    uv_queue_work(d->loop, &r->work, file_open_work, file_open_done);
+    return 1;
 }
 
 /* Another, earlier job that is still going writes the same checkpoint to
@@ -559,7 +579,7 @@ static void file_open_work(uv_work_t *req)
         r->fd = open(r->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (r->fd < 0) rc = -errno;
     }
-    if (rc == 0 && r->size >= PREALLOC_MIN) {
+    if (rc == 0 && r->size >= CKD_PREALLOC_MIN) {
         /* Preallocate: fewer extents, and ENOSPC now rather than midway.
          * Not small files: their blocks come in one piece anyway, and
          * preallocated (unwritten) extents cost a conversion at writeback. */

@@ -13,8 +13,8 @@
 #include "fsutil.h"
 #include "objlist.h"
 
-static const char *const kind_names[] = {"urls", "checkpoint", "trial", "experiment", "follow",
-                                           "objects"};
+static const char *const kind_names[] = {"urls",       "checkpoint", "trial",
+                                         "experiment", "follow",     "objects"};
 
 const char *ckd_spec_kind_name(enum ckd_job_kind k)
 {
@@ -262,8 +262,9 @@ static int check_objects(const json_t *source, char *why, size_t whylen)
           strncmp(json_string_value(ep), "https://", 8)) ||
          strpbrk(json_string_value(ep), "@?#"))) {
         /* Recorded with the job: no userinfo or query, where a secret could hide. */
-        snprintf(why, whylen, "'endpoint_url' must be an http:// or https:// URL without "
-                              "credentials or query");
+        snprintf(why, whylen,
+                 "'endpoint_url' must be an http:// or https:// URL without "
+                 "credentials or query");
         return -EINVAL;
     }
     const char *keys[] = {"include", "exclude"};
@@ -278,10 +279,8 @@ static int check_objects(const json_t *source, char *why, size_t whylen)
         }
         json_array_foreach(a, i, g)
         {
-            if (!json_is_string(g) || json_string_length(g) == 0 ||
-                json_string_length(g) > 1024) {
-                snprintf(why, whylen, "'%s' patterns must be strings of 1 to 1024 bytes",
-                         keys[k]);
+            if (!json_is_string(g) || json_string_length(g) == 0 || json_string_length(g) > 1024) {
+                snprintf(why, whylen, "'%s' patterns must be strings of 1 to 1024 bytes", keys[k]);
                 return -EINVAL;
             }
         }
@@ -364,8 +363,9 @@ int ckd_spec_parse(const json_t *source, const json_t *options, ckd_job_spec *ou
     json_t *master = json_object_get(source, "master");
     char canon[CKP_MASTER_URL_MAX];
     const char *bad = NULL;
-    if (master && (out->kind == CKD_KIND_URLS || !json_is_string(master) ||
-                   ckp_master_url_canon(json_string_value(master), canon, sizeof canon, &bad) < 0)) {
+    if (master &&
+        (out->kind == CKD_KIND_URLS || !json_is_string(master) ||
+         ckp_master_url_canon(json_string_value(master), canon, sizeof canon, &bad) < 0)) {
         snprintf(why, whylen, "'source.master' %s%s",
                  out->kind == CKD_KIND_URLS ? "goes with Determined sources only"
                                             : "must be a master URL: ",

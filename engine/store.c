@@ -362,8 +362,7 @@ int ckd_store_unit_durable(ckd_store *s, int64_t job_id, int idx, int durable)
 char *ckd_store_meta_get(ckd_store *s, const char *key)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key=?", -1, &st, NULL) !=
-        SQLITE_OK)
+    if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key=?", -1, &st, NULL) != SQLITE_OK)
         return NULL;
     bind_text(st, 1, key);
     char *v = NULL;

@@ -233,7 +233,8 @@ int ckd_xfer_start(ckd_daemon *d, ckd_seg *s)
 {
     ckd_file *f = s->file;
     ckd_job *j = f->job;
-    assert(!s->xfer && !s->inflight && f->fd >= 0);
+    /* Without an fd (one range of a file not yet open) the worker opens it. */
+    assert(!s->xfer && !s->inflight && (f->fd >= 0 || f->nsegs == 1));
     ckd_xfer *x = calloc(1, sizeof(*x));
     CURL *e = curl_easy_init();
     if (!x || !e) {
@@ -286,7 +287,14 @@ int ckd_xfer_start(ckd_daemon *d, ckd_seg *s)
                    .writeback = ckd_job_durability(f->job) == CKD_DURABLE_PUBLISH};
     if (f->validator && off > s->start)
         snprintf(w.validator, sizeof(w.validator), "%s", f->validator);
-    int rc = ckd_plane_submit(d->xe.plane, &w);
+    char *path = NULL;
+    if (f->fd < 0) {
+        w.path = path = ckd_file_staging_path(f);
+        w.path_base = ckd_file_staging_dir(f);
+        w.prealloc = f->size >= CKD_PREALLOC_MIN ? f->size : 0;
+    }
+    int rc = path || f->fd >= 0 ? ckd_plane_submit(d->xe.plane, &w) : -ENOMEM;
+    free(path);
     if (rc < 0) {
         curl_easy_cleanup(e);
         curl_slist_free_all(headers);

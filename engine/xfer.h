@@ -16,7 +16,11 @@ typedef struct ckd_xfer ckd_xfer;
 int ckd_xfer_engine_init(ckd_daemon *d, ckd_outcome_fn report);
 void ckd_xfer_engine_close(ckd_daemon *d);
 void ckd_xfer_engine_apply_config(ckd_daemon *d);
-/* Starts a transfer for segment s (file open, s->xfer NULL, !s->inflight). */
+/* Files at least this large are preallocated before their first write. */
+#define CKD_PREALLOC_MIN (1 << 20)
+/* Starts a transfer for segment s (s->xfer NULL, !s->inflight). The file is
+ * open, or it has one range and the data plane's worker creates it (and
+ * closes it when the transfer ends). */
 int ckd_xfer_start(ckd_daemon *d, ckd_seg *s);
 /* Stops s's transfer; its end is not reported as an outcome (bytes that
  * reached the file are kept in s, and s->inflight holds until then). */

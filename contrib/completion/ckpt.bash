@@ -27,7 +27,7 @@ _ckpt() {
         words=("${COMP_WORDS[@]}") cword=$COMP_CWORD
     fi
 
-    local global="--socket --json --no-autostart --help --version"
+    local global="--socket --json --no-autostart -m --master --help --version"
     local commands="status fetch jobs job pause resume cancel watch config verify checkpoint c
                     trial t experiment e prefetch pin unpin pins help"
 
@@ -69,7 +69,7 @@ _ckpt() {
     local opts="--json --help" words_here=""
     case $cmd in
         status) ;;
-        fetch) opts+=" -o --output -i --input -O --out --xxh128 --size -p --priority -z --decompress -d --detach" ;;
+        fetch) opts+=" -o --output -i --input -O --out --xxh128 --size -p --priority -z --decompress -d --detach --durability --endpoint-url --include --exclude" ;;
         jobs) opts+=" -a --all -s --state" ;;
         job | pause | resume | cancel | watch)
             [ -z "$sub" ] && words_here=$(_ckpt_job_ids) ;;
