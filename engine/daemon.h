@@ -23,6 +23,7 @@ typedef struct ckd_xfer_engine {
     struct ckd_plane *plane; /* the worker threads */
     int active;              /* transfers submitted and not finally reported */
     int64_t bytes_total;     /* all bytes ever written, for throughput */
+    int nworkers;            /* the data plane's worker threads */
     void (*report)(struct ckd_daemon *d, const struct ckd_outcome *o); /* outcomes */
 } ckd_xfer_engine;
 

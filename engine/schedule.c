@@ -112,17 +112,52 @@ static int copy_start(ckd_daemon *d, ckd_file *f, const char *src, int twin)
     return 0;
 }
 
-/* Decides how a file is cut into ranges before its first transfer: one
- * range, which file_probe() may split once its connection's rate is known
- * (split_below 0: at once, by size). */
+/* How a large file is cut into ranges. Ranges pay for a slow connection
+ * (an object store gives 50-100 MB/s per connection), but each costs a
+ * connection, writes that contend for one file, and the read-back pass that
+ * hashes a file fetched in ranges (from where the first range ends, whose
+ * stream hashed its own bytes: verify.c). So a large file starts in one
+ * range per data-plane worker, each on its own core (on loopback, 2 GiB:
+ * one stream 1.3-1.5 s, two 0.95-1.15 s, sixteen slower than one at twice
+ * the CPU); after SPLIT_PROBE_MS, when a connection carries less than
+ * split_below bytes/s, the network is the limit and the running ranges are
+ * cut further, up to max_segments. split_below 0: max_segments at once. */
+#define SPLIT_PROBE_MS 500
+
+static int64_t bytes_written(const ckd_file *f)
+{
+    int64_t n = 0;
+    for (int k = 0; k < f->nsegs; k++) n += f->segs[k].written;
+    return n;
+}
+
+static int first_ranges(const ckd_daemon *d)
+{
+    const ckd_config *cfg = &d->cfg;
+    int n = cfg->split_below == 0 ? (int)cfg->max_segments : d->xe.nworkers;
+    return n < cfg->max_segments ? n : (int)cfg->max_segments;
+}
+
+static void seg_row_save(ckd_file *f, const ckd_seg *s)
+{
+    ckd_seg_row r = {.job_id = f->job->id,
+                     .idx = f->idx,
+                     .start = s->start,
+                     .end = s->end,
+                     .done = s->jhash[0] ? s->journaled : 0,
+                     .hash = s->jhash[0] ? s->jhash : NULL};
+    ckd_store_seg_insert(&f->job->d->store, &r);
+}
+
+/* Decides how a file is cut into ranges before its first transfer. */
 static int file_layout(ckd_file *f)
 {
     const ckd_config *cfg = &f->job->d->cfg;
     int n = 1;
     if (f->zstd && ckd_file_zstd_init(f) < 0) return -ENOMEM;
-    if (f->size >= cfg->segment_threshold && !f->no_ranges && !f->zstd && cfg->split_below == 0) {
-        int64_t by_size = f->size / MIN_SEGMENT;
-        n = (int)(by_size < cfg->max_segments ? by_size : cfg->max_segments);
+    if (f->size >= cfg->segment_threshold && !f->no_ranges && !f->zstd) {
+        int64_t by_size = f->size / MIN_SEGMENT, first = first_ranges(f->job->d);
+        n = (int)(by_size < first ? by_size : first);
         if (n < 1) n = 1;
     }
     if (ckd_file_segs_alloc(f, n) < 0) return -ENOMEM;
@@ -136,88 +171,83 @@ static int file_layout(ckd_file *f)
     f->layout_saved = 0;
     if (n > 1 || f->size < 0 || f->size >= cfg->journal_step || f->zstd) {
         ckd_store_seg_delete(&f->job->d->store, f->job->id, f->idx);
-        for (int i = 0; i < n; i++) {
-            ckd_seg_row r = {.job_id = f->job->id,
-                             .idx = f->idx,
-                             .start = f->segs[i].start,
-                             .end = f->segs[i].end};
-            ckd_store_seg_insert(&f->job->d->store, &r);
-        }
+        for (int i = 0; i < n; i++) seg_row_save(f, &f->segs[i]);
         f->layout_saved = 1;
     }
     return 0;
 }
 
-/* A file of unknown size turned out large and rangeable while its first
- * transfer runs: cut the rest into ranges for other connections. */
-static void file_split_running(ckd_file *f)
+/* Cuts the rest of running range k into up to `pieces` ranges: k ends
+ * earlier, the new ones are appended (ranges are found by index, never
+ * moved). The number added. */
+static int split_seg(ckd_file *f, int k, int pieces)
 {
-    const ckd_config *cfg = &f->job->d->cfg;
-    ckd_seg *s0 = &f->segs[0];
-    if (!s0->xfer || s0->written == 0 || f->size < cfg->segment_threshold || f->no_ranges ||
-        f->fd < 0 || f->zstd)
-        return;
-    int64_t at = s0->start + s0->written + (int64_t)SPLIT_SLACK;
-    int64_t rest = f->size - at;
-    int n = (int)(rest / MIN_SEGMENT);
-    if (n > cfg->max_segments - 1) n = (int)cfg->max_segments - 1;
-    if (n < 1) return;
-    ckd_seg *ns = realloc(f->segs, (size_t)(n + 1) * sizeof(*ns));
-    if (!ns) return;
+    ckd_seg *s = &f->segs[k];
+    if (!s->xfer || s->end < 0) return 0;
+    int64_t at = s->start + s->written + (int64_t)SPLIT_SLACK;
+    int64_t rest = s->end - at;
+    int n = rest > 0 ? (int)(rest / MIN_SEGMENT) : 0;
+    if (n > pieces - 1) n = pieces - 1;
+    if (n < 1) return 0;
+    ckd_seg *ns = realloc(f->segs, (size_t)(f->nsegs + n) * sizeof(*ns));
+    if (!ns) return 0;
     f->segs = ns;
-    s0 = &f->segs[0];
-    int64_t step = rest / (n + 1);
-    s0->end = at + step;
-    ckd_xfer_set_end(s0, s0->end);
-    for (int i = 1; i <= n; i++) {
-        ckd_seg *s = &f->segs[i];
-        memset(s, 0, sizeof(*s));
-        s->file = f;
-        s->start = f->segs[i - 1].end;
-        s->end = i == n ? f->size : s->start + step;
-        s->hash = XXH3_createState();
-        XXH3_128bits_reset(s->hash);
+    s = &f->segs[k];
+    int64_t step = rest / (n + 1), end = s->end;
+    s->end = at + step;
+    ckd_xfer_set_end(s, s->end);
+    seg_row_save(f, s);
+    int64_t from = s->end;
+    for (int i = 0; i < n; i++) {
+        ckd_seg *t = &f->segs[f->nsegs + i];
+        memset(t, 0, sizeof(*t));
+        t->file = f;
+        t->start = from;
+        t->end = i == n - 1 ? end : from + step;
+        from = t->end;
+        t->hash = XXH3_createState();
+        XXH3_128bits_reset(t->hash);
+        seg_row_save(f, t);
     }
-    f->nsegs = n + 1;
-    ckd_store_seg_delete(&f->job->d->store, f->job->id, f->idx);
-    for (int i = 0; i <= n; i++) {
-        ckd_seg_row r = {
-            .job_id = f->job->id, .idx = f->idx, .start = f->segs[i].start, .end = f->segs[i].end};
-        ckd_store_seg_insert(&f->job->d->store, &r);
-    }
+    f->nsegs += n;
     f->layout_saved = 1;
-    ckd_job_log(f->job, "debug", "'%s' split into %d ranges", f->path, f->nsegs);
+    return n;
 }
 
-/* Ranges pay for themselves only when one connection is slow: each adds a
- * connection, writes that contend for the file, and a read-back pass to
- * hash the whole file. A large file's one range runs for SPLIT_PROBE_MS;
- * below split_below bytes/s the rest is split (measured on loopback, one
- * connection carries 1.2 GB/s and 16 ranges are slower and cost twice the
- * CPU; an object store gives 50-100 MB/s per connection). */
-#define SPLIT_PROBE_MS 400
-
+/* Splits a large file's running ranges (see first_ranges). A file of
+ * unknown size that turned out large is cut at once, like one laid out
+ * knowing its size; after SPLIT_PROBE_MS, slow connections cut further. */
 static void file_probe(ckd_file *f, uint64_t now)
 {
-    const ckd_config *cfg = &f->job->d->cfg;
-    ckd_seg *s0 = &f->segs[0];
-    if (f->split_done || !f->probe_ms || f->size < cfg->segment_threshold) return;
-    uint64_t ms = now - f->probe_ms;
-    if (cfg->split_below > 0 && ms < SPLIT_PROBE_MS) return;
-    double rate = ms ? (double)(s0->written - f->probe_from) * 1000.0 / (double)ms : 0;
-    if (cfg->split_below > 0 && rate >= (double)cfg->split_below) {
-        f->split_done = 1;
-        ckd_job_log(f->job, "debug", "'%s': one connection carries %.0f MB/s: not split", f->path,
-                    rate / 1e6);
+    ckd_daemon *d = f->job->d;
+    const ckd_config *cfg = &d->cfg;
+    if (f->split_done || !f->probe_ms || f->size < cfg->segment_threshold || f->no_ranges ||
+        f->zstd || f->nsegs >= cfg->max_segments)
         return;
-    }
     if (f->fd < 0) {
         /* Its worker opened it: ranges need the file open here too. */
-        if (!f->opening) file_open_start(f->job->d, f);
+        if (!f->opening) file_open_start(d, f);
         return;
     }
-    file_split_running(f);
-    if (f->nsegs > 1) f->split_done = 1;
+    if (f->nsegs == 1 && first_ranges(d) > 1) {
+        if (f->segs[0].end < 0) return; /* the size is not known yet */
+        split_seg(f, 0, first_ranges(d));
+        return;
+    }
+    uint64_t ms = now - f->probe_ms;
+    if (ms < SPLIT_PROBE_MS) return;
+    int running = 0;
+    for (int k = 0; k < f->nsegs; k++) running += !!f->segs[k].xfer;
+    double rate =
+        (double)(bytes_written(f) - f->probe_from) * 1000.0 / (double)ms / (running ? running : 1);
+    f->split_done = 1;
+    if (cfg->split_below == 0 || rate >= (double)cfg->split_below) return;
+    int pieces = (int)cfg->max_segments / (f->nsegs ? f->nsegs : 1), added = 0;
+    for (int k = 0, n = f->nsegs; k < n && f->nsegs < cfg->max_segments; k++)
+        added += split_seg(f, k, pieces);
+    if (added)
+        ckd_job_log(f->job, "debug", "'%s': %.0f MB/s per connection: %d ranges", f->path,
+                    rate / 1e6, f->nsegs);
 }
 
 /* No file of unit u has a transfer or pool work in flight. */
@@ -343,8 +373,7 @@ static int sched_file(ckd_daemon *d, ckd_file *f, int slots, uint64_t now)
         ckd_file_finish(f);
         return 0;
     }
-    if (f->nsegs == 1 && f->segs[0].xfer && f->size >= 0 && f->segs[0].end == f->size)
-        file_probe(f, now);
+    if (f->probe_ms && !f->split_done) file_probe(f, now);
     /* The data plane writes into an open fd shared by a file's ranges: a
      * file in ranges (or one that may be split) is opened in the pool before
      * any range starts; a smaller file's one range is opened by the worker
@@ -362,7 +391,7 @@ static int sched_file(ckd_daemon *d, ckd_file *f, int slots, uint64_t now)
         if (s->end >= 0 && s->start + s->written >= s->end) continue;
         if (ckd_xfer_start(d, s) == 0) {
             taken++;
-            if (!f->probe_ms) f->probe_ms = now, f->probe_from = s->written;
+            if (!f->probe_ms) f->probe_ms = now, f->probe_from = bytes_written(f);
             if (f->state != CKD_FILE_ACTIVE) ckd_file_set_state(f, CKD_FILE_ACTIVE, 0);
         }
     }

@@ -54,12 +54,15 @@ typedef struct finish_req {
     int fd; /* the staging file, or -1: open (create) path */
     char *path, *dir, *rel;
     int64_t size;
+    int64_t from;         /* hash [from, size) continuing state ... */
+    XXH3_state_t *state;  /* ... the first range's hash over [0, from); NULL: from 0 */
     int err;
     unsigned char digest[16];
 } finish_req;
 
 /* Whole-file pass: create an empty file if nothing was written, trim any
- * tail beyond the size, hash the bytes in order, close. */
+ * tail beyond the size, hash the bytes in order (after the first range,
+ * whose stream hashed its bytes already), close. */
 static void file_finish_work(uv_work_t *req)
 {
     finish_req *r = req->data;
@@ -76,11 +79,12 @@ static void file_finish_work(uv_work_t *req)
     if (fstat(fd, &st) == 0 && st.st_size != r->size && ftruncate(fd, r->size) != 0) {
         r->err = -errno;
     }
-    XXH3_state_t *h = XXH3_createState();
+    XXH3_state_t *h = r->state ? r->state : XXH3_createState();
+    r->state = NULL;
     if (!h) r->err = -ENOMEM;
     if (r->err == 0) {
-        XXH3_128bits_reset(h);
-        r->err = ckd_hash_fd_range(fd, 0, r->size, h);
+        if (r->from == 0) XXH3_128bits_reset(h);
+        r->err = ckd_hash_fd_range(fd, r->from, r->size - r->from, h);
         XXH128_canonical_t c;
         XXH128_canonicalFromHash(&c, XXH3_128bits_digest(h));
         memcpy(r->digest, c.digest, 16);
@@ -134,6 +138,10 @@ void ckd_file_finish(ckd_file *f)
     r->file = f;
     r->fd = f->fd;
     r->size = f->size;
+    const ckd_seg *s0 = &f->segs[0];
+    if (f->nsegs > 1 && !f->zstd && s0->start == 0 && s0->end > 0 && s0->end <= f->size &&
+        s0->written == s0->end && (r->state = XXH3_createState()))
+        XXH3_copyState(r->state, s0->hash), r->from = s0->end;
     r->path = ckd_file_staging_path(f);
     r->dir = strdup(ckd_file_staging_dir(f));
     r->rel = strdup(f->path);
@@ -141,6 +149,7 @@ void ckd_file_finish(ckd_file *f)
         free(r->path);
         free(r->dir);
         free(r->rel);
+        XXH3_freeState(r->state);
         free(r);
         ckd_file_fail(f, "cannot verify '%s': out of memory", f->path);
         return;

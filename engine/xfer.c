@@ -206,6 +206,7 @@ int ckd_xfer_engine_init(ckd_daemon *d, ckd_outcome_fn report)
     if (n < 1) n = 1;
     int rc = ckd_plane_init(&xe->plane, d->loop, (int)n, on_report, d);
     if (rc < 0) return rc;
+    xe->nworkers = (int)n;
     ckd_xfer_engine_apply_config(d);
     return 0;
 }
