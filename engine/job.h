@@ -71,6 +71,7 @@ typedef struct ckd_seg {
     char jhash[33];        /* ... their hash (hex), "" when nothing is journaled */
     int64_t jdecoded;      /* ... zstd: the decoded bytes at that point */
     int64_t durable;       /* bytes from start a sync proved on disk (journaled as such) */
+    int hash_past;         /* hash covers bytes past end (the stream ran on before a cut) */
     XXH3_state_t *hash;    /* XXH3-128 over [start, start + written) */
     struct ckd_xfer *xfer; /* the transfer filling it, or NULL */
     int inflight;          /* an aborted transfer's final report is still due (the fd in use) */

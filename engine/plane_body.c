@@ -657,6 +657,10 @@ int ckd__plane_xfer_setup(ckd_plane *p, pl_xfer *x)
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_FAILONERROR, 0L);
-    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, p->bufsize);
+    /* A small body needs no large receive buffer (each one is allocated and
+     * touched per transfer): its size plus room for the headers. */
+    long bufsize = p->bufsize;
+    if (f->end >= 0 && f->end - f->off + 16384 < bufsize) bufsize = (long)(f->end - f->off) + 16384;
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, bufsize);
     return 0;
 }

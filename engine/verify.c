@@ -54,8 +54,8 @@ typedef struct finish_req {
     int fd; /* the staging file, or -1: open (create) path */
     char *path, *dir, *rel;
     int64_t size;
-    int64_t from;         /* hash [from, size) continuing state ... */
-    XXH3_state_t *state;  /* ... the first range's hash over [0, from); NULL: from 0 */
+    int64_t from;        /* hash [from, size) continuing state ... */
+    XXH3_state_t *state; /* ... the first range's hash over [0, from); NULL: from 0 */
     int err;
     unsigned char digest[16];
 } finish_req;
@@ -140,7 +140,7 @@ void ckd_file_finish(ckd_file *f)
     r->size = f->size;
     const ckd_seg *s0 = &f->segs[0];
     if (f->nsegs > 1 && !f->zstd && s0->start == 0 && s0->end > 0 && s0->end <= f->size &&
-        s0->written == s0->end && (r->state = XXH3_createState()))
+        s0->written == s0->end && !s0->hash_past && (r->state = XXH3_createState()))
         XXH3_copyState(r->state, s0->hash), r->from = s0->end;
     r->path = ckd_file_staging_path(f);
     r->dir = strdup(ckd_file_staging_dir(f));

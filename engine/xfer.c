@@ -44,7 +44,12 @@ static ckd_seg *xfer_seg(ckd_daemon *d, const ckd_xfer *x, ckd_file **fp)
 static void take_progress(ckd_daemon *d, ckd_file *f, ckd_seg *s, const ckd_fetch_report *r)
 {
     int64_t written = r->written;
-    if (s->end >= 0 && s->start + written > s->end) written = s->end - s->start; /* set_end */
+    if (s->end >= 0 && s->start + written > s->end) {
+        /* Cut short after the stream had passed the new end: the bytes past
+         * it are the next range's, and the hash covers them too. */
+        written = s->end - s->start;
+        s->hash_past = 1;
+    }
     if (written > s->written) d->xe.bytes_total += written - s->written;
     s->written = written;
     if (r->hash) XXH3_copyState(s->hash, r->hash);
@@ -286,8 +291,10 @@ int ckd_xfer_start(ckd_daemon *d, ckd_seg *s)
                    .dec_max = f->zstd && f->size_given ? f->size : -1,
                    /* durability "background" leaves writeback to the kernel */
                    .writeback = ckd_job_durability(f->job) == CKD_DURABLE_PUBLISH};
-    if (f->validator && off > s->start)
-        snprintf(w.validator, sizeof(w.validator), "%s", f->validator);
+    /* Every range of a file must come from the same version of the object:
+     * the validator is checked on each response (and sent as If-Range when
+     * a range resumes). */
+    if (f->validator) snprintf(w.validator, sizeof(w.validator), "%s", f->validator);
     char *path = NULL;
     if (f->fd < 0) {
         w.path = path = ckd_file_staging_path(f);
