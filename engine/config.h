@@ -14,7 +14,7 @@
     X(segment_threshold, 64 << 20, 1 << 20, INT64_MAX, "files this large are fetched in ranges")   \
     X(max_segments, 16, 1, 64, "ranges per file")                                                  \
     X(split_below, 200000000, 0, INT64_MAX,                                                        \
-      "bytes/s: a large file is split into ranges when one connection carries less")               \
+      "bytes/s per connection under which a large file's ranges are cut further")                  \
     X(buffer_cap, 32 << 20, 4 << 20, 4LL << 30, "receive buffers over all transfers, bytes")       \
     X(workers, 0, 0, 64, "data-plane threads (read at start), 0 = one per core")                   \
     X(journal_step, 1 << 20, 1 << 20, 1LL << 30,                                                   \
@@ -30,9 +30,9 @@
     X(client_timeout, 30, 1, 3600, "seconds a client may leave a request line unfinished")         \
     X(master_list_max, 100000, 100, 10000000, "checkpoints one master listing may hold")           \
     X(history_days, 30, 1, 36500, "days a finished job is kept (memory and database)")             \
-    X(history_max, 10000, 1, 10000000, "finished jobs kept at most; the oldest go first")     \
+    X(history_max, 10000, 1, 10000000, "finished jobs kept at most; the oldest go first")          \
     X(durability, 0, 0, 1,                                                                         \
-      "\"publish\" (0): synced before publication; \"background\" (1): synced right after")    \
+      "\"publish\" (0): synced before publication; \"background\" (1): synced right after")        \
     X(sync_interval_ms, 2000, 100, 3600000,                                                        \
       "ms between syncs of files being written; synced ranges survive a reboot")
 

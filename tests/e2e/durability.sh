@@ -73,6 +73,25 @@ echo "fetched again after the reboot: $refetched (not synced: $((size - synced))
 [ "$refetched" -ge $((size - synced)) ] || ckt_fail "bytes that were never synced were trusted after a reboot"
 [ "$refetched" -le $((size - synced)) ] || ckt_fail "synced bytes were fetched again after the reboot"
 
+ckt_log "background: kill -9 at random moments of a segmented download (same boot)"
+ckt_gen_file "$www/slow/bg.bin" $size
+src_bg=$(ckt_xxh128 "$www/slow/bg.bin")
+ckpt config set sync_interval_ms=2000 > /dev/null
+id=$(ckpt fetch --detach --durability background -o "$CKT_TMP/bgk" "$CKT_BASE_URL/slow/bg.bin")
+for k in 1 2 3; do
+    sleep "$(python3 -c 'import random; print(round(random.uniform(0.8, 2.0), 2))')"
+    ckt_daemon_kill9
+    ckt_daemon_start
+done
+ckpt watch "$id" > /dev/null || ckt_fail "the background job did not finish after three kills"
+[ "$(ckt_xxh128 "$CKT_TMP/bgk/bg.bin")" = "$src_bg" ] || ckt_fail "bg.bin differs after the kills"
+sent=$(bytes_served bg.bin)
+nsegs=$(db "select count(*) from segments where job_id=$id")
+# Per kill and range at most a journal step, a write buffer and what was in flight.
+bound=$((size + 3 * 4 * (1048576 + 262144 + 1048576)))
+echo "bg.bin: $sent bytes sent for $size ($nsegs ranges, bound $bound)"
+[ "$sent" -le "$bound" ] || ckt_fail "the kills cost more than the journal allows: $sent bytes sent"
+
 ckt_log "published, not yet synced, then a reboot: checked again, the damaged file fetched again"
 ckt_daemon_stop
 CKPTD_TEST_SETTLE_DELAY_MS=60000 ckt_daemon_start

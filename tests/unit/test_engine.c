@@ -342,6 +342,9 @@ static void seg_land(ckd_file *f, int seg, const char *bytes)
     ckd_seg *s = &f->segs[seg];
     stage_write(f, s->start, bytes + s->start, (size_t)(s->end - s->start));
     s->written = s->end - s->start;
+    /* as a transfer leaves it: the range's hash covers what it wrote */
+    XXH3_128bits_reset(s->hash);
+    XXH3_128bits_update(s->hash, bytes + s->start, (size_t)(s->end - s->start));
 }
 
 static void report_full(eng *e, const ckd_job *j, int file, int seg, enum ckd_outcome_kind kind,
