@@ -68,8 +68,7 @@ static int find_daemon(char *buf, size_t len)
         char *slash = strrchr(self, '/');
         if (slash) {
             *slash = '\0';
-            if (snprintf(buf, len, "%s/ckptd", self) < (int)len && access(buf, X_OK) == 0)
-                return 0;
+            if (snprintf(buf, len, "%s/ckptd", self) < (int)len && access(buf, X_OK) == 0) return 0;
         }
     }
     const char *path = getenv("PATH");
@@ -158,13 +157,15 @@ static int start_and_wait(ckc_conn *c, const char *socket_path)
                 snprintf(how, sizeof how, "with status %d", WEXITSTATUS(st));
             else
                 snprintf(how, sizeof how, "on signal %d", WTERMSIG(st));
-            return fail(c, -ECHILD, "started '%s', but it exited %s; see its log '%s'", daemon,
-                        how, log);
+            return fail(c, -ECHILD, "started '%s', but it exited %s; see its log '%s'", daemon, how,
+                        log);
         }
         sleep_ms(50);
     }
-    return fail(c, -ETIMEDOUT, "started '%s' (pid %d), but it did not answer on '%s' within %d s; "
-                "see its log '%s'", daemon, (int)pid, socket_path, CKC_AUTOSTART_WAIT_S, log);
+    return fail(c, -ETIMEDOUT,
+                "started '%s' (pid %d), but it did not answer on '%s' within %d s; "
+                "see its log '%s'",
+                daemon, (int)pid, socket_path, CKC_AUTOSTART_WAIT_S, log);
 }
 
 int ckc_autostart_open(ckc_conn *c, const char *socket_path)
@@ -184,8 +185,10 @@ int ckc_autostart_open(ckc_conn *c, const char *socket_path)
     int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
         int err = errno;
-        return fail(c, -ENOENT, "cannot reach ckptd at '%s' (is it running?), and cannot start it: "
-                    "cannot open '%s': %s", socket_path, lock, ckc_strerror(err));
+        return fail(c, -ENOENT,
+                    "cannot reach ckptd at '%s' (is it running?), and cannot start it: "
+                    "cannot open '%s': %s",
+                    socket_path, lock, ckc_strerror(err));
     }
     int rc = 0;
     for (int waited = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; waited += 50) {
@@ -201,8 +204,7 @@ int ckc_autostart_open(ckc_conn *c, const char *socket_path)
     }
     if (rc < 0) {
         close(fd);
-        return fail(c, rc, "cannot take the lock '%s' to start ckptd: %s", lock,
-                    ckc_strerror(-rc));
+        return fail(c, rc, "cannot take the lock '%s' to start ckptd: %s", lock, ckc_strerror(-rc));
     }
     /* Someone may have started it while we waited for the lock. */
     rc = ckc_conn_open(c, socket_path);

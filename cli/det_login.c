@@ -66,8 +66,7 @@ int ckc_det_attach(const ckc_opts *o, json_t *params, json_t *source)
     if (!bad) bad |= add_tls(login) < 0;
     if (!bad)
         bad |= json_object_set_new(source ? source : params, "master", json_string(canon)) < 0;
-    if (!bad && json_object_size(login) > 0)
-        bad |= json_object_set(params, "login", login) < 0;
+    if (!bad && json_object_size(login) > 0) bad |= json_object_set(params, "login", login) < 0;
     json_decref(login);
     if (bad) {
         ckc_errorf("out of memory");

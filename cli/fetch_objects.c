@@ -26,8 +26,7 @@ static json_t *str_array(const char *const *v, size_t n)
 }
 
 json_t *ckc_objects_params(const char *url, const char *output, const char *endpoint,
-                           const char *const *inc, size_t ninc, const char *const *exc,
-                           size_t nexc)
+                           const char *const *inc, size_t ninc, const char *const *exc, size_t nexc)
 {
     json_t *src = json_pack("{s:s,s:s}", "kind", "objects", "url", url);
     if (!src) return NULL;

@@ -130,8 +130,7 @@ char *ckd_cache_url(const ckd_cache_cfg *c, enum ckd_origin o, const char *origi
     size_t n = strlen(c->url) + strlen(origin_url) + 32;
     char *out = malloc(n);
     if (out)
-        snprintf(out, n, "%s/%s/%s/%s", c->url, ckd_origin_name(o), https ? "https" : "http",
-                 host);
+        snprintf(out, n, "%s/%s/%s/%s", c->url, ckd_origin_name(o), https ? "https" : "http", host);
     return out;
 }
 

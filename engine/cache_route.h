@@ -22,13 +22,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CKD_CACHE_MAX_URL       2048   /* the cache's URL and each HTTP prefix */
-#define CKD_CACHE_MAX_ORIGINS   64     /* entries of "origins" */
-#define CKD_CACHE_MAX_BYPASS    256    /* objects fetched from their origin, remembered */
-#define CKD_CACHE_BYPASS_MS     3600000 /* ... for an hour */
-#define CKD_CACHE_BACKOFF_MIN_MS 5000   /* after a failure the cache rests 5 s, */
-#define CKD_CACHE_BACKOFF_MAX_MS 300000 /* doubling per failure in a row, up to 5 min */
-#define CKD_CACHE_CALM_MS       600000  /* failures 10 min apart do not count as in a row */
+#define CKD_CACHE_MAX_URL        2048    /* the cache's URL and each HTTP prefix */
+#define CKD_CACHE_MAX_ORIGINS    64      /* entries of "origins" */
+#define CKD_CACHE_MAX_BYPASS     256     /* objects fetched from their origin, remembered */
+#define CKD_CACHE_BYPASS_MS      3600000 /* ... for an hour */
+#define CKD_CACHE_BACKOFF_MIN_MS 5000    /* after a failure the cache rests 5 s, */
+#define CKD_CACHE_BACKOFF_MAX_MS 300000  /* doubling per failure in a row, up to 5 min */
+#define CKD_CACHE_CALM_MS        600000  /* failures 10 min apart do not count as in a row */
 
 /* Where a request's bytes come from. */
 enum ckd_origin {

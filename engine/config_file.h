@@ -19,13 +19,13 @@
 
 /* The start options a file may set (NULL / 0: not set). Strings malloc'd. */
 typedef struct ckd_config_file {
-    char *path;             /* the file read, NULL when none */
-    char *socket;           /* "socket" */
-    char *state_dir;        /* "state_dir" */
-    char *log_level;        /* "log_level": error, warn, info or debug */
-    char *master;           /* "master": the Determined master's URL */
-    char *master_ca;        /* "master_ca": CA bundle for an https master */
-    char *metrics_file;     /* "metrics_file": Prometheus text file (metrics.h) */
+    char *path;               /* the file read, NULL when none */
+    char *socket;             /* "socket" */
+    char *state_dir;          /* "state_dir" */
+    char *log_level;          /* "log_level": error, warn, info or debug */
+    char *master;             /* "master": the Determined master's URL */
+    char *master_ca;          /* "master_ca": CA bundle for an https master */
+    char *metrics_file;       /* "metrics_file": Prometheus text file (metrics.h) */
     int64_t metrics_interval; /* "metrics_interval": seconds, 0 = default */
 } ckd_config_file;
 

@@ -40,10 +40,10 @@ typedef struct ckd_daemon {
     ckd_xfer_engine xe;
     struct ckd_server *server;
     struct ckd_masters *masters; /* Determined master sessions (masters.h) */
-    struct ckd_http *http_reqs; /* in-memory requests in flight */
-    CURLM *http_multi;          /* ... on the loop's own multi handle (http.c) */
+    struct ckd_http *http_reqs;  /* in-memory requests in flight */
+    CURLM *http_multi;           /* ... on the loop's own multi handle (http.c) */
     uv_timer_t http_timer;
-    char *master_ca_file; /* --master-ca: the CA bundle of the daemon's own master */
+    char *master_ca_file;    /* --master-ca: the CA bundle of the daemon's own master */
     struct ckd_cache *cache; /* the fleet cache tier (cache_route.h), from cfg.cache */
     /* Follow jobs' disk budget pass (follow_budget.c), one at a time and never
      * beside a tidy pass: both read pointers and remove directories, and one
@@ -56,7 +56,7 @@ typedef struct ckd_daemon {
         int64_t used; /* ... their bytes then (metrics.h) */
     } follow_budget;
     struct ckd_metrics *metrics; /* counters for monitoring (metrics.h) */
-    int copies;   /* local copies in the pool */
+    int copies;                  /* local copies in the pool */
     int opening;  /* staging files being opened in the pool (each before a transfer) */
     int archives; /* master archives streaming (each holds a connection) */
     int stop_journaled;

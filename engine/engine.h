@@ -8,13 +8,13 @@
 #include "daemon.h"
 
 typedef struct ckd_engine_opts {
-    const char *state_dir;   /* the store (ckptd.db) and settings (config.json) */
-    const char *socket_path; /* NULL: no socket (tests drive the engine directly) */
-    const char *master_url;  /* NULL: no Determined master */
-    const char *master_ca;   /* CA bundle for an https master, or NULL */
-    int signals;             /* stop on SIGINT/SIGTERM */
-    const ckd_config *base;  /* settings before <state>/config.json (the settings
-                                file's), NULL: the defaults */
+    const char *state_dir;    /* the store (ckptd.db) and settings (config.json) */
+    const char *socket_path;  /* NULL: no socket (tests drive the engine directly) */
+    const char *master_url;   /* NULL: no Determined master */
+    const char *master_ca;    /* CA bundle for an https master, or NULL */
+    int signals;              /* stop on SIGINT/SIGTERM */
+    const ckd_config *base;   /* settings before <state>/config.json (the settings
+                                 file's), NULL: the defaults */
     const char *metrics_file; /* Prometheus text file to refresh (metrics.h), or NULL */
     int metrics_interval;     /* seconds between writes, 0: the default */
 } ckd_engine_opts;

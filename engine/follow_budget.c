@@ -35,8 +35,7 @@ static void submit_child(ckd_job *j, const char *dir, const char *uuid)
         json_pack("{s:{s:s, s:s}, s:s, s:{s:I, s:i}}", "source", "kind", "checkpoint", "uuid", uuid,
                   "output", dir, "options", "parent", (json_int_t)j->id, "priority", prio);
     json_t *master = json_object_get(j->source, "master");
-    if (params && master)
-        json_object_set(json_object_get(params, "source"), "master", master);
+    if (params && master) json_object_set(json_object_get(params, "source"), "master", master);
     char why[600] = "";
     json_t *err_data = NULL;
     ckd_job *c = NULL;

@@ -100,8 +100,10 @@ static void on_end(void *ud, const ckd_tar_end *e)
         /* The cache failed: the origin now, the cache again after its rest. */
         ckd_warn("the cache %s failed for the master's archive (%s): fetching from the master",
                  j->d->cache->cfg.url, e->msg);
-        ckd_job_log(j, "warn", "checkpoint %s: the cache %s failed: %s; fetching the archive from "
-                    "the master", un->uuid, j->d->cache->cfg.url, e->msg);
+        ckd_job_log(j, "warn",
+                    "checkpoint %s: the cache %s failed: %s; fetching the archive from "
+                    "the master",
+                    un->uuid, j->d->cache->cfg.url, e->msg);
     } else if (e->transient && ++un->arc_attempts <= j->d->cfg.retry_max) {
         uint64_t cap = 1000ull << (un->arc_attempts < 5 ? un->arc_attempts : 5);
         uint64_t delay = cap / 2 + (uint64_t)rand() % (cap / 2 + 1);

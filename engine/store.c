@@ -313,30 +313,32 @@ int ckd_store_seg_insert(ckd_store *s, const ckd_seg_row *r)
     return run(s, st, "insert segment");
 }
 
-int ckd_store_seg_progress(ckd_store *s, int64_t job_id, int idx, int64_t start, int64_t done,
-                           const char *hash, int64_t decoded)
+/* A range's claim (both statements take done, hash, decoded, then the key). */
+static int seg_claim(ckd_store *s, int which, int64_t job_id, int idx, int64_t start, int64_t done,
+                     const char *hash, int64_t decoded, const char *what)
 {
-    sqlite3_stmt *st = s->st[CKD_ST_SEG_PROGRESS];
+    sqlite3_stmt *st = s->st[which];
     sqlite3_bind_int64(st, 1, done);
     bind_text(st, 2, hash);
     sqlite3_bind_int64(st, 3, decoded);
     sqlite3_bind_int64(st, 4, job_id);
     sqlite3_bind_int(st, 5, idx);
     sqlite3_bind_int64(st, 6, start);
-    return run(s, st, "journal segment");
+    return run(s, st, what);
+}
+
+int ckd_store_seg_progress(ckd_store *s, int64_t job_id, int idx, int64_t start, int64_t done,
+                           const char *hash, int64_t decoded)
+{
+    return seg_claim(s, CKD_ST_SEG_PROGRESS, job_id, idx, start, done, hash, decoded,
+                     "journal segment");
 }
 
 int ckd_store_seg_durable(ckd_store *s, int64_t job_id, int idx, int64_t start, int64_t done,
                           const char *hash, int64_t decoded)
 {
-    sqlite3_stmt *st = s->st[CKD_ST_SEG_DURABLE];
-    sqlite3_bind_int64(st, 1, done);
-    bind_text(st, 2, hash);
-    sqlite3_bind_int64(st, 3, decoded);
-    sqlite3_bind_int64(st, 4, job_id);
-    sqlite3_bind_int(st, 5, idx);
-    sqlite3_bind_int64(st, 6, start);
-    return run(s, st, "journal a synced segment");
+    return seg_claim(s, CKD_ST_SEG_DURABLE, job_id, idx, start, done, hash, decoded,
+                     "journal a synced segment");
 }
 
 int ckd_store_forget_unsynced(ckd_store *s)
