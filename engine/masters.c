@@ -72,8 +72,7 @@ static int own_login(ckd_daemon *d, ckd_master *m)
         m->token_file = ckd_path_join(d->state_dir, "master-token");
     }
     rc = ckd_master_set_login(m, l.user, l.token, l.password, 1);
-    if (rc == 0)
-        ckd_info("determined master at '%s' (user '%s', from %s)", m->url, l.user, l.from);
+    if (rc == 0) ckd_info("determined master at '%s' (user '%s', from %s)", m->url, l.user, l.from);
     ckp_det_login_release(&l);
     return rc;
 }
@@ -284,9 +283,9 @@ ckd_master *ckd_master_use(ckd_daemon *d, const char *url, const json_t *login, 
     ckd_master *m = ckd_master_get(d, url, why, whylen);
     if (!m || !login) return m;
     const char *user = json_string_value(json_object_get(login, "user"));
-    if (user && ckd_master_set_login(m, user, json_string_value(json_object_get(login, "token")),
-                                     json_string_value(json_object_get(login, "password")),
-                                     0) < 0) {
+    if (user &&
+        ckd_master_set_login(m, user, json_string_value(json_object_get(login, "token")),
+                             json_string_value(json_object_get(login, "password")), 0) < 0) {
         snprintf(why, whylen, "out of memory");
         return NULL;
     }

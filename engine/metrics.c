@@ -76,8 +76,9 @@ static int cause_of(const ckd_outcome *o)
     }
     const char *msg = o->message;
     if (strncmp(msg, "http ", 5) == 0 && msg[5] >= '1' && msg[5] <= '9')
-        return msg[5] == '5' ? CKD_MCAUSE_HTTP_5XX : msg[5] == '4' ? CKD_MCAUSE_HTTP_4XX
-                                                                   : CKD_MCAUSE_OTHER;
+        return msg[5] == '5'   ? CKD_MCAUSE_HTTP_5XX
+               : msg[5] == '4' ? CKD_MCAUSE_HTTP_4XX
+                               : CKD_MCAUSE_OTHER;
     if (strstr(msg, "timed out") || strstr(msg, "too slow") || strstr(msg, "timeout"))
         return CKD_MCAUSE_TIMEOUT;
     if (strstr(msg, "ended the body") || strstr(msg, "closed the connection early"))
@@ -136,8 +137,7 @@ void ckd_metrics_fetched(ckd_daemon *d, const ckd_file *f, int64_t bytes)
 void ckd_metrics_job_changed(ckd_daemon *d, const ckd_job *j, int from)
 {
     ckd_metrics *m = d->metrics;
-    if (!m || from == CKD_JOB_DONE || j->state != CKD_JOB_DONE || ckd_follow_parent(j) == 0)
-        return;
+    if (!m || from == CKD_JOB_DONE || j->state != CKD_JOB_DONE || ckd_follow_parent(j) == 0) return;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     double now_s = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
@@ -271,8 +271,8 @@ int ckd_metrics_text(ckd_daemon *d, char **out)
          "Bytes of files (or ranges) fetched completely, by route and storage.");
     for (int r = 0; r < CKD_MROUTE_N; r++)
         for (int k = 0; k < CKD_MSTORE_N; k++)
-            put(&b, "ckptd_fetched_bytes_total{route=\"%s\",storage=\"%s\"} %lld\n",
-                route_label[r], storage_label[k], (long long)(m ? m->fetched[r][k] : 0));
+            put(&b, "ckptd_fetched_bytes_total{route=\"%s\",storage=\"%s\"} %lld\n", route_label[r],
+                storage_label[k], (long long)(m ? m->fetched[r][k] : 0));
     head(&b, "ckptd_received_bytes_total", "counter",
          "HTTP body bytes written to staging files, counted as they arrive.");
     put(&b, "ckptd_received_bytes_total %lld\n", (long long)s.received);
@@ -343,8 +343,10 @@ int ckd_metrics_write(ckd_daemon *d, const char *path)
     while (rc == 0 && off < len) {
         ssize_t w = write(fd, text + off, len - off);
         if (w < 0 && errno == EINTR) continue;
-        if (w < 0) rc = -errno;
-        else off += (size_t)w;
+        if (w < 0)
+            rc = -errno;
+        else
+            off += (size_t)w;
     }
     if (fd >= 0 && close(fd) < 0 && rc == 0) rc = -errno;
     if (rc == 0 && rename(tmp, path) < 0) rc = -errno;

@@ -23,7 +23,7 @@ struct ckd_file;
 
 /* How a file's bytes came: X(enum suffix, label). */
 #define CKD_METRICS_ROUTE_MAP(X)                                                                   \
-    X(DIRECT, "direct")         /* from its storage or URL (mounted storage: a local read) */     \
+    X(DIRECT, "direct")         /* from its storage or URL (mounted storage: a local read) */      \
     X(MASTER, "master")         /* the master's archive */                                         \
     X(LOCAL_COPY, "local_copy") /* copied from a verified copy published elsewhere */
 
@@ -76,10 +76,10 @@ typedef struct ckd_metrics {
     int pending_file;
     int pending_file_failed;
     int pending_job_failed;
-    char *path;        /* the metrics file, or NULL */
-    uv_timer_t timer;  /* writes the file (data: the daemon) */
+    char *path;       /* the metrics file, or NULL */
+    uv_timer_t timer; /* writes the file (data: the daemon) */
     int timer_inited;
-    int write_errors;  /* failed writes logged so far (a few, then quiet) */
+    int write_errors; /* failed writes logged so far (a few, then quiet) */
 } ckd_metrics;
 
 /* Allocates d->metrics; with path, starts writing it every interval_s

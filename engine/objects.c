@@ -28,12 +28,12 @@ typedef struct objects_ctx {
     uint32_t magic;
     ckd_job *job;
     ckd_objurl url;
-    ckd_det_storage st;   /* the store as a checkpoint storage config (no secrets) */
+    ckd_det_storage st; /* the store as a checkpoint storage config (no secrets) */
     ckd_storage_auth auth;
-    ckd_http *req;        /* the listing request in flight, or NULL */
-    ckd_objent *all;      /* every entry listed so far */
+    ckd_http *req;   /* the listing request in flight, or NULL */
+    ckd_objent *all; /* every entry listed so far */
     size_t n, cap;
-    char *next;           /* the next page's token or marker */
+    char *next; /* the next page's token or marker */
     int pages;
     const char **inc, **exc;
     size_t ninc, nexc;
@@ -63,7 +63,8 @@ static void ctx_free(objects_ctx *c)
     free(c);
 }
 
-static void objects_fail(objects_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void objects_fail(objects_ctx *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void objects_fail(objects_ctx *c, const char *fmt, ...)
 {
     char msg[1400];
@@ -270,14 +271,18 @@ static int sign_v4(const objects_ctx *c, const char *url, const char *query, str
     for (size_t i = 0; rc == 0 && i < req.n_headers; i++) {
         snprintf(line, sizeof(line), "%s: %s", i == 0 ? "Host" : hdrs[i].name, hdrs[i].value);
         struct curl_slist *l = curl_slist_append(*h, line);
-        if (!l) rc = -ENOMEM;
-        else *h = l;
+        if (!l)
+            rc = -ENOMEM;
+        else
+            *h = l;
     }
     if (rc == 0) {
         snprintf(line, sizeof(line), "Authorization: %s", auth);
         struct curl_slist *l = curl_slist_append(*h, line);
-        if (!l) rc = -ENOMEM;
-        else *h = l;
+        if (!l)
+            rc = -ENOMEM;
+        else
+            *h = l;
     }
     explicit_bzero(line, sizeof(line));
     free(hostz);
@@ -318,8 +323,10 @@ static int list_request(const objects_ctx *c, char **url_out, struct curl_slist 
             rc = -ENOMEM;
         } else {
             struct curl_slist *l = curl_slist_append(*h, line);
-            if (!l) rc = -ENOMEM;
-            else *h = l;
+            if (!l)
+                rc = -ENOMEM;
+            else
+                *h = l;
             ckd_cred_free_secret(line);
         }
     } else if (!rc && !c->auth.azure) {
@@ -416,8 +423,7 @@ static void on_page(void *ud, const ckd_http_resp *r)
     char detail[400] = "";
     if (r->err < 0 || r->status == 0) {
         char msg[700];
-        ckp_fmt(msg, sizeof(msg), "cannot list '%s': %s", url,
-                r->errmsg ? r->errmsg : "no answer");
+        ckp_fmt(msg, sizeof(msg), "cannot list '%s': %s", url, r->errmsg ? r->errmsg : "no answer");
         objects_wait(c, msg);
         ctx_free(c);
         return;
@@ -637,8 +643,9 @@ static void finish(objects_ctx *c)
         int rc = ckd_objlist_select(c->url.key, c->all[i].key, c->inc, c->ninc, c->exc, c->nexc,
                                     &rel, &why);
         if (rc < 0) {
-            objects_fail(c, "unsafe object key '%s' under '%s': its path '%s' %s; nothing was "
-                            "fetched",
+            objects_fail(c,
+                         "unsafe object key '%s' under '%s': its path '%s' %s; nothing was "
+                         "fetched",
                          c->all[i].key, url, c->all[i].key + strlen(c->url.key), why);
             goto out;
         }
@@ -653,8 +660,10 @@ static void finish(objects_ctx *c)
         else if (c->n == 0)
             objects_fail(c, "nothing under '%s': the prefix is empty or does not exist", url);
         else
-            objects_fail(c, "none of the %zu objects under '%s' matches the include/exclude "
-                            "patterns", c->n, url);
+            objects_fail(c,
+                         "none of the %zu objects under '%s' matches the include/exclude "
+                         "patterns",
+                         c->n, url);
         goto out;
     }
     if (nt > CKD_MAX_FILES_PER_JOB) {
@@ -686,10 +695,11 @@ static void finish(objects_ctx *c)
         ckd_job_forget_resolution(j);
         goto out;
     }
-    ckd_job_log(j, "info", "listed '%s': %zu object%s in %d page%s, %zu taken, %zu to fetch "
-                           "(%lld bytes)",
-                url, c->n, c->n == 1 ? "" : "s", c->pages, c->pages == 1 ? "" : "s", nt,
-                j->nfiles, (long long)bytes);
+    ckd_job_log(j, "info",
+                "listed '%s': %zu object%s in %d page%s, %zu taken, %zu to fetch "
+                "(%lld bytes)",
+                url, c->n, c->n == 1 ? "" : "s", c->pages, c->pages == 1 ? "" : "s", nt, j->nfiles,
+                (long long)bytes);
     if (skipped)
         ckd_job_log(j, "info",
                     "skipped %zu object%s already here (%lld bytes): same size and ETag as "

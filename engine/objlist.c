@@ -183,11 +183,16 @@ static int text_decode(xml_rd *x, const char *s, size_t n)
         size_t el = (size_t)(semi - e);
         char buf[4];
         size_t bl = 0;
-        if (el == 3 && memcmp(e, "amp", 3) == 0) buf[bl++] = '&';
-        else if (el == 2 && memcmp(e, "lt", 2) == 0) buf[bl++] = '<';
-        else if (el == 2 && memcmp(e, "gt", 2) == 0) buf[bl++] = '>';
-        else if (el == 4 && memcmp(e, "quot", 4) == 0) buf[bl++] = '"';
-        else if (el == 4 && memcmp(e, "apos", 4) == 0) buf[bl++] = '\'';
+        if (el == 3 && memcmp(e, "amp", 3) == 0)
+            buf[bl++] = '&';
+        else if (el == 2 && memcmp(e, "lt", 2) == 0)
+            buf[bl++] = '<';
+        else if (el == 2 && memcmp(e, "gt", 2) == 0)
+            buf[bl++] = '>';
+        else if (el == 4 && memcmp(e, "quot", 4) == 0)
+            buf[bl++] = '"';
+        else if (el == 4 && memcmp(e, "apos", 4) == 0)
+            buf[bl++] = '\'';
         else if (el >= 2 && e[0] == '#') {
             int hex = e[1] == 'x' || e[1] == 'X';
             unsigned long cp = 0;
@@ -195,7 +200,7 @@ static int text_decode(xml_rd *x, const char *s, size_t n)
             if (k == el) return -EINVAL;
             for (; k < el; k++) {
                 char c = e[k];
-                int d = c >= '0' && c <= '9'             ? c - '0'
+                int d = c >= '0' && c <= '9'          ? c - '0'
                         : hex && c >= 'a' && c <= 'f' ? c - 'a' + 10
                         : hex && c >= 'A' && c <= 'F' ? c - 'A' + 10
                                                       : -1;
@@ -257,8 +262,10 @@ static int xml_read(xml_rd *x, const char *s, size_t n)
         size_t j = i + 1;
         char quote = 0;
         while (j < n && (quote || s[j] != '>')) {
-            if (quote && s[j] == quote) quote = 0;
-            else if (!quote && (s[j] == '"' || s[j] == '\'')) quote = s[j];
+            if (quote && s[j] == quote)
+                quote = 0;
+            else if (!quote && (s[j] == '"' || s[j] == '\''))
+                quote = s[j];
             j++;
         }
         if (j == n) return -EINVAL;
@@ -442,8 +449,8 @@ void ckd_objpage_release(ckd_objpage *p)
     memset(p, 0, sizeof(*p));
 }
 
-int ckd_objlist_parse(enum ckd_objstore s, const char *xml, size_t len, ckd_objpage *out,
-                      char *err, size_t errlen)
+int ckd_objlist_parse(enum ckd_objstore s, const char *xml, size_t len, ckd_objpage *out, char *err,
+                      size_t errlen)
 {
     memset(out, 0, sizeof(*out));
     if (len > CKD_OBJLIST_MAX_BODY) {
@@ -478,7 +485,9 @@ int ckd_objlist_parse(enum ckd_objstore s, const char *xml, size_t len, ckd_objp
             seterr(err, errlen, "out of memory");
         else
             seterr(err, errlen, "bad listing page: %s",
-                   c.what ? c.what : rc == -E2BIG ? "nested too deep" : "malformed XML");
+                   c.what         ? c.what
+                   : rc == -E2BIG ? "nested too deep"
+                                  : "malformed XML");
     }
     return rc;
 }

@@ -30,10 +30,10 @@ enum ckd_objstore {
 /* A parsed object URL. Strings malloc'd. */
 typedef struct ckd_objurl {
     enum ckd_objstore store;
-    char *account;   /* azure only */
-    char *bucket;    /* the bucket (s3, gcs) or container (azure) */
-    char *key;       /* the prefix (ends in '/' or is "") or one object's key */
-    int is_prefix;   /* the URL ended in '/' (or named the bucket alone) */
+    char *account; /* azure only */
+    char *bucket;  /* the bucket (s3, gcs) or container (azure) */
+    char *key;     /* the prefix (ends in '/' or is "") or one object's key */
+    int is_prefix; /* the URL ended in '/' (or named the bucket alone) */
 } ckd_objurl;
 
 /* Parses url. Bucket and container: 1-255 bytes of [A-Za-z0-9._-]; azure
@@ -47,7 +47,7 @@ const char *ckd_objstore_type(enum ckd_objstore s);
 
 /* One listed object. */
 typedef struct ckd_objent {
-    char *key;  /* the full key */
+    char *key; /* the full key */
     int64_t size;
     char *etag; /* as listed ("" when none), quotes included where the store sends them */
 } ckd_objent;
@@ -69,8 +69,8 @@ typedef struct ckd_objpage {
  * for a body that is not such a page (or malformed XML, a missing or
  * negative size, a key with a NUL or control byte); -E2BIG past a cap;
  * -ENOMEM. On error out is empty. */
-int ckd_objlist_parse(enum ckd_objstore s, const char *xml, size_t len, ckd_objpage *out,
-                      char *err, size_t errlen);
+int ckd_objlist_parse(enum ckd_objstore s, const char *xml, size_t len, ckd_objpage *out, char *err,
+                      size_t errlen);
 void ckd_objpage_release(ckd_objpage *p);
 
 /* The Code and Message of an S3, GCS or azure XML error body into out

@@ -127,10 +127,13 @@ static int cache_failed(ckd_daemon *d, ckd_file *f, ckd_seg *s, const ckd_outcom
     if (o->kind == CKD_OUT_RETRY) {
         uint64_t rest = ckd_cache_failed(c, now);
         if (rest) {
-            ckd_warn("the cache %s failed (%s): fetching from the origins, the cache again in %.0fs",
-                     c->cfg.url, o->message, (double)rest / 1000.0);
-            ckd_job_log(j, "warn", "the cache %s failed: %s; fetching from the origin, the cache "
-                        "again in %.0fs", c->cfg.url, o->message, (double)rest / 1000.0);
+            ckd_warn(
+                "the cache %s failed (%s): fetching from the origins, the cache again in %.0fs",
+                c->cfg.url, o->message, (double)rest / 1000.0);
+            ckd_job_log(j, "warn",
+                        "the cache %s failed: %s; fetching from the origin, the cache "
+                        "again in %.0fs",
+                        c->cfg.url, o->message, (double)rest / 1000.0);
         }
     } else {
         ckd_cache_bypass(c, f->url, now);

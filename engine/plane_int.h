@@ -90,8 +90,8 @@ typedef struct pl_xfer {
     unsigned char *wbuf;
     size_t wlen, wcap;
     char *path, *path_base; /* f.fd was -1: the worker opens path (and closes it) */
-    int64_t step_idx;                   /* written / step at the last progress report */
-    int64_t wb_off;                     /* writeback started up to here (file offset) */
+    int64_t step_idx;       /* written / step at the last progress report */
+    int64_t wb_off;         /* writeback started up to here (file offset) */
     /* zstd */
     ZSTD_DCtx *zd;
     unsigned char *zout;

@@ -94,8 +94,8 @@ int ckd_presign_query(const ckd_presign_req *r, char *out, size_t cap)
     int rc = check(r, &param, &type);
     if (rc < 0) return rc;
     char cred[CKD_PRESIGN_MAX_URL + 256], expires[32];
-    snprintf(cred, sizeof(cred), "%s/%.8s/%s/%s/%s", r->key_id, r->timestamp, r->region,
-             r->service, type);
+    snprintf(cred, sizeof(cred), "%s/%.8s/%s/%s/%s", r->key_id, r->timestamp, r->region, r->service,
+             type);
     snprintf(expires, sizeof(expires), "%ld", r->expires_s);
     char algo[32];
     snprintf(algo, sizeof(algo), "%s-HMAC-SHA256", r->algo_prefix);

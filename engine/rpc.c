@@ -83,13 +83,12 @@ static void m_status(ckd_client *c, json_t *params, reply *r)
     json_t *jobs = json_object();
     for (int i = 0; i < CKD_JOB_NSTATES; i++)
         json_object_set_new(jobs, ckd_job_state_name(i), json_integer(counts[i]));
-    r->result =
-        json_pack("{s:s, s:i, s:i, s:f, s:o, s:i, s:f, s:I, s:s, s:s, s:o}", "version",
-                  CKPTD_VERSION, "protocol", CKP_PROTOCOL_VERSION, "pid", (int)getpid(), "uptime",
-                  (double)(ckd_now_ms() - d->start_ms) / 1000.0, "jobs", jobs, "active_transfers",
-                  d->xe.active, "throughput", d->throughput, "buffered_bytes", (json_int_t)0,
-                  "socket", d->socket_path, "state_dir", d->state_dir, "metrics",
-                  ckd_metrics_json(d));
+    r->result = json_pack("{s:s, s:i, s:i, s:f, s:o, s:i, s:f, s:I, s:s, s:s, s:o}", "version",
+                          CKPTD_VERSION, "protocol", CKP_PROTOCOL_VERSION, "pid", (int)getpid(),
+                          "uptime", (double)(ckd_now_ms() - d->start_ms) / 1000.0, "jobs", jobs,
+                          "active_transfers", d->xe.active, "throughput", d->throughput,
+                          "buffered_bytes", (json_int_t)0, "socket", d->socket_path, "state_dir",
+                          d->state_dir, "metrics", ckd_metrics_json(d));
 }
 
 static void drop_pending(ckd_client *c)

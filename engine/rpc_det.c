@@ -14,7 +14,7 @@
 typedef struct det_call {
     ckd_deferred *reply;
     ckd_daemon *d;
-    ckd_master *m;      /* the session: kept while a request of this call is in flight */
+    ckd_master *m; /* the session: kept while a request of this call is in flight */
     json_t *params;
     json_t *experiment; /* checkpoint.list on an experiment: its config */
 } det_call;
@@ -230,9 +230,9 @@ static int start_delete(det_call *dc, int rm)
         json_t *globs = json_object_get(dc->params, "globs");
         json_object_set_new(body, "checkpointGlobs", globs ? json_incref(globs) : json_array());
     }
-    int rc = rm ? ckd_master_call(dc->m, "/api/v1/checkpoints/rm", body, on_deleted, dc)
-                : ckd_master_call_method(dc->m, "DELETE", "/api/v1/checkpoints", body,
-                                         on_deleted, dc);
+    int rc =
+        rm ? ckd_master_call(dc->m, "/api/v1/checkpoints/rm", body, on_deleted, dc)
+           : ckd_master_call_method(dc->m, "DELETE", "/api/v1/checkpoints", body, on_deleted, dc);
     json_decref(body);
     return rc;
 }
@@ -344,8 +344,8 @@ int ckd_rpc_det(ckd_client *c, const char *method, json_t *id, json_t *params, c
     }
     if (ckd_master_login_check(json_object_get(params, "login"), why, whylen) < 0)
         return CKP_RPC_INVALID_PARAMS;
-    ckd_master *m = ckd_master_use(d, json_string_value(master), json_object_get(params, "login"),
-                                   why, whylen);
+    ckd_master *m =
+        ckd_master_use(d, json_string_value(master), json_object_get(params, "login"), why, whylen);
     if (!m) return CKP_RPC_MASTER_ERROR;
     params = params ? json_deep_copy(params) : json_object();
     if (!params) {

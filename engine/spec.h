@@ -50,7 +50,7 @@ int ckd_durability_parse(const char *name);
 const char *ckd_durability_name(int d);
 
 /* Validates source and options (options may be NULL) and fills *out.
- * A Determined source may name its master (source.master, a URL). 
+ * A Determined source may name its master (source.master, a URL).
  * Returns 0, or a ckp_rpc_code with why filled (and *err_data for an
  * unsafe path, the caller's to release). */
 int ckd_spec_parse(const json_t *source, const json_t *options, ckd_job_spec *out, char *why,

@@ -57,7 +57,7 @@ struct ckd_tar {
     char *url;
     char *auth;
     char *ca_file;
-    int noverify; /* no TLS verification (det's DET_MASTER_CERT_FILE=noverify) */
+    int noverify;       /* no TLS verification (det's DET_MASTER_CERT_FILE=noverify) */
     char *staging;      /* the directory every dst is under */
     arc_entry *entries; /* sorted by name */
     size_t n;

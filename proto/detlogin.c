@@ -78,8 +78,8 @@ int ckp_master_url_canon(const char *in, char *out, size_t outlen, const char **
     }
     size_t plen = strlen(path);
     while (plen > 0 && path[plen - 1] == '/') plen--;
-    int n = snprintf(out, outlen, "%s://%.*s:%u%.*s", scheme, (int)hlen, host, port, (int)plen,
-                     path);
+    int n =
+        snprintf(out, outlen, "%s://%.*s:%u%.*s", scheme, (int)hlen, host, port, (int)plen, path);
     if (n < 0 || (size_t)n >= outlen || (size_t)n >= CKP_MASTER_URL_MAX) {
         *why = "the master URL is too long";
         return -EINVAL;
@@ -176,8 +176,8 @@ int ckp_det_store_find(const char *text, size_t len, const char *url, const char
     }
     const char *au = json_string_value(json_object_get(e, "active_user"));
     const char *who = user ? user : au;
-    const char *tok = who ? json_string_value(json_object_get(json_object_get(e, "tokens"), who))
-                          : NULL;
+    const char *tok =
+        who ? json_string_value(json_object_get(json_object_get(e, "tokens"), who)) : NULL;
     int rc = 0;
     if (au && !(*active = strdup(au))) rc = -ENOMEM;
     if (tok && rc == 0 && !(*token = strdup(tok))) rc = -ENOMEM;
@@ -276,8 +276,8 @@ int ckp_det_login_from_env(const char *url, ckp_det_login *out, char **warn)
         return -ENOMEM;
     }
     if (err < 0)
-        *warn = warn_text(path, err == -EINVAL ? "not a regular file of at most 1 MiB"
-                                               : strerror(-err));
+        *warn = warn_text(path,
+                          err == -EINVAL ? "not a regular file of at most 1 MiB" : strerror(-err));
     char *active = NULL, *token = NULL;
     const char *why = NULL;
     int rc = 0;

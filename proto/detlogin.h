@@ -25,11 +25,11 @@
 
 #include <stddef.h>
 
-#define CKP_MASTER_URL_MAX 2048           /* a master URL, canonical form included */
-#define CKP_DET_STORE_MAX  (1024 * 1024)  /* det's auth.json */
-#define CKP_DET_SECRET_MAX 8192           /* a token or a password */
-#define CKP_DET_USER_MAX   256            /* a user name */
-#define CKP_DET_DEFAULT_USER "determined" /* det's default user (empty password) */
+#define CKP_MASTER_URL_MAX   2048          /* a master URL, canonical form included */
+#define CKP_DET_STORE_MAX    (1024 * 1024) /* det's auth.json */
+#define CKP_DET_SECRET_MAX   8192          /* a token or a password */
+#define CKP_DET_USER_MAX     256           /* a user name */
+#define CKP_DET_DEFAULT_USER "determined"  /* det's default user (empty password) */
 
 /* det's canonical form of a master URL ("host:8080" becomes
  * "http://host:8080"). Returns 0, or -EINVAL with *why set (static text).
@@ -51,8 +51,8 @@ char *ckp_det_store_path(void);
 /* A login for one master: user always; token and password when known. */
 typedef struct ckp_det_login {
     char *user;
-    char *token;    /* secret, or NULL */
-    char *password; /* secret, or NULL: unknown (not the empty password) */
+    char *token;      /* secret, or NULL */
+    char *password;   /* secret, or NULL: unknown (not the empty password) */
     const char *from; /* where it came from, for messages: "DET_USER/DET_PASS",
                        * "det's token store", "DET_USER_TOKEN", "the default user" */
 } ckp_det_login;
