@@ -149,6 +149,24 @@ int ckd_file_set_state(ckd_file *f, enum ckd_file_state to, int persist)
     return 0;
 }
 
+void ckd_seg_save(ckd_file *f, const ckd_seg *s)
+{
+    ckd_seg_row r = {.job_id = f->job->id,
+                     .idx = f->idx,
+                     .start = s->start,
+                     .end = s->end,
+                     .done = s->jhash[0] ? s->journaled : 0,
+                     .hash = s->jhash[0] ? s->jhash : NULL};
+    ckd_store_seg_insert(&f->job->d->store, &r);
+}
+
+void ckd_file_save_layout(ckd_file *f)
+{
+    ckd_store_seg_delete(&f->job->d->store, f->job->id, f->idx);
+    for (int i = 0; i < f->nsegs; i++) ckd_seg_save(f, &f->segs[i]);
+    f->layout_saved = 1;
+}
+
 void ckd_file_persist(ckd_file *f)
 {
     ckd_store_file_update(&f->job->d->store, f->job->id, f->idx, ckd_file_state_name(f->state),

@@ -226,6 +226,10 @@ int ckd_job_set_state(ckd_job *j, enum ckd_job_state to, const char *error);
 int ckd_file_set_state(ckd_file *f, enum ckd_file_state to, int persist);
 /* Writes the file's row (state, size, hash, validator, error). */
 void ckd_file_persist(ckd_file *f);
+/* Writes range s's journal row (its bounds and what it claims so far). */
+void ckd_seg_save(ckd_file *f, const ckd_seg *s);
+/* Replaces the file's journal rows with one per range; layout_saved = 1. */
+void ckd_file_save_layout(ckd_file *f);
 void ckd_job_log(ckd_job *j, const char *level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Done, canceled or failed. */

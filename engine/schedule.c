@@ -138,17 +138,6 @@ static int first_ranges(const ckd_daemon *d)
     return n < cfg->max_segments ? n : (int)cfg->max_segments;
 }
 
-static void seg_row_save(ckd_file *f, const ckd_seg *s)
-{
-    ckd_seg_row r = {.job_id = f->job->id,
-                     .idx = f->idx,
-                     .start = s->start,
-                     .end = s->end,
-                     .done = s->jhash[0] ? s->journaled : 0,
-                     .hash = s->jhash[0] ? s->jhash : NULL};
-    ckd_store_seg_insert(&f->job->d->store, &r);
-}
-
 /* Decides how a file is cut into ranges before its first transfer. */
 static int file_layout(ckd_file *f)
 {
@@ -167,13 +156,10 @@ static int file_layout(ckd_file *f)
         f->segs[i].end = i == n - 1 ? f->size : (int64_t)(i + 1) * step;
     }
     if (f->zstd) f->segs[0].end = -1; /* the stream's length is not the file's */
-    /* Journal rows for anything big enough to be worth resuming. */
+    /* Journal rows for anything big enough to be worth resuming (a file of
+     * unknown size gets them once its size shows it is: xfer.c). */
     f->layout_saved = 0;
-    if (n > 1 || f->size < 0 || f->size >= cfg->journal_step || f->zstd) {
-        ckd_store_seg_delete(&f->job->d->store, f->job->id, f->idx);
-        for (int i = 0; i < n; i++) seg_row_save(f, &f->segs[i]);
-        f->layout_saved = 1;
-    }
+    if (n > 1 || f->size >= cfg->journal_step || f->zstd) ckd_file_save_layout(f);
     return 0;
 }
 
@@ -196,7 +182,7 @@ static int split_seg(ckd_file *f, int k, int pieces)
     int64_t step = rest / (n + 1), end = s->end;
     s->end = at + step;
     ckd_xfer_set_end(s, s->end);
-    seg_row_save(f, s);
+    ckd_seg_save(f, s);
     int64_t from = s->end;
     for (int i = 0; i < n; i++) {
         ckd_seg *t = &f->segs[f->nsegs + i];
@@ -207,7 +193,7 @@ static int split_seg(ckd_file *f, int k, int pieces)
         from = t->end;
         t->hash = XXH3_createState();
         XXH3_128bits_reset(t->hash);
-        seg_row_save(f, t);
+        ckd_seg_save(f, t);
     }
     f->nsegs += n;
     f->layout_saved = 1;

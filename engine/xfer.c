@@ -75,8 +75,10 @@ static void journal(ckd_daemon *d, ckd_file *f, ckd_seg *s)
     s->jdecoded = f->zstd ? f->dec : 0;
 }
 
-/* What the response told of the file: its validator and size. */
-static void learn(ckd_file *f, const ckd_fetch_report *r)
+/* What the response told of the file: its validator and size. A file
+ * that turned out large enough to be worth resuming gets its journal rows;
+ * the file's row is written where a resume needs it (the validator). */
+static void learn(ckd_daemon *d, ckd_file *f, const ckd_fetch_report *r)
 {
     int changed = 0;
     if (!f->validator && r->validator[0]) {
@@ -88,9 +90,10 @@ static void learn(ckd_file *f, const ckd_fetch_report *r)
         /* The one range of a file of unknown size now ends there (and may
          * be split, schedule.c). */
         if (f->nsegs == 1 && f->segs[0].start == 0 && f->segs[0].end < 0) f->segs[0].end = f->size;
+        if (f->layout_saved != 1 && f->size >= d->cfg.journal_step) ckd_file_save_layout(f);
         changed = 1;
     }
-    if (changed) ckd_file_persist(f);
+    if (changed && f->layout_saved == 1) ckd_file_persist(f);
 }
 
 static void outcome_of(ckd_daemon *d, ckd_file *f, ckd_seg *s, const ckd_fetch_report *r,
@@ -184,7 +187,7 @@ static void on_report(void *ud, const ckd_fetch_report *r)
     }
     assert(s && s->xfer == x);
     take_progress(d, f, s, r);
-    learn(f, r);
+    learn(d, f, r);
     journal(d, f, s);
     if (!r->final) {
         /* A large stream of unknown size may now be cut into ranges. */
