@@ -127,6 +127,16 @@ void ckd_metrics_outcome(ckd_daemon *d, const ckd_outcome *o, int phase)
     }
 }
 
+void ckd_metrics_verify_failed(ckd_daemon *d, int failed)
+{
+    ckd_metrics *m = d->metrics;
+    if (!m) return;
+    if (failed)
+        m->failures[CKD_MCAUSE_VERIFY]++;
+    else
+        m->retries[CKD_MCAUSE_VERIFY]++;
+}
+
 void ckd_metrics_fetched(ckd_daemon *d, const ckd_file *f, int64_t bytes)
 {
     if (d->metrics) count_bytes(d->metrics, f, bytes);

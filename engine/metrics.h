@@ -48,6 +48,7 @@ struct ckd_file;
     X(DENIED, "denied")                 /* the storage refused the credentials */                  \
     X(DISK, "disk")                     /* writing here failed (ENOSPC, EIO) */                    \
     X(LOCAL_COPY, "local_copy")         /* a verified copy elsewhere could not be used */          \
+    X(VERIFY, "verify")                 /* the bytes' size or hash did not match */                \
     X(OTHER, "other")
 
 #define X(name, label) CKD_MROUTE_##name,
@@ -94,6 +95,8 @@ void ckd_metrics_free(struct ckd_daemon *d);
 void ckd_metrics_outcome(struct ckd_daemon *d, const struct ckd_outcome *o, int phase);
 /* A whole file written by a source that reports no outcome (the archive). */
 void ckd_metrics_fetched(struct ckd_daemon *d, const struct ckd_file *f, int64_t bytes);
+/* A file's size or hash did not match: fetched again (0) or failed (1). */
+void ckd_metrics_verify_failed(struct ckd_daemon *d, int failed);
 /* A job changed state (from: its state before). */
 void ckd_metrics_job_changed(struct ckd_daemon *d, const struct ckd_job *j, int from);
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "metrics.h"
 #include "publish.h"
 
 /* Size and hash are known: accept, refetch once, or fail. */
@@ -20,7 +21,10 @@ void ckd_file_verify(ckd_file *f)
 {
     ckd_job *j = f->job;
     char why[512] = "";
-    int64_t got = f->zstd ? f->dec : f->segs && f->nsegs > 0 ? f->segs[f->nsegs - 1].end : -1;
+    /* Ranges split later are appended: the file ends where the last one does. */
+    int64_t got = f->zstd ? f->dec : -1;
+    for (int k = 0; !f->zstd && k < f->nsegs; k++)
+        if (f->segs[k].end > got) got = f->segs[k].end;
     if (f->size_given && got != f->size)
         snprintf(why, sizeof(why), "size mismatch for '%s': got %lld bytes, expected %lld", f->path,
                  (long long)got, (long long)f->size);
@@ -36,11 +40,12 @@ void ckd_file_verify(ckd_file *f)
         return;
     }
     if (why[0]) {
-        if (f->verify_attempts++ == 0) {
+        int again = f->verify_attempts++ == 0;
+        ckd_metrics_verify_failed(j->d, !again);
+        if (again)
             ckd_file_restart(f, why);
-        } else {
+        else
             ckd_file_fail(f, "%s", why);
-        }
         return;
     }
     ckd_job_fetched(j, f);

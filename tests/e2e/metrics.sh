@@ -55,7 +55,15 @@ rc=0; ckpt fetch -o "$CKT_TMP/out2" "$CKT_BASE_URL/busy/x.bin" > /dev/null 2>&1 
 for _ in $(seq 1 30); do [ "$(pt ckptd_failures_total cause=http_5xx)" = 1 ] && break; sleep 0.1; done
 [ "$(pt ckptd_failures_total cause=http_5xx)" = 1 ] || ckt_fail "failures{http_5xx} is not 1"
 [ "$(pt ckptd_retries_total cause=http_5xx)" = 1 ] || ckt_fail "retries{http_5xx} is not 1"
-[ "$(pt ckptd_jobs state=failed)" = 1 ] || ckt_fail "jobs{state=failed} is not 1"
+
+ckt_log "bytes that do not match their hash: one retry, then one failure, both verify"
+rc=0; ckpt fetch -o "$CKT_TMP/out3" --xxh128 00000000000000000000000000000000 \
+    "$CKT_BASE_URL/slow/f1.bin" > /dev/null 2>&1 || rc=$?
+[ $rc -ne 0 ] || ckt_fail "a file with the wrong hash was accepted"
+for _ in $(seq 1 30); do [ "$(pt ckptd_failures_total cause=verify)" = 1 ] && break; sleep 0.1; done
+[ "$(pt ckptd_failures_total cause=verify)" = 1 ] || ckt_fail "failures{verify} is not 1"
+[ "$(pt ckptd_retries_total cause=verify)" = 1 ] || ckt_fail "retries{verify} is not 1"
+[ "$(pt ckptd_jobs state=failed)" = 2 ] || ckt_fail "jobs{state=failed} is not 2 (the 503 and the bad hash)"
 [ "$(pt ckptd_active_transfers)" = 0 ] || ckt_fail "transfers still active"
 
 ckt_log "ckpt status --json carries the same figures"
