@@ -217,8 +217,7 @@ static void file_probe(ckd_file *f, uint64_t now)
     }
     if (f->nsegs == 1 && first_ranges(d) > 1) {
         if (f->segs[0].end < 0) return; /* the size is not known yet */
-        split_seg(f, 0, first_ranges(d));
-        return;
+        if (split_seg(f, 0, first_ranges(d)) > 0) return;
     }
     uint64_t ms = now - f->probe_ms;
     if (ms < SPLIT_PROBE_MS) return;
