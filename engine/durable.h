@@ -6,7 +6,10 @@
  *   re-hashed and kept (prepare.c). After a reboot only what a sync proved
  *   is claimed; the rest is fetched again.
  * - Every sync_interval_ms, files being written are synced (fdatasync, in
- *   the pool) and the ranges' journaled bytes recorded as durable.
+ *   the pool) and the ranges' journaled bytes recorded as durable. Only
+ *   files the loop holds open (those in ranges, or of segment_threshold and
+ *   more): a smaller file, opened by its worker, starts again from zero
+ *   after a reboot (a same-boot restart still resumes it).
  * - durability "background": a unit is published once its files are
  *   written and verified from the streamed bytes, then synced; until then
  *   it is not durable (a prefetch pointer does not move to it), and after a
