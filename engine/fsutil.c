@@ -44,6 +44,21 @@ char *ckd_staging_path(const char *dir, const char *stem)
     return s;
 }
 
+char *ckd_set_staging_path(const char *output, const char *stem)
+{
+    struct stat st;
+    if (lstat(output, &st) == 0 || errno != ENOENT) return ckd_staging_path(output, stem);
+    char *parent = strdup(output);
+    if (!parent) return NULL;
+    size_t n = strlen(parent);
+    while (n > 1 && parent[n - 1] == '/') parent[--n] = '\0';
+    char *slash = strrchr(parent, '/');
+    if (slash) slash[slash == parent] = '\0';
+    char *s = ckd_staging_path(parent, stem);
+    free(parent);
+    return s;
+}
+
 int ckd_dir_own(const char *path)
 {
     char *parent = strdup(path);

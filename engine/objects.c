@@ -569,7 +569,7 @@ static int add_files(objects_ctx *c, taken *t, size_t nt, size_t *skipped, int64
     ckd_job *j = c->job;
     char stem[32];
     snprintf(stem, sizeof(stem), "ckptd-%lld", (long long)j->id);
-    char *staging = ckd_staging_path(j->output, stem);
+    char *staging = ckd_set_staging_path(j->output, stem);
     json_t *cp = recorded_storage(&c->st);
     ckd_unit u = {.kind = CKD_UNIT_FILES,
                   .target = j->output,

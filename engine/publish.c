@@ -1,6 +1,7 @@
 /* Publish: flush waves make fetched files durable (then verified); a
  * unit whose files are all verified is published — a checkpoint's staging
- * directory renamed into place, a URL set's files moved one by one — with
+ * directory renamed into place, a file set staged beside its new output
+ * renamed the same way, else its files moved one by one — with
  * ckptd's manifest; a canceled job's staging is removed. See publish.h. */
 #include "publish.h"
 
@@ -275,6 +276,36 @@ int ckd_publish_conflict(ckd_job *j, size_t u, int unverified_only, const char *
     return 0;
 }
 
+/* fsync of path's parent directory, so a rename into it is durable. */
+static int fsync_parent(const char *path)
+{
+    char *parent = strdup(path);
+    if (!parent) return -ENOMEM;
+    char *slash = strrchr(parent, '/');
+    if (slash) slash[slash == parent] = '\0';
+    int rc = ckd_fsync_dir(parent);
+    free(parent);
+    return rc;
+}
+
+/* Staging S becomes target T in one rename when T is absent or an empty
+ * directory: 1. 0 when T is a directory with entries (the caller moves
+ * files in), else -errno (-ENOTDIR for a file there). */
+static int rename_whole(const char *S, const char *T)
+{
+    struct stat st;
+    if (lstat(T, &st) != 0) {
+        if (errno != ENOENT) return -errno;
+    } else if (!S_ISDIR(st.st_mode)) {
+        return -ENOTDIR;
+    } else if (!is_empty_dir(T)) {
+        return 0;
+    } else if (rmdir(T) != 0) {
+        return -errno;
+    }
+    return rename(S, T) == 0 ? 1 : -errno;
+}
+
 static int publish_checkpoint(publish_req *r)
 {
     ckd_job *j = r->job;
@@ -302,21 +333,12 @@ static int publish_checkpoint(publish_req *r)
     if ((rc = ckd_manifest_write(j, r->unit, S, r->metadata ? "metadata.json" : NULL, mhex)) < 0)
         return rc;
     snprintf(r->where, sizeof(r->where), "%s", T);
-    struct stat st;
-    char *parent = strdup(T);
-    if (!parent) return -ENOMEM;
-    char *slash = strrchr(parent, '/');
-    if (slash && slash != parent) *slash = '\0';
-    if (lstat(T, &st) != 0) {
-        if (errno != ENOENT)
-            rc = -errno;
-        else if (rename(S, T) != 0)
-            rc = -errno;
-    } else if (!S_ISDIR(st.st_mode)) {
-        rc = -ENOTDIR;
-    } else if (is_empty_dir(T)) {
-        if (rmdir(T) != 0 || rename(S, T) != 0) rc = -errno;
-    } else if (ckd_publish_conflict(j, r->unit, 0, mhex, r->where, sizeof(r->where))) {
+    rc = rename_whole(S, T);
+    if (rc != 0) {
+        if (rc == 1) rc = fsync_parent(T);
+        return rc;
+    }
+    if (ckd_publish_conflict(j, r->unit, 0, mhex, r->where, sizeof(r->where))) {
         rc = -EEXIST;
         r->conflict = 1;
     } else {
@@ -339,8 +361,7 @@ static int publish_checkpoint(publish_req *r)
             snprintf(r->where, sizeof(r->where), "%s/metadata.json", T);
         if (rc == 0) ckd_rm_rf(S);
     }
-    if (rc == 0) rc = ckd_fsync_dir(parent);
-    free(parent);
+    if (rc == 0) rc = fsync_parent(T);
     return rc;
 }
 
@@ -350,6 +371,25 @@ static void publish_work(uv_work_t *req)
     ckd_unit *un = &r->job->units[r->unit];
     if (un->kind == CKD_UNIT_CHECKPOINT) {
         r->err = publish_checkpoint(r);
+        return;
+    }
+    /* A file set staged beside its output (which did not exist then)
+     * becomes it in one rename, unless the output appeared meanwhile. */
+    size_t tl = strlen(un->target);
+    int inside = strncmp(un->staging, un->target, tl) == 0 && un->staging[tl] == '/';
+    int rc = 0;
+    if (!inside) {
+        /* The output gets the mode mkdir gives it (the staging is 0700). */
+        struct stat st;
+        if (mkdir(un->target, 0777) == 0 && lstat(un->target, &st) == 0)
+            chmod(un->staging, st.st_mode & 07777);
+        rc = rename_whole(un->staging, un->target);
+    }
+    if (rc == 1) {
+        r->err = fsync_parent(un->target);
+    } else if (rc < 0) {
+        snprintf(r->where, sizeof(r->where), "%s", un->target);
+        r->err = rc;
     } else {
         r->err = publish_files_into(r, un->target, 0);
         if (r->err == 0) ckd_rm_rf(un->staging);

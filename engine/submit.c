@@ -53,7 +53,7 @@ static int add_url_files(ckd_job *j, json_t *files)
 {
     char stem[32];
     snprintf(stem, sizeof(stem), "ckptd-%lld", (long long)j->id);
-    char *staging = ckd_staging_path(j->output, stem);
+    char *staging = ckd_set_staging_path(j->output, stem);
     if (!staging) return -ENOMEM;
     ckd_unit u = {.kind = CKD_UNIT_FILES, .target = j->output, .staging = staging};
     int rc = ckd_job_add_unit(j, &u);

@@ -8,6 +8,7 @@
 set -euo pipefail
 . "$CKPT_SRC/tests/lib/common.sh"
 . "$CKPT_SRC/tests/lib/detmaster.sh"
+. "$CKPT_SRC/tests/lib/fault.sh"
 ckt_tmpdir
 ckt_detmaster_start
 DET_MASTER=$CKT_DET_URL ckt_daemon_start
@@ -91,7 +92,8 @@ same_files E "$ua"
 ckt_log "URL sets: directories and symlinks named like old staging directories are left alone"
 mkdir -p www F
 ckt_gen_file www/a.bin 200000
-ckt_nginx_start "$CKT_TMP/www"
+ckt_gen_file www/slow/s.bin 3000000
+ckt_nginx_start "$CKT_TMP/www" "location /slow/ { limit_rate 2m; }"
 for i in $(seq 1 30); do
     if [ $((i % 2)) = 0 ]; then ln -s "$CKT_TMP/victim" "F/.ckptd-$i.partial"
     else mkdir "F/.ckptd-$i.partial" && echo mine > "F/.ckptd-$i.partial/mine.txt"; fi
@@ -103,6 +105,24 @@ for i in $(seq 1 2 29); do
     [ "$(cat "F/.ckptd-$i.partial/mine.txt")" = mine ] || ckt_fail "the user's F/.ckptd-$i.partial was touched"
 done
 [ "$(find F -maxdepth 1 -name '.ckptd-*' | wc -l)" = 30 ] || ckt_fail "ckptd left or removed a staging-like entry in F"
+
+ckt_log "a URL set into a new directory: staged beside it, published in one rename, with mkdir's mode"
+mkdir -p www/n/sub && ckt_gen_file www/n/b.bin 100000 && ckt_gen_file www/n/sub/c.bin 3000
+base="http://127.0.0.1:$CKT_NGINX_PORT"
+ckpt fetch -o "$CKT_TMP/G/new" "$base/n/b.bin" "$base/n/sub/c.bin" > /dev/null || ckt_fail "fetch to G/new failed"
+cmp -s www/n/b.bin G/new/b.bin && cmp -s www/n/sub/c.bin G/new/c.bin || ckt_fail "G/new differs"
+mkdir G/ref
+[ "$(stat -c %a G/new)" = "$(stat -c %a G/ref)" ] || ckt_fail "G/new has mode $(stat -c %a G/new), mkdir gives $(stat -c %a G/ref)"
+no_staging G G/new
+
+ckt_log "... and when the user makes that directory (with a file) during the download: moved in file by file"
+id=$(ckpt fetch --detach -o "$CKT_TMP/H" "$base/n/b.bin" "$base/slow/s.bin")
+mkdir H && echo "notes" > H/notes.txt
+[ "$(ckt_job_wait "$id" 60)" = done ] || { ckt_job_log "$id"; ckt_fail "job $id did not finish"; }
+cmp -s www/n/b.bin H/b.bin && cmp -s www/slow/s.bin H/s.bin || ckt_fail "H differs"
+[ "$(cat H/notes.txt)" = notes ] || ckt_fail "the user's H/notes.txt was lost"
+no_staging H
+[ -z "$(ckt_staging "$CKT_TMP/H" "ckptd-$id")" ] || ckt_fail "job $id left its staging directory"
 
 ckt_daemon_stop
 echo "PASS"

@@ -15,9 +15,7 @@ ckt_nginx_start "$www" "location /slow/ { limit_rate 1m; }"
 ckt_daemon_start
 
 # staging_of OUT: the job's staging directory (beside or inside OUT).
-staging_of() {
-    find "$1" "$(dirname "$1")" -maxdepth 1 -name ".ckptd-*.partial" -print -quit 2>/dev/null
-}
+staging_of() { ckt_staging "$1" "ckptd-*"; }
 wait_bytes() { # ID BYTES: until the job has written BYTES
     for _ in $(seq 100); do
         [ "$(ckt_job_field "$1" "['bytes_done']")" -ge "$2" ] && return 0

@@ -136,8 +136,11 @@ ckt_gen_file() {
     chmod 644 "$1"
 }
 
-# ckt_staging DIR STEM: the staging directory ckptd made in DIR for STEM
-# (".STEM-<random>.partial"), or nothing.
-ckt_staging() { find "$1" -maxdepth 1 -name ".$2-*.partial" -print -quit 2>/dev/null; }
+# ckt_staging DIR STEM: the staging directory ckptd made for STEM
+# (".STEM-<random>.partial") inside DIR, or beside it (a file set whose
+# output did not exist yet), or nothing.
+ckt_staging() {
+    find "$1" "$(dirname "$1")" -maxdepth 1 -name ".$2-*.partial" -print -quit 2>/dev/null || true
+}
 
 ckt_xxh128() { xxhsum -H2 "$1" 2>/dev/null | awk '{print $1}'; }
