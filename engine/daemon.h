@@ -78,7 +78,8 @@ typedef struct ckd_daemon {
     /* Told of every job state change (events to subscribers, prefetch):
      * set by engine.c, so that the job model calls no stage above it. */
     void (*job_changed)(struct ckd_daemon *d, struct ckd_job *j, int from_state);
-    uv_prepare_t commit; /* commits the store's open transaction */
+    uv_prepare_t commit;     /* commits the store's open transaction when it is old enough */
+    uv_timer_t commit_timer; /* ... or when it becomes so */
     int stopping;
     int exit_code;
     uint64_t start_ms;

@@ -131,6 +131,8 @@ int ckd_job_set_state(ckd_job *j, enum ckd_job_state to, const char *error)
                     ckd_job_state_name(from), ckd_job_state_name(to), error ? ": " : "",
                     error ? error : "");
     ckd_store_job_update(&j->d->store, j->id, ckd_job_state_name(to), j->error, j->updated);
+    /* A job's state is journaled before anyone hears of it (few per job). */
+    ckd_store_commit(&j->d->store);
     if (j->d->job_changed) j->d->job_changed(j->d, j, from);
     return 0;
 }
@@ -169,6 +171,7 @@ void ckd_file_save_layout(ckd_file *f)
 
 void ckd_file_persist(ckd_file *f)
 {
+    f->row_pending = f->state == CKD_FILE_PENDING && !f->error;
     ckd_store_file_update(&f->job->d->store, f->job->id, f->idx, ckd_file_state_name(f->state),
                           f->size, f->state == CKD_FILE_VERIFIED ? f->hash : NULL, f->validator,
                           f->error);
@@ -381,6 +384,7 @@ int ckd_job_add_file(ckd_job *j, int unit, const char *url, const char *path, in
     f->size_given = size >= 0;
     f->zstd = zstd;
     f->state = CKD_FILE_PENDING;
+    f->row_pending = 1;
     if (expect)
         for (int k = 0; k < 33; k++) f->expect[k] = (char)tolower((unsigned char)expect[k]);
     j->nfiles++;

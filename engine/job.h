@@ -128,6 +128,7 @@ typedef struct ckd_file {
     char expect[33]; /* expected xxh128, "" when none */
     char hash[33];   /* computed xxh128 once fetched */
     enum ckd_file_state state;
+    int row_pending; /* the store's row says pending, without an error */
     char *validator; /* ETag (or Last-Modified) of the first response */
     char *error;
     int verify_attempts;    /* size/hash mismatches so far (one refetch allowed) */

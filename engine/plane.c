@@ -85,10 +85,13 @@ static void registry_remove(ckd_plane *p, pl_xfer *x)
 
 /* ---- command queues ------------------------------------------------------ */
 
-/* Appends c to w's queue (once) and wakes the worker. Control thread. */
+/* Appends c to w's queue (once) and wakes the worker. Control thread.
+ * Only a push into an empty queue wakes it: the worker takes commands until
+ * it finds the queue empty, so it reaches any pushed behind another. */
 static void cmd_push(pl_worker *w, pl_cmd *c)
 {
     uv_mutex_lock(&w->lock);
+    int wake = w->qhead == NULL;
     if (!c->queued) {
         c->queued = 1;
         c->next = NULL;
@@ -99,7 +102,7 @@ static void cmd_push(pl_worker *w, pl_cmd *c)
         w->qtail = c;
     }
     uv_mutex_unlock(&w->lock);
-    uv_async_send(&w->wake);
+    if (wake) uv_async_send(&w->wake);
 }
 
 /* Takes c out of w's queue if it is still there. Caller holds w->lock. */
@@ -122,17 +125,20 @@ static void cmd_unlink_locked(pl_worker *w, pl_cmd *c)
 
 /* ---- reports --------------------------------------------------------------- */
 
+/* As cmd_push: only a report into an empty queue wakes the control loop,
+ * which takes the whole queue at once. */
 void ckd__plane_push_report(ckd_plane *p, pl_report *r)
 {
     r->next = NULL;
     uv_mutex_lock(&p->rlock);
+    int wake = p->rhead == NULL;
     if (p->rtail)
         p->rtail->next = r;
     else
         p->rhead = r;
     p->rtail = r;
     uv_mutex_unlock(&p->rlock);
-    uv_async_send(&p->reports);
+    if (wake) uv_async_send(&p->reports);
 }
 
 /* Close callback of the report async: the very end; done(ud) last. */

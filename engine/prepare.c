@@ -295,7 +295,8 @@ static void prepare_done(uv_work_t *req, int status)
     }
     j->files_verified = verified;
     for (size_t i = 0; i < j->nfiles; i++)
-        if (j->files[i].state == CKD_FILE_PENDING) ckd_file_persist(&j->files[i]);
+        if (j->files[i].state == CKD_FILE_PENDING && !j->files[i].row_pending)
+            ckd_file_persist(&j->files[i]);
     int err = r->err;
     int64_t need = r->need, avail = r->avail;
     char msg[1400];

@@ -441,6 +441,9 @@ static void publish_done(uv_work_t *req, int status)
             }
         }
         ckd_store_unit_status(&j->d->store, j->id, (int)r->unit, un->status, un->via);
+        /* Published: the journal says so at once (and, in background mode,
+         * that the copy is not yet on disk). */
+        ckd_store_commit(&j->d->store);
         if (un->uuid)
             ckd_job_log(j, "info", "published checkpoint %s (%zu files) to '%s'", un->uuid,
                         un->nfiles, un->target);

@@ -83,6 +83,7 @@ static int load_file(void *ud, const ckd_file_row *r)
     f->validator = r->validator ? strdup(r->validator) : NULL;
     f->error = r->error ? strdup(r->error) : NULL;
     int st = ckd_file_state_parse(r->state);
+    f->row_pending = st == CKD_FILE_PENDING && !r->error;
     /* Only verified and failed survive a restart; anything in between is
      * re-proven from the journal. */
     f->state = st == CKD_FILE_VERIFIED || st == CKD_FILE_FAILED ? (enum ckd_file_state)st

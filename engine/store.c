@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fsutil.h"
 #include "log.h"
 #include "storage_auth.h"
 
@@ -135,8 +136,10 @@ int ckd_store_open(ckd_store *s, const char *path)
                   path);
         return -EINVAL;
     }
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK) {
+    /* One thread (the loop) uses the connection: no per-call mutex. */
+    if (sqlite3_open_v2(path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
         int rc = fail(s, "cannot open database");
         ckd_store_close(s);
         return rc;
@@ -168,6 +171,12 @@ int ckd_store_open(ckd_store *s, const char *path)
     };
     for (size_t i = 0; i < sizeof(added) / sizeof(added[0]); i++)
         sqlite3_exec(s->db, added[i], NULL, NULL, NULL);
+    if (sqlite3_prepare_v2(s->db, "BEGIN", -1, &s->begin, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db, "COMMIT", -1, &s->commit, NULL) != SQLITE_OK) {
+        int rc = fail(s, "cannot prepare statement");
+        ckd_store_close(s);
+        return rc;
+    }
     for (int i = 0; i < CKD_ST_COUNT; i++) {
         if (sqlite3_prepare_v2(s->db, sql[i], -1, &s->st[i], NULL) != SQLITE_OK) {
             int rc = fail(s, "cannot prepare statement");
@@ -183,15 +192,26 @@ void ckd_store_close(ckd_store *s)
     if (!s->db) return;
     if (s->in_tx) ckd_store_commit(s);
     for (int i = 0; i < CKD_ST_COUNT; i++) sqlite3_finalize(s->st[i]);
+    sqlite3_finalize(s->begin);
+    sqlite3_finalize(s->commit);
     sqlite3_close(s->db);
     memset(s, 0, sizeof(*s));
+}
+
+/* Runs a prepared statement without results (BEGIN, COMMIT). */
+static int step_once(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
 static int begin(ckd_store *s)
 {
     if (s->in_tx) return 0;
-    if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) return fail(s, "begin");
+    if (step_once(s->begin) < 0) return fail(s, "begin");
     s->in_tx = 1;
+    s->tx_ms = ckd_now_ms();
     return 0;
 }
 
@@ -199,8 +219,13 @@ int ckd_store_commit(ckd_store *s)
 {
     if (!s->in_tx) return 0;
     s->in_tx = 0;
-    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) return fail(s, "commit");
+    if (step_once(s->commit) < 0) return fail(s, "commit");
     return 0;
+}
+
+int64_t ckd_store_tx_age_ms(const ckd_store *s)
+{
+    return s->in_tx ? (int64_t)(ckd_now_ms() - s->tx_ms) : -1;
 }
 
 static void bind_text(sqlite3_stmt *st, int i, const char *v)

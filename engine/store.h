@@ -1,8 +1,9 @@
 /* The durable job store: SQLite in WAL mode under the state directory.
  *
  * Writes from the loop are batched: every mutating call joins one open
- * transaction, committed by ckd_store_commit() (the daemon commits once per
- * loop iteration, and at once where a reply promises durability). WAL with
+ * transaction, committed by ckd_store_commit() (the daemon commits a
+ * transaction at most CKD_COMMIT_MS after it began, and at once where a
+ * reply promises durability). WAL with
  * synchronous=NORMAL survives kill -9 without an fsync per commit; callers
  * flush file data *before* writing the row that claims it. */
 #ifndef CKD_STORE_H
@@ -10,6 +11,9 @@
 
 #include <sqlite3.h>
 #include <stdint.h>
+
+/* The longest a change waits in the open transaction (see above). */
+#define CKD_COMMIT_MS 20
 
 enum {
     CKD_ST_JOB_INSERT,
@@ -31,7 +35,9 @@ enum {
 typedef struct ckd_store {
     sqlite3 *db;
     int in_tx;
+    uint64_t tx_ms; /* when the open transaction began (ckd_now_ms) */
     sqlite3_stmt *st[CKD_ST_COUNT];
+    sqlite3_stmt *begin, *commit;
 } ckd_store;
 
 typedef struct ckd_job_row {
@@ -74,6 +80,8 @@ typedef struct ckd_seg_row {
 int ckd_store_open(ckd_store *s, const char *path);
 void ckd_store_close(ckd_store *s);
 int ckd_store_commit(ckd_store *s);
+/* Milliseconds since the open transaction began, or -1 when none is open. */
+int64_t ckd_store_tx_age_ms(const ckd_store *s);
 const char *ckd_store_errmsg(ckd_store *s);
 
 int ckd_store_job_insert(ckd_store *s, const ckd_job_row *r, int64_t *id);
