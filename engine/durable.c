@@ -212,6 +212,7 @@ static void settle_done(uv_work_t *req, int status)
         } else if (!un->durable) {
             un->durable = 1;
             ckd_store_unit_durable(&d->store, j->id, (int)r->unit, 1);
+            ckd_store_commit(&d->store); /* journaled before anyone hears of it */
             ckd_job_log(j, "info", "'%s' is on disk (synced in %llu ms after publication)",
                         un->target, (unsigned long long)r->took_ms);
             /* Subscribers and a prefetch waiting for a durable copy hear of it. */

@@ -169,12 +169,30 @@ void ckd_file_save_layout(ckd_file *f)
     f->layout_saved = 1;
 }
 
-void ckd_file_persist(ckd_file *f)
+int ckd_file_persist(ckd_file *f)
 {
     f->row_pending = f->state == CKD_FILE_PENDING && !f->error;
-    ckd_store_file_update(&f->job->d->store, f->job->id, f->idx, ckd_file_state_name(f->state),
-                          f->size, f->state == CKD_FILE_VERIFIED ? f->hash : NULL, f->validator,
-                          f->error);
+    const char *hash = f->state == CKD_FILE_VERIFIED ? f->hash : NULL;
+    if (f->has_row)
+        return ckd_store_file_update(&f->job->d->store, f->job->id, f->idx,
+                                     ckd_file_state_name(f->state), f->size, hash, f->validator,
+                                     f->error);
+    ckd_file_row fr = {.job_id = f->job->id,
+                       .idx = f->idx,
+                       .unit = f->unit,
+                       .url = f->url,
+                       .path = f->path,
+                       .size = f->size,
+                       .size_given = f->size_given,
+                       .expect = f->expect[0] ? f->expect : NULL,
+                       .hash = hash,
+                       .state = ckd_file_state_name(f->state),
+                       .validator = f->validator,
+                       .error = f->error,
+                       .zstd = f->zstd};
+    int rc = ckd_store_file_insert(&f->job->d->store, &fr);
+    if (rc == 0) f->has_row = 1;
+    return rc;
 }
 
 /* ---- model helpers --------------------------------------------------------- */
@@ -361,8 +379,8 @@ int ckd_job_add_unit(ckd_job *j, const ckd_unit *u)
     return rc;
 }
 
-int ckd_job_add_file(ckd_job *j, int unit, const char *url, const char *path, int64_t size,
-                     const char *expect, int zstd)
+static int add_file(ckd_job *j, int unit, const char *url, const char *path, int64_t size,
+                    const char *expect, int zstd, int record)
 {
     if (j->nfiles == j->files_cap) {
         /* Doubling: 100,000 files are added one by one. */
@@ -384,7 +402,6 @@ int ckd_job_add_file(ckd_job *j, int unit, const char *url, const char *path, in
     f->size_given = size >= 0;
     f->zstd = zstd;
     f->state = CKD_FILE_PENDING;
-    f->row_pending = 1;
     if (expect)
         for (int k = 0; k < 33; k++) f->expect[k] = (char)tolower((unsigned char)expect[k]);
     j->nfiles++;
@@ -392,17 +409,20 @@ int ckd_job_add_file(ckd_job *j, int unit, const char *url, const char *path, in
     if (j->units[unit].kind == CKD_UNIT_CHECKPOINT && strcmp(path, CKD_CHECKSUMS_NAME) == 0)
         j->units[unit].sums_file = f->idx;
     if (!f->url || !f->path) return -ENOMEM;
-    ckd_file_row fr = {.job_id = j->id,
-                       .idx = f->idx,
-                       .unit = unit,
-                       .url = f->url,
-                       .path = f->path,
-                       .size = f->size,
-                       .size_given = f->size_given,
-                       .expect = f->expect[0] ? f->expect : NULL,
-                       .state = "pending",
-                       .zstd = zstd};
-    return ckd_store_file_insert(&j->d->store, &fr);
+    f->row_pending = 1;
+    return record ? ckd_file_persist(f) : 0;
+}
+
+int ckd_job_add_file(ckd_job *j, int unit, const char *url, const char *path, int64_t size,
+                     const char *expect, int zstd)
+{
+    return add_file(j, unit, url, path, size, expect, zstd, 1);
+}
+
+int ckd_job_add_source_file(ckd_job *j, int unit, const char *url, const char *path, int64_t size,
+                            const char *expect, int zstd)
+{
+    return add_file(j, unit, url, path, size, expect, zstd, 0);
 }
 
 int ckd_file_all_written(const ckd_file *f)

@@ -128,7 +128,9 @@ typedef struct ckd_file {
     char expect[33]; /* expected xxh128, "" when none */
     char hash[33];   /* computed xxh128 once fetched */
     enum ckd_file_state state;
-    int row_pending; /* the store's row says pending, without an error */
+    int has_row;     /* the store holds a row for the file */
+    int row_pending; /* the store says pending, without an error (its row, or the job's
+                      * source for a source file without one) */
     char *validator; /* ETag (or Last-Modified) of the first response */
     char *error;
     int verify_attempts;    /* size/hash mismatches so far (one refetch allowed) */
@@ -226,7 +228,7 @@ int ckd_job_set_state(ckd_job *j, enum ckd_job_state to, const char *error);
  * persist, writes the file's row. */
 int ckd_file_set_state(ckd_file *f, enum ckd_file_state to, int persist);
 /* Writes the file's row (state, size, hash, validator, error). */
-void ckd_file_persist(ckd_file *f);
+int ckd_file_persist(ckd_file *f);
 /* Writes range s's journal row (its bounds and what it claims so far). */
 void ckd_seg_save(ckd_file *f, const ckd_seg *s);
 /* Replaces the file's journal rows with one per range; layout_saved = 1. */
@@ -251,6 +253,11 @@ int ckd_job_add_unit(ckd_job *j, const ckd_unit *u);
 /* Adds a file before any transfer started (the files array may move). */
 int ckd_job_add_file(ckd_job *j, int unit, const char *url, const char *path, int64_t size,
                      const char *expect, int zstd);
+/* The same for a file the job's recorded source lists (a URL set): its row
+ * is written at its first change, and a restart rebuilds it from the
+ * source, so that submitting 100,000 URLs writes one row, not 100,000. */
+int ckd_job_add_source_file(ckd_job *j, int unit, const char *url, const char *path, int64_t size,
+                            const char *expect, int zstd);
 /* Resolution done: the job runs (its prepare pass comes from the scheduler). */
 void ckd_job_resolved(ckd_job *j);
 /* Drops what a failed resolution added, so a resume resolves again. */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "submit.h"
 
 /* ---- loading after a restart ------------------------------------------- */
 
@@ -69,6 +70,9 @@ static int load_file(void *ud, const ckd_file_row *r)
     }
     ckd_file *f = &j->files[r->idx];
     if (r->unit < 0 || (size_t)r->unit >= j->nunits) return c->rc = -EINVAL;
+    ckd_file_release(f); /* a URL set's file rebuilt from the source: the row is newer */
+    memset(f, 0, sizeof(*f));
+    f->has_row = 1;
     f->job = j;
     f->idx = r->idx;
     f->unit = r->unit;
@@ -159,8 +163,10 @@ static int load_job(void *ud, const ckd_job_row *r)
     j->options = json_loads(r->options, 0, NULL);
     char why[256];
     json_t *err_data = NULL;
+    int spec_ok = j->source != NULL;
     if (j->source &&
         ckd_spec_parse(j->source, j->options, &j->spec, why, sizeof(why), &err_data) != 0) {
+        spec_ok = 0;
         /* Recorded by an earlier version with other rules: it keeps its
          * record, but does not run again. */
         json_decref(err_data);
@@ -179,11 +185,15 @@ static int load_job(void *ud, const ckd_job_row *r)
     }
     c->j = j;
     if (ckd_store_each_unit(&c->d->store, j->id, load_unit, c) < 0 || c->rc < 0 ||
+        /* A URL set's files are its source's; rows hold what changed. */
+        (spec_ok && j->spec.kind == CKD_KIND_URLS && j->nunits == 1 &&
+         (c->rc = ckd_url_files_add(j, json_object_get(j->source, "files"))) < 0) ||
         ckd_store_each_file(&c->d->store, j->id, load_file, c) < 0 || c->rc < 0 ||
         ckd_store_each_seg(&c->d->store, j->id, load_seg, c) < 0 || c->rc < 0) {
         ckd_job_free(j);
         return c->rc ? c->rc : (c->rc = -EIO);
     }
+    for (size_t u = 0; u < j->nunits; u++) j->units[u].nfiles = 0;
     for (size_t i = 0; i < j->nfiles; i++) {
         ckd_file *f = &j->files[i];
         j->units[f->unit].nfiles++;

@@ -48,16 +48,9 @@ int ckd_job_check_paths(const ckd_job *j, char *why, size_t whylen)
     return rc;
 }
 
-/* A URL set is one unit: files renamed one by one into the output. */
-static int add_url_files(ckd_job *j, json_t *files)
+int ckd_url_files_add(ckd_job *j, const json_t *files)
 {
-    char stem[32];
-    snprintf(stem, sizeof(stem), "ckptd-%lld", (long long)j->id);
-    char *staging = ckd_set_staging_path(j->output, stem);
-    if (!staging) return -ENOMEM;
-    ckd_unit u = {.kind = CKD_UNIT_FILES, .target = j->output, .staging = staging};
-    int rc = ckd_job_add_unit(j, &u);
-    free(staging);
+    int rc = 0;
     size_t i;
     json_t *fo;
     json_array_foreach(files, i, fo)
@@ -68,13 +61,26 @@ static int add_url_files(ckd_job *j, json_t *files)
         const char *path = json_string_value(json_object_get(fo, "path"));
         int zstd = ckd_job_wants_decoding(j, url, path);
         char *stored = zstd ? ckd_zstd_stored_name(path) : strdup(path);
-        rc = stored ? ckd_job_add_file(j, 0, url, stored,
-                                       json_is_integer(size) ? json_integer_value(size) : -1,
-                                       json_string_value(json_object_get(fo, "xxh128")), zstd)
+        rc = stored ? ckd_job_add_source_file(
+                          j, 0, url, stored, json_is_integer(size) ? json_integer_value(size) : -1,
+                          json_string_value(json_object_get(fo, "xxh128")), zstd)
                     : -ENOMEM;
         free(stored);
     }
     return rc;
+}
+
+/* A URL set is one unit: its output staged beside it or inside it. */
+static int add_url_files(ckd_job *j, json_t *files)
+{
+    char stem[32];
+    snprintf(stem, sizeof(stem), "ckptd-%lld", (long long)j->id);
+    char *staging = ckd_set_staging_path(j->output, stem);
+    if (!staging) return -ENOMEM;
+    ckd_unit u = {.kind = CKD_UNIT_FILES, .target = j->output, .staging = staging};
+    int rc = ckd_job_add_unit(j, &u);
+    free(staging);
+    return rc < 0 ? rc : ckd_url_files_add(j, files);
 }
 
 int ckd_job_submit(ckd_daemon *d, json_t *params, ckd_job **out, char *why, size_t whylen,

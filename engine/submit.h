@@ -14,6 +14,10 @@ int ckd_job_submit(ckd_daemon *d, json_t *params, ckd_job **out, char *why, size
 /* options.decompress and a ".zst" name: the file is stored decoded, without
  * the suffix (ckd_zstd_stored_name). */
 int ckd_job_wants_decoding(const ckd_job *j, const char *url, const char *path);
+/* Adds a URL set's files (the source's "files") to its one unit, without
+ * rows (ckd_job_add_source_file): at submission, and again when a restart
+ * rebuilds the job from its recorded source. */
+int ckd_url_files_add(ckd_job *j, const json_t *files);
 /* -EEXIST (why filled) when two files of a unit would share a stored path. */
 int ckd_job_check_paths(const ckd_job *j, char *why, size_t whylen);
 

@@ -63,5 +63,26 @@ ckpt watch "$id" >/dev/null || ckt_fail "job did not finish after corruption"
 [ "$(ckt_xxh128 "$CKT_TMP/outc/c.bin")" = "$src_c" ] || ckt_fail "corruption survived"
 grep -q "did not match" <(ckpt --json job "$id") || ckt_fail "the job's log does not mention the rejected range"
 
+ckt_log "a URL set killed midway: verified files are kept, the rest rebuilt from the job's record"
+for i in 1 2 3 4 5; do ckt_gen_file "$www/s$i.bin" 20000; done
+ckt_gen_file "$www/slow/last.bin" 3000000
+urls=$(for i in 1 2 3 4 5; do echo "$CKT_BASE_URL/s$i.bin"; done; echo "$CKT_BASE_URL/slow/last.bin")
+id=$(ckpt fetch --detach -o "$CKT_TMP/set" $urls)
+for _ in $(seq 100); do
+    [ "$(sqlite3 "$CKT_STATE/ckptd.db" "select count(*) from files where job_id=$id and state='verified'")" = 5 ] && break
+    sleep 0.05
+done
+ckt_daemon_kill9
+sleep 0.3
+gets() { grep -c "GET /s$1.bin" "$CKT_NGINX_PREFIX/logs/access.log" || true; }
+before=$(gets 3)
+ckt_daemon_start
+ckpt watch "$id" >/dev/null || ckt_fail "the URL set did not finish after the restart"
+for i in 1 2 3 4 5; do cmp -s "$www/s$i.bin" "$CKT_TMP/set/s$i.bin" || ckt_fail "set/s$i.bin differs"; done
+cmp -s "$www/slow/last.bin" "$CKT_TMP/set/last.bin" || ckt_fail "set/last.bin differs"
+[ "$(gets 3)" = "$before" ] || ckt_fail "a file verified before the kill was fetched again"
+[ "$(ckpt --json job "$id" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["job"]["files"]))')" = 6 ] \
+    || ckt_fail "the restarted job does not list its 6 files"
+
 ckt_daemon_stop
 echo "crash_resume: ok"
