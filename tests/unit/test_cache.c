@@ -344,14 +344,10 @@ static void test_azure_sas(void)
     /* Refused: not under the endpoint, a query already, no blob, a bad
      * escape or a decoded NUL or newline, a lifetime out of range. */
     const char *bad[] = {
-        "http://127.0.0.1:10000/other/ckpts/a",
-        CKD_AZURE_DEV_ENDPOINT "/ckpts/a?x=1",
-        CKD_AZURE_DEV_ENDPOINT "/ckpts/",
-        CKD_AZURE_DEV_ENDPOINT "/ckpts",
-        CKD_AZURE_DEV_ENDPOINT "//a",
-        CKD_AZURE_DEV_ENDPOINT "/ckpts/a%zz",
-        CKD_AZURE_DEV_ENDPOINT "/ckpts/a%2",
-        CKD_AZURE_DEV_ENDPOINT "/ckpts/a%00b",
+        "http://127.0.0.1:10000/other/ckpts/a", CKD_AZURE_DEV_ENDPOINT "/ckpts/a?x=1",
+        CKD_AZURE_DEV_ENDPOINT "/ckpts/",       CKD_AZURE_DEV_ENDPOINT "/ckpts",
+        CKD_AZURE_DEV_ENDPOINT "//a",           CKD_AZURE_DEV_ENDPOINT "/ckpts/a%zz",
+        CKD_AZURE_DEV_ENDPOINT "/ckpts/a%2",    CKD_AZURE_DEV_ENDPOINT "/ckpts/a%00b",
         CKD_AZURE_DEV_ENDPOINT "/ckpts/a%0Ab",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -370,8 +366,8 @@ static void test_azure_sas(void)
     ckd_azure_creds_release(&c);
 
     /* An https endpoint: the SAS says so (spr=https, signed). */
-    azure_creds("DefaultEndpointsProtocol=https;AccountName=myaccount;AccountKey=" CKD_AZURE_DEV_KEY,
-                &c);
+    azure_creds(
+        "DefaultEndpointsProtocol=https;AccountName=myaccount;AccountKey=" CKD_AZURE_DEV_KEY, &c);
     url = ckd_azure_blob_url(&c, "ckpts", "u/model.bin");
     s = ckd_azure_sas_url(&c, url, T_SAS, 3600, &rc);
     CKT_ASSERT_STR_EQ(s, "https://myaccount.blob.core.windows.net/ckpts/u/model.bin?sv=2021-08-06&"
