@@ -3,7 +3,8 @@
 # without it, on this machine with Linux network namespaces.
 #
 #   sudo bench/fleet.sh [--nodes N] [--files F] [--file-mib M] [--big-mib B]
-#                       [--rate 1gbit] [--build DIR] [--work DIR] [--keep]
+#                       [--rate 1gbit] [--build DIR] [--work DIR] [--out DIR]...
+#                       [--keep]
 #
 # Topology (all inside namespaces this script creates, removed on exit;
 # nothing leaves the machine, nothing touches the host's own network):
@@ -19,13 +20,17 @@
 # cache (cache={"url": "http://10.77.0.2:8080", "origins": [origin]}), then
 # straight from the origin. Reported: bytes the origin sent / checkpoint
 # size, and the time until the last node holds a verified copy.
+# Disk: the checkpoint and the cache's copy under --work, and N copies per
+# round: --out DIR (repeatable) spreads the nodes' copies over several disks,
+# node I in the ((I-1) mod count)-th (default: under --work). Each round's
+# copies, and the cache's after its round, are removed when it is measured.
 # Last line:
 #   fleet: nodes=N origin_ratio=R cached_s=T direct_s=D direct_origin_ratio=R0
 # Needs root (ip netns, tc), nginx with the slice module, xxhsum.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(dirname "$here")
-N=8 F=64 M=32 B=2048 RATE=1gbit BUILD=$src/build WORK=$here/work/fleet KEEP=0
+N=8 F=64 M=32 B=2048 RATE=1gbit BUILD=$src/build WORK=$here/work/fleet KEEP=0 OUTS=()
 while [ $# -gt 0 ]; do
     case $1 in
     --nodes) N=$2; shift 2 ;;
@@ -35,8 +40,9 @@ while [ $# -gt 0 ]; do
     --rate) RATE=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;
     --work) WORK=$2; shift 2 ;;
+    --out) OUTS+=("$2"); shift 2 ;;
     --keep) KEEP=1; shift ;;
-    -h | --help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "fleet.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -45,6 +51,11 @@ done
 CKPTD=$BUILD/engine/ckptd CKPT=$BUILD/cli/ckpt
 [ -x "$CKPTD" ] && [ -x "$CKPT" ] || { echo "fleet.sh: build first ($BUILD)" >&2; exit 2; }
 for t in ip tc nginx xxhsum python3; do command -v $t >/dev/null || { echo "fleet.sh: $t missing" >&2; exit 2; }; done
+
+[ ${#OUTS[@]} -gt 0 ] || OUTS=("$WORK/run")
+# Where node I's copy goes (its state stays under --work).
+out_of() { echo "${OUTS[$((($1 - 1) % ${#OUTS[@]}))]}/fleet-n$1"; }
+drop_copies() { local i; for i in $(seq 1 "$N"); do rm -rf "$(out_of "$i")"; done; }
 
 P=ckf$$                         # this run's namespaces: ckf<pid>-*
 PIDS=()
@@ -56,7 +67,7 @@ cleanup() {
     sleep 0.5
     for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
     for ns in "${NSS[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
-    if [ "$KEEP" != 1 ]; then rm -rf "$WORK/run"; fi
+    if [ "$KEEP" != 1 ]; then rm -rf "$WORK/run"; drop_copies; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -194,7 +205,8 @@ round() { # NAME -> sets R_S (seconds) and R_BYTES (origin bytes)
     local t0 t1 i fp=()
     t0=$(date +%s.%N)
     for i in $(seq 1 "$N"); do
-        "$CKPT" --socket "${SOCKS[$((i - 1))]}" fetch -i "$list" -o "$run/n$i/out" > "$run/n$i/fetch.out" 2>&1 &
+        mkdir -p "$(dirname "$(out_of "$i")")"
+        "$CKPT" --socket "${SOCKS[$((i - 1))]}" fetch -i "$list" -o "$(out_of "$i")" > "$run/n$i/fetch.out" 2>&1 &
         fp+=($!)
     done
     local bad=0
@@ -219,12 +231,14 @@ start_nodes '{"url":"http://10.77.0.2:8080","origins":["http://10.77.0.1:8000"]}
 round cached
 cached_s=$R_S cached_bytes=$R_BYTES
 stop_nodes
-rm -rf "$run"/n*/out
+drop_copies
+rm -rf "$run/cache/data" # the direct round does not use the cache
 
 start_nodes null
 round direct
 direct_s=$R_S direct_bytes=$R_BYTES
 stop_nodes
+drop_copies
 
 ratio=$(python3 -c "print(f'{$cached_bytes / $total:.3f}')")
 ratio0=$(python3 -c "print(f'{$direct_bytes / $total:.3f}')")

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "azure.h"
+#include "azure_sas.h"
 #include "gcs.h"
 #include "presign.h"
 #include "s3.h"
@@ -57,7 +58,10 @@ static char *signed_url(const ckd_cache_creds *cr, const char *url, time_t now, 
         if (s) snprintf(s, n, "%s?%s", url, cr->azure->sas);
         return s;
     } else if (cr->azure) {
-        return NULL; /* Shared Key signs its headers: no URL of its own */
+        /* Shared Key signs headers: a service SAS for this blob instead. */
+        char *s = ckd_azure_sas_url(cr->azure, url, now, CKD_CACHE_PRESIGN_S, rc);
+        if (!s && *rc != -ENOMEM) *rc = 0; /* unusable here: the origin's own way */
+        return s;
     } else {
         /* A plain HTTP source, or a GCS bearer token (it goes in a header). */
         char *s = strdup(url);
@@ -80,19 +84,27 @@ static char *signed_url(const ckd_cache_creds *cr, const char *url, time_t now, 
     return s;
 }
 
+char *ckd_cache_req_url(const ckd_cache *c, const ckd_cache_creds *cr, const char *url, time_t now,
+                        uint64_t now_ms, int *rc)
+{
+    *rc = 0;
+    enum ckd_origin o = ckd_cache_origin_of(cr);
+    if (!ckd_cache_use(c, o, url, now_ms)) return NULL;
+    char *origin = signed_url(cr, url, now, rc);
+    if (!origin) return NULL;
+    char *via = ckd_cache_url(&c->cfg, o, origin);
+    explicit_bzero(origin, strlen(origin));
+    free(origin);
+    return via;
+}
+
 int ckd_cache_req_apply(const ckd_cache *c, const ckd_cache_creds *cr, CURL *e, const char *url,
                         int64_t start, int64_t end, time_t now, uint64_t now_ms,
                         struct curl_slist **headers)
 {
-    enum ckd_origin o = ckd_cache_origin_of(cr);
-    if (!ckd_cache_use(c, o, url, now_ms)) return 0;
     int rc;
-    char *origin = signed_url(cr, url, now, &rc);
-    if (!origin) return rc;
-    char *via = ckd_cache_url(&c->cfg, o, origin);
-    explicit_bzero(origin, strlen(origin));
-    free(origin);
-    if (!via) return 0;
+    char *via = ckd_cache_req_url(c, cr, url, now, now_ms, &rc);
+    if (!via) return rc;
     curl_easy_setopt(e, CURLOPT_URL, via);
     explicit_bzero(via, strlen(via));
     free(via);

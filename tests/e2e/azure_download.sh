@@ -20,12 +20,8 @@ u=$(ckt_det_q '[c["uuid"] for c in d["checkpoints"] if c["experimentId"]==6 and 
     ckt_fail "checkpoint $u was not uploaded to azurite"
 
 # The reference: the stand-in's archive of the checkpoint, the bytes it uploaded.
-tok=$(curl -sf -X POST -d '{"username":"determined","password":"","isHashed":false}' \
-    "$CKT_DET_URL/api/v1/auth/login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 ref=$CKT_TMP/ref
-mkdir "$ref"
-curl -sf -H "Authorization: Bearer $tok" -H 'Accept: application/x-tar' "$CKT_DET_URL/checkpoints/$u" |
-    tar -x -C "$ref" || ckt_fail "cannot unpack the stand-in's archive"
+ckt_det_reference "$u" "$ref"
 for f in 'notes/run 1+2 ~é.txt' 'notes/50% α=β&γ;δ#1.txt' 'notes/empty' 'big/shard 1.bin'; do
     [ -f "$ref/$f" ] || ckt_fail "the archive lacks '$f'"
 done

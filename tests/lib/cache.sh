@@ -10,6 +10,18 @@
 #   ckt_cache_kill               -> kill -9, as a crash would
 #   ckt_cache_upstream_bytes     -> bytes the cache received from origins so far
 #   ckt_origin_bytes LOG         -> body bytes an nginx origin sent (combined log)
+#   ckt_cache_node NAME MODE UUID SETTING... -> a node: its own ckptd (socket and
+#                                   state $CKT_TMP/NAME.*, DET_MASTER=$CKT_DET_URL)
+#                                   takes the config SETTINGs, downloads UUID with
+#                                   --mode MODE to $CKT_TMP/out-NAME, checks that
+#                                   the job is done with every file verified and no
+#                                   request fell back to the origin, and stops.
+#                                   Credentials: export them, and CKT_KEEP_AWS=1 or
+#                                   CKT_KEEP_AZURE=1, first.
+#   ckt_cache_served_once BEFORE TOTAL -> fails unless the origin sent the cache
+#                                   less than a tenth of TOTAL bytes since
+#                                   ckt_cache_upstream_bytes said BEFORE, and the
+#                                   cache logged a hit
 
 ckt_cache_start() {
     [ $# -ge 1 ] || ckt_fail "ckt_cache_start needs at least one origin"
@@ -73,4 +85,29 @@ ckt_cache_upstream_bytes() {
 
 ckt_origin_bytes() {
     awk '{s += $10} END {printf "%.0f\n", s}' "$1"
+}
+
+ckt_cache_node() {
+    local name=$1 mode=$2 uuid=$3
+    shift 3
+    CKT_SOCK=$CKT_TMP/$name.sock CKT_STATE=$CKT_TMP/$name.state
+    DET_MASTER=$CKT_DET_URL ckt_daemon_start
+    ckpt config set "$@" > /dev/null || ckt_fail "$name: config set $*"
+    ckpt checkpoint download "$uuid" --mode "$mode" -o "$CKT_TMP/out-$name" -q \
+        > "$CKT_TMP/$name.dl" 2>&1 || { cat "$CKT_TMP/$name.dl"; ckt_fail "$name: the download failed"; }
+    ckpt job 1 > "$CKT_TMP/$name.job"
+    ckpt --json job 1 | python3 -c 'import json, sys
+j = json.load(sys.stdin)["job"]
+assert j["state"] == "done" and all(f["state"] == "verified" for f in j["files"]), j["files"]' ||
+        ckt_fail "$name: not every file verified"
+    ckt_daemon_stop
+    ! grep -q "from the origin\|from the master" "$CKT_TMP/$name.job" ||
+        { cat "$CKT_TMP/$name.job"; ckt_fail "$name: a request fell back to the origin"; }
+}
+
+ckt_cache_served_once() {
+    local now
+    now=$(ckt_cache_upstream_bytes)
+    [ $((now - $1)) -lt $(($2 / 10 + 4096)) ] || ckt_fail "the origin sent $((now - $1)) more bytes"
+    grep -q 'cache=HIT' "$CKT_CACHE_LOG" || ckt_fail "no cache hit"
 }

@@ -1,5 +1,6 @@
 # Starts the Determined stand-in for a test: ckt_detmaster_start [EXTRA ARGS]
-# sets CKT_DET_URL and CKT_DET_DATA; ckt_det_dataset prints /_ctl/dataset.
+# sets CKT_DET_URL and CKT_DET_DATA; ckt_det_dataset prints /_ctl/dataset;
+# ckt_det_reference UUID DIR unpacks the stand-in's archive of a checkpoint.
 # With CKT_DET_NAME=x set, a further stand-in: its own port file and log
 # (det-x.port, detmaster-x.log); with --tls-cert the URL is https.
 ckt_detmaster_start() {
@@ -23,5 +24,16 @@ ckt_detmaster_start() {
 }
 
 ckt_det_dataset() { curl -sf "$CKT_DET_URL/_ctl/dataset"; }
+# ckt_det_reference UUID DIR: the stand-in's tar archive of checkpoint UUID
+# (the bytes it stores or uploaded) unpacked into DIR, as the reference.
+ckt_det_reference() {
+    local tok
+    tok=$(curl -sf -X POST -d '{"username":"determined","password":"","isHashed":false}' \
+        "$CKT_DET_URL/api/v1/auth/login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])') ||
+        ckt_fail "cannot log in to the stand-in"
+    mkdir -p "$2"
+    curl -sf -H "Authorization: Bearer $tok" -H 'Accept: application/x-tar' "$CKT_DET_URL/checkpoints/$1" |
+        tar -x -C "$2" || ckt_fail "cannot unpack the stand-in's archive of $1"
+}
 # ckt_det_q PYTHON_EXPR: evaluates an expression over the dataset `d`.
 ckt_det_q() { ckt_det_dataset | python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
