@@ -151,10 +151,16 @@ static void plane_free(uv_handle_t *h)
     if (done) done(ud);
 }
 
+CURL *ckd_plane_easy(ckd_plane *p)
+{
+    return p->nspare > 0 ? p->spare[--p->nspare] : curl_easy_init();
+}
+
 /* Every worker has exited and been joined: free what is left. */
 static void plane_teardown(ckd_plane *p)
 {
     p->torn_down = 1;
+    while (p->nspare > 0) curl_easy_cleanup(p->spare[--p->nspare]);
     for (int i = 0; i < p->nworkers; i++) uv_mutex_destroy(&p->w[i].lock);
     free(p->w);
     p->w = NULL;
@@ -176,6 +182,10 @@ static void deliver_final(ckd_plane *p, pl_report *r)
     cmd_unlink_locked(w, &x->end_cmd);
     uv_mutex_unlock(&w->lock);
     w->nactive--;
+    if (x->spent && p->nspare < PL_SPARE_EASY && !p->closing)
+        p->spare[p->nspare++] = x->spent;
+    else if (x->spent)
+        curl_easy_cleanup(x->spent);
     r->r.hash = r->state;
     p->cb(p->ud, &r->r);
     XXH3_freeState(x->final.state);

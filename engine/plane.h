@@ -53,7 +53,7 @@ typedef struct ckd_fetch {
                    * from a successful submit: it sets WRITEFUNCTION/DATA, HEADERFUNCTION/DATA,
                    * PRIVATE, ERRORBUFFER, NOSIGNAL, FAILONERROR (0), BUFFERSIZE,
                    * CLOSESOCKETFUNCTION/DATA (and RANGE unless range_set, and HTTPHEADER when
-                   * it adds If-Range) and cleans it up */
+                   * it adds If-Range), and at the end resets it for ckd_plane_easy */
     struct curl_slist *headers; /* the list set as CURLOPT_HTTPHEADER, or NULL (the plane may
                                  * append If-Range and re-set it), freed by the plane */
     int fd;                     /* destination (O_RDWR); the owner keeps it open until the final
@@ -142,6 +142,10 @@ void ckd_plane_set_rate(ckd_plane *p, int64_t bytes_per_s);
 void ckd_plane_set_buffer_size(ckd_plane *p, long bytes);
 /* The default receive buffer per transfer (measured: bench/plane_bench.c). */
 #define CKD_PLANE_BUFFER_SIZE (256L << 10)
+/* An easy handle for a work item: one a finished item left behind (reset
+ * to libcurl's defaults with curl_easy_reset) or a new one; NULL when out
+ * of memory. A handle not submitted after all is the caller's to clean up. */
+CURL *ckd_plane_easy(ckd_plane *p);
 /* Transfers submitted and not yet finally reported. */
 int ckd_plane_active(const ckd_plane *p);
 /* Aborts all work (ABORTED reports are delivered before done), stops and

@@ -118,7 +118,8 @@ void ckd__plane_xfer_finish(pl_xfer *x)
     XXH3_copyState(x->final.state, x->f.zstd ? x->frame_hash : x->hash);
     XXH3_freeState(x->hash);
     x->hash = NULL;
-    curl_easy_cleanup(x->f.easy);
+    curl_easy_reset(x->f.easy); /* back to the control thread, for ckd_plane_easy */
+    x->spent = x->f.easy;
     x->f.easy = NULL;
     curl_slist_free_all(x->f.headers);
     x->f.headers = NULL;

@@ -67,6 +67,7 @@ typedef struct pl_xfer {
     /* control */
     struct pl_xfer *hnext; /* registry chain */
     int widx;              /* the worker it went to */
+    CURL *spent;           /* its easy handle, reset at the end, for ckd_plane_easy */
     pl_cmd submit_cmd, abort_cmd, end_cmd;
     /* worker */
     struct pl_worker *w;
@@ -136,6 +137,9 @@ typedef struct pl_worker {
 } pl_worker;
 
 /* The plane: control side state, the report queue and the bandwidth bucket. */
+/* Reset easy handles kept for reuse: a new one costs more than a reset. */
+#define PL_SPARE_EASY 64
+
 struct ckd_plane {
     uv_loop_t *control;
     ckd_plane_report_cb cb;
@@ -152,6 +156,9 @@ struct ckd_plane {
     size_t nbuckets;
     int nactive;
     long bufsize;
+    /* easy handles back from finished work, reset (control) */
+    CURL *spare[PL_SPARE_EASY];
+    int nspare;
     /* shutdown (control) */
     int closing, exited, torn_down;
     void (*done)(void *ud);

@@ -228,10 +228,12 @@ int64_t ckd_store_tx_age_ms(const ckd_store *s)
     return s->in_tx ? (int64_t)(ckd_now_ms() - s->tx_ms) : -1;
 }
 
+/* Binds v without a copy: every caller's strings outlive run(), which
+ * clears the bindings before it returns. */
 static void bind_text(sqlite3_stmt *st, int i, const char *v)
 {
     if (v)
-        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, i);
 }
@@ -243,7 +245,10 @@ static void bind_message(sqlite3_stmt *st, int i, const char *v)
     size_t cap = v ? strlen(v) * 2 + 16 : 0;
     char *clean = v ? malloc(cap) : NULL;
     if (clean) ckp_redact_urls(clean, cap, v);
-    bind_text(st, i, clean ? clean : v);
+    if (v)
+        sqlite3_bind_text(st, i, clean ? clean : v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
     free(clean);
 }
 
@@ -579,11 +584,12 @@ int ckd_store_unit_insert(ckd_store *s, const ckd_unit_row *r)
         json_decref(cp);
     }
     bind_text(st, 9, clean ? clean : r->checkpoint);
-    free(clean);
     bind_text(st, 10, r->dirs);
     sqlite3_bind_int(st, 11, r->write_metadata);
     sqlite3_bind_int(st, 12, r->via);
-    return run(s, st, "insert unit");
+    int rc = run(s, st, "insert unit");
+    free(clean);
+    return rc;
 }
 
 int ckd_store_unit_status(ckd_store *s, int64_t job_id, int idx, int status, int via)

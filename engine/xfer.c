@@ -245,7 +245,7 @@ int ckd_xfer_start(ckd_daemon *d, ckd_seg *s)
     /* Without an fd (one range of a file not yet open) the worker opens it. */
     assert(!s->xfer && !s->inflight && (f->fd >= 0 || f->nsegs == 1));
     ckd_xfer *x = calloc(1, sizeof(*x));
-    CURL *e = curl_easy_init();
+    CURL *e = ckd_plane_easy(d->xe.plane);
     if (!x || !e) {
         free(x);
         if (e) curl_easy_cleanup(e);
