@@ -54,6 +54,70 @@ const server = new S3rver({
   configureBuckets: opts.buckets.map((name) => ({ name })),
 })
 
+// Checksums, which s3rver 5 does not keep: the part of S3's behaviour ckptd
+// relies on. A PUT carrying x-amz-checksum-<algo> (crc32, crc32c,
+// crc64nvme, sha1, sha256) keeps that value beside the object, in
+// <object's resource path>._S3rver_checksum.json ({"algo", "value"}; a test
+// may rewrite it to play a store that lies); a PUT without one drops it. As
+// S3 does: a GET or HEAD asking with "x-amz-checksum-mode: ENABLED" gets
+// x-amz-checksum-<algo> and x-amz-checksum-type: FULL_OBJECT back (not for
+// a ranged GET), and ListObjectsV2 names ChecksumAlgorithm and ChecksumType
+// of each object that has one. Values are not checked on upload.
+const SUMS = ['crc32', 'crc32c', 'crc64nvme', 'sha1', 'sha256']
+function objectOf(ctx) {
+  const m = /^\/([^/]+)\/(.+)$/.exec(ctx.path)
+  if (!m) return null
+  try {
+    return { bucket: m[1], key: decodeURIComponent(m[2]) }
+  } catch {
+    return null
+  }
+}
+function sumPath(bucket, key) {
+  return server.store.getResourcePath(bucket, key, 'checksum.json')
+}
+function readSum(bucket, key) {
+  try {
+    return JSON.parse(fs.readFileSync(sumPath(bucket, key), 'utf8'))
+  } catch {
+    return null
+  }
+}
+async function checksums(ctx, next) {
+  await next()
+  const obj = objectOf(ctx)
+  const plainPut = ctx.method === 'PUT' && obj && !('uploadId' in ctx.query) &&
+    !('partNumber' in ctx.query) && !ctx.get('x-amz-copy-source') &&
+    Object.keys(ctx.query).length === 0
+  if (plainPut && ctx.status === 200) {
+    const algo = SUMS.find((a) => ctx.get(`x-amz-checksum-${a}`))
+    if (algo)
+      fs.writeFileSync(sumPath(obj.bucket, obj.key),
+        JSON.stringify({ algo, value: ctx.get(`x-amz-checksum-${algo}`) }))
+    else fs.rmSync(sumPath(obj.bucket, obj.key), { force: true })
+  } else if ((ctx.method === 'GET' || ctx.method === 'HEAD') && obj && ctx.status === 200 &&
+             ctx.get('x-amz-checksum-mode').toUpperCase() === 'ENABLED') {
+    const sum = readSum(obj.bucket, obj.key)
+    if (sum) {
+      ctx.set(`x-amz-checksum-${sum.algo}`, sum.value)
+      ctx.set('x-amz-checksum-type', 'FULL_OBJECT')
+    }
+  } else if (ctx.method === 'GET' && ctx.body && ctx.body.ListBucketResult &&
+             Array.isArray(ctx.body.ListBucketResult.Contents)) {
+    const bucket = ctx.body.ListBucketResult.Name
+    for (const c of ctx.body.ListBucketResult.Contents) {
+      const sum = readSum(bucket, c.Key)
+      if (sum) {
+        c.ChecksumAlgorithm = sum.algo.toUpperCase()
+        c.ChecksumType = 'FULL_OBJECT'
+      }
+    }
+  }
+}
+// Just before the router: after the XML encoder (a listing is still an
+// object here) and the path-style/vhost rewrite.
+server.middleware.splice(server.middleware.length - 1, 0, checksums)
+
 let closing = false
 function stop() {
   if (closing) return
