@@ -12,3 +12,5 @@ ckptd_e2e_test(objects_s3)
 # The store's content hashes (S3 checksums through the stand-in's additions,
 # tests/s3/s3server.js): every algorithm checked, a wrong one refused.
 ckptd_e2e_test(objects_checksum)
+# An object overwritten while it downloads (fault proxy in front of s3rver).
+ckptd_e2e_test(objects_changed)

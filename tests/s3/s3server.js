@@ -114,6 +114,43 @@ async function checksums(ctx, next) {
     }
   }
 }
+// Atomic overwrites, as S3's: s3rver 5 writes an object in place, so a GET
+// in flight could send the old version's head with the new version's bytes.
+// Here the bytes go to a file beside the data directory and are renamed over
+// the object (a GET in flight keeps reading the version it opened), and the
+// new ETag (s3rver's .md5 file) is written first: a request between the two
+// steps sees the new ETag with the old bytes (a client notices the change),
+// never the reverse.
+const { Transform } = require('node:stream')
+const { pipeline } = require('node:stream/promises')
+const crypto = require('node:crypto')
+const uploads = `${path.resolve(opts.directory)}.uploads`
+fs.mkdirSync(uploads, { recursive: true })
+let nUploads = 0
+server.store.putContent = async function putContent(objectPath, content) {
+  const tmp = path.join(uploads, `${process.pid}.${++nUploads}`)
+  const md5 = crypto.createHash('md5')
+  let size = 0
+  const count = new Transform({
+    transform(chunk, enc, cb) {
+      md5.update(chunk)
+      size += chunk.length
+      cb(null, chunk)
+    },
+  })
+  if (Buffer.isBuffer(content)) {
+    md5.update(content)
+    size = content.length
+    fs.writeFileSync(tmp, content)
+  } else {
+    await pipeline(content, count, fs.createWriteStream(tmp))
+  }
+  const hex = md5.digest('hex')
+  fs.writeFileSync(`${objectPath}.md5`, hex)
+  fs.renameSync(tmp, objectPath)
+  return [size, hex]
+}
+
 // Just before the router: after the XML encoder (a listing is still an
 // object here) and the path-style/vhost rewrite.
 server.middleware.splice(server.middleware.length - 1, 0, checksums)
