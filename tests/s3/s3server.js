@@ -54,6 +54,28 @@ const server = new S3rver({
   configureBuckets: opts.buckets.map((name) => ({ name })),
 })
 
+// Any key, as S3 takes it: s3rver 5 keeps a key as a file path, so "a/../x",
+// "a//x" or "a/./x" would land elsewhere (path.join normalises them) and be
+// listed under another name. Segments "", "." and ".." are stored as "%",
+// "%." and "%.." ('%' itself as "%25"); a trailing "" (a prefix "p/", the
+// delimiter "/") stays as it is.
+const Store = server.store.constructor
+Store.encodeKeyPath = (key) => {
+  const segs = key.split('/')
+  return segs
+    .map((seg, i) => {
+      if (i === segs.length - 1 && seg === '') return seg
+      seg = seg.replace(/%/g, '%25')
+      return seg === '' || seg === '.' || seg === '..' ? `%${seg}` : seg
+    })
+    .join('/')
+}
+Store.decodeKeyPath = (keyPath) =>
+  keyPath
+    .split('/')
+    .map((seg) => (/^%\.{0,2}$/.test(seg) ? seg.slice(1) : seg.replace(/%25/g, '%')))
+    .join('/')
+
 // Checksums, which s3rver 5 does not keep: the part of S3's behaviour ckptd
 // relies on. A PUT carrying x-amz-checksum-<algo> (crc32, crc32c,
 // crc64nvme, sha1, sha256) keeps that value beside the object, in
