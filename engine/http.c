@@ -40,7 +40,15 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud)
         h->too_big = 1;
         return 0;
     }
-    if (!h->hdrs && !(h->hdrs = malloc(CKD_HTTP_MAX_HEADERS))) return 0;
+    if (h->hdrs_len + len + 1 > h->hdrs_cap) {
+        size_t ncap = h->hdrs_cap ? h->hdrs_cap : 4096;
+        while (ncap < h->hdrs_len + len + 1) ncap *= 2;
+        if (ncap > CKD_HTTP_MAX_HEADERS) ncap = CKD_HTTP_MAX_HEADERS;
+        char *nb = realloc(h->hdrs, ncap);
+        if (!nb) return 0;
+        h->hdrs = nb;
+        h->hdrs_cap = ncap;
+    }
     memcpy(h->hdrs + h->hdrs_len, buf, len);
     h->hdrs_len += len;
     h->hdrs[h->hdrs_len] = '\0';

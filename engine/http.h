@@ -32,8 +32,8 @@ typedef struct ckd_http {
     struct curl_slist *headers;
     char *body;
     size_t len, cap, max;
-    char *hdrs; /* the last header block, CKD_HTTP_MAX_HEADERS bytes once allocated */
-    size_t hdrs_len;
+    char *hdrs; /* the last header block (NUL-terminated), at most CKD_HTTP_MAX_HEADERS */
+    size_t hdrs_len, hdrs_cap;
     char *post;
     double retry_after;
     int too_big;

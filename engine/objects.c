@@ -496,6 +496,19 @@ static int record_hash(objects_ctx *c, const taken *t)
     return rc == -EINVAL ? 0 : rc;
 }
 
+/* Records the hashes known (rc: 0, or an earlier -ENOMEM), then adds. */
+static void record_and_add(objects_ctx *c, int rc)
+{
+    for (size_t i = 0; i < c->nt && rc == 0; i++)
+        if (!c->t[i].skip) rc = record_hash(c, &c->t[i]);
+    if (rc < 0) {
+        objects_fail(c, "out of memory");
+        ctx_free(c);
+        return;
+    }
+    add_and_resolve(c);
+}
+
 static void on_probed(void *ud, int err, const char *msg)
 {
     objects_ctx *c = ud;
@@ -541,14 +554,7 @@ static void on_probed(void *ud, int err, const char *msg)
         if (it->size >= 0) e->size = it->size;
         e->hash = it->hash;
     }
-    for (size_t i = 0; i < c->nt && rc == 0; i++)
-        if (!c->t[i].skip) rc = record_hash(c, &c->t[i]);
-    if (rc < 0) {
-        objects_fail(c, "out of memory");
-        ctx_free(c);
-        return;
-    }
-    add_and_resolve(c);
+    record_and_add(c, rc);
 }
 
 /* 1 when the store may keep a content hash of e the listing did not give. */
@@ -589,15 +595,13 @@ static void probe_or_add(objects_ctx *c)
     if (rc == 0 && c->npi) {
         rc = ckd_objprobe_start(j->d, &c->auth, c->pi, c->npi, on_probed, c, &c->probe);
         if (rc == 0) return;
+        if (rc != -ENOMEM) {
+            objects_wait(c, "cannot start reading the objects' content hashes");
+            ctx_free(c);
+            return;
+        }
     }
-    for (size_t i = 0; i < c->nt && rc == 0; i++)
-        if (!c->t[i].skip) rc = record_hash(c, &c->t[i]);
-    if (rc < 0) {
-        objects_fail(c, "out of memory");
-        ctx_free(c);
-        return;
-    }
-    add_and_resolve(c);
+    record_and_add(c, rc);
 }
 
 /* Everything is listed: choose, check, then skip, probe, add. */

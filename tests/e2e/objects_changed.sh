@@ -49,14 +49,22 @@ CKT_KEEP_AWS=1 ckt_daemon_start
 ckpt config set segment_threshold=1048576 >/dev/null
 export AWS_ENDPOINT_URL_S3=$CKT_PROXY_URL
 
+# change_midway PREFIX NAME OUT NEW: fetches s3://live/PREFIX/ into OUT
+# detached, overwrites PREFIX/NAME with the file NEW once the download is
+# under way; prints the job id. The first GET (count 2: the HEAD reading the
+# checksum takes one) is throttled and cut after 2 MB; all are throttled.
+change_midway() {
+    ckt_fault "rate=1048576&cut_after=2000000&count=2&path=$2"
+    ckt_fault "rate=2097152&count=-1&path=$2"
+    local job
+    job=$(ckpt fetch -d "s3://live/$1/" -o "$3")
+    wait_bytes 300000
+    put_v live "$1/$2" "$4"
+    echo "$job"
+}
+
 ckt_log "overwritten with the same size mid-download: ends with the new version"
-# The first GET (count 2: the HEAD reading the checksum takes one) is
-# throttled and cut after 2 MB; all are throttled.
-ckt_fault "rate=1048576&cut_after=2000000&count=2&path=big.bin"
-ckt_fault "rate=2097152&count=-1&path=big.bin"
-id=$(ckpt fetch -d "s3://live/same/" -o "$CKT_TMP/out")
-wait_bytes 300000
-put_v live same/big.bin v2.bin
+id=$(change_midway same big.bin "$CKT_TMP/out" v2.bin)
 [ "$(ckt_job_wait "$id" 120)" = done ] || { ckt_job_log "$id"; ckt_fail "job $id did not end done"; }
 cmp v2.bin "$CKT_TMP/out/big.bin" || ckt_fail "the file is not exactly the new version"
 ckt_job_log_has "$id" "restarting 'big.bin' from zero.*changed on the server" ||
@@ -69,11 +77,7 @@ ckt_log "overwritten with another size: a clear error, nothing published; a new 
 ckt_gen_file w1.bin $size
 ckt_gen_file w2.bin $((size - 1000))
 put_v live other/w.bin w1.bin
-ckt_fault "rate=1048576&cut_after=2000000&count=2&path=w.bin"
-ckt_fault "rate=2097152&count=-1&path=w.bin"
-id=$(ckpt fetch -d "s3://live/other/" -o "$CKT_TMP/out2")
-wait_bytes 300000
-put_v live other/w.bin w2.bin
+id=$(change_midway other w.bin "$CKT_TMP/out2" w2.bin)
 [ "$(ckt_job_wait "$id" 120)" = failed ] || { ckt_job_log "$id"; ckt_fail "job $id did not fail"; }
 ckt_job_log_has "$id" "size mismatch for 'w.bin': server has $((size - 1000)) bytes, expected $size" ||
     { ckt_job_log "$id"; ckt_fail "no clear error for the size change"; }
