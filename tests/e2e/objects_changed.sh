@@ -12,6 +12,7 @@
 #     restarted file's first answer names another size it fails at once with
 #     a clear error, nothing of it published; a new fetch lists again and
 #     gets the new version.
+# And a job canceled while its HEADs read the content hashes ends cleanly.
 set -euo pipefail
 . "$CKPT_SRC/tests/lib/common.sh"
 . "$CKPT_SRC/tests/lib/s3.sh"
@@ -85,5 +86,18 @@ ckt_job_log_has "$id" "size mismatch for 'w.bin': server has $((size - 1000)) by
 ckt_fault_clear
 ckpt fetch "s3://live/other/" -o "$CKT_TMP/out2" > f3.out 2>&1 || { cat f3.out; ckt_fail "the new fetch failed"; }
 cmp w2.bin "$CKT_TMP/out2/w.bin" || ckt_fail "the new fetch did not get the new version"
+ckt_log "canceled while it reads the content hashes: the HEAD is dropped, nothing written"
+ckt_fault "delay=3000&count=1&path=big.bin"
+id=$(ckpt fetch -d "s3://live/same/" -o "$CKT_TMP/out3")
+for i in $(seq 1 50); do
+    [ "$(curl -sf "$CKT_FAULT_URL/_fault/rules")" = "[]" ] && break   # the HEAD took the rule
+    sleep 0.05
+done
+[ "$(ckt_job_field "$id" "['state']")" = resolving ] || ckt_fail "job $id is not reading the hashes"
+ckpt cancel "$id" >/dev/null
+[ "$(ckt_job_wait "$id" 20)" = canceled ] || ckt_fail "job $id was not canceled"
+[ ! -e "$CKT_TMP/out3" ] || [ -z "$(ls -A "$CKT_TMP/out3")" ] || ckt_fail "a canceled job wrote"
+ckpt status >/dev/null || ckt_fail "the daemon is gone"
+ckt_fault_clear
 ckt_daemon_stop
 echo "objects_changed: ok"
