@@ -55,7 +55,9 @@ void ckc_objects_report(ckc_conn *c, json_int_t id)
     json_array_foreach(log, i, l)
     {
         const char *m = ckc_jstr(l, "message", "");
-        if (strncmp(m, "listed ", 7) == 0 || strncmp(m, "skipped ", 8) == 0) printf("%s\n", m);
+        if (strncmp(m, "listed ", 7) == 0 || strncmp(m, "skipped ", 8) == 0 ||
+            strstr(m, " the store's content hash: checked after the download"))
+            printf("%s\n", m);
     }
     fflush(stdout);
     json_decref(res);

@@ -34,6 +34,24 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud)
 {
     ckd_http *h = ud;
     size_t len = size * n;
+    /* Keep the last header block (a redirect's or a 100's come first). */
+    if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0) h->hdrs_len = 0;
+    if (h->hdrs_len + len >= CKD_HTTP_MAX_HEADERS) {
+        h->too_big = 1;
+        return 0;
+    }
+    if (h->hdrs_len + len + 1 > h->hdrs_cap) {
+        size_t ncap = h->hdrs_cap ? h->hdrs_cap : 4096;
+        while (ncap < h->hdrs_len + len + 1) ncap *= 2;
+        if (ncap > CKD_HTTP_MAX_HEADERS) ncap = CKD_HTTP_MAX_HEADERS;
+        char *nb = realloc(h->hdrs, ncap);
+        if (!nb) return 0;
+        h->hdrs = nb;
+        h->hdrs_cap = ncap;
+    }
+    memcpy(h->hdrs + h->hdrs_len, buf, len);
+    h->hdrs_len += len;
+    h->hdrs[h->hdrs_len] = '\0';
     if (len > 12 && strncasecmp(buf, "retry-after:", 12) == 0) {
         char *end;
         double v = strtod(buf + 12, &end);
@@ -56,6 +74,7 @@ static void http_free(ckd_http *h)
     curl_easy_cleanup(h->easy);
     curl_slist_free_all(h->headers);
     free(h->body);
+    free(h->hdrs);
     free(h->post);
     h->magic = 0;
     free(h);
@@ -116,7 +135,10 @@ int ckd_http_start_tls(ckd_daemon *d, const char *method, const char *url,
         h->headers = curl_slist_append(h->headers, "Content-Type: application/json");
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, h->post);
     }
-    if (method) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    if (method && strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    else if (method)
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
     if (curl_multi_add_handle(d->http_multi, e) != CURLM_OK) {
         http_free(h);
@@ -135,6 +157,8 @@ static void finish(ckd_http *h, int err, const char *msg)
     ckd_http_resp r = {.err = err,
                        .body = h->body ? h->body : "",
                        .len = h->len,
+                       .headers = h->hdrs ? h->hdrs : "",
+                       .headers_len = h->hdrs_len,
                        .errmsg = msg,
                        .retry_after = h->retry_after};
     curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &r.status);

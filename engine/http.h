@@ -8,12 +8,17 @@
 #include "daemon.h"
 
 #define CKD_HTTP_MAGIC 0x68747470u
+/* A header block larger than this fails the request (-E2BIG). */
+#define CKD_HTTP_MAX_HEADERS (64 * 1024)
 
 typedef struct ckd_http_resp {
     int err;          /* 0, or negative errno: transport failure, cap exceeded, canceled */
     long status;      /* HTTP status, 0 when none arrived */
     const char *body; /* NUL-terminated */
     size_t len;
+    const char *headers; /* the final response's header lines as received (status line
+                          * first, CRLF each), NUL-terminated; "" when none */
+    size_t headers_len;
     const char *errmsg; /* for err != 0 */
     double retry_after; /* seconds, -1 when absent */
 } ckd_http_resp;
@@ -27,6 +32,8 @@ typedef struct ckd_http {
     struct curl_slist *headers;
     char *body;
     size_t len, cap, max;
+    char *hdrs; /* the last header block (NUL-terminated), at most CKD_HTTP_MAX_HEADERS */
+    size_t hdrs_len, hdrs_cap;
     char *post;
     double retry_after;
     int too_big;
@@ -43,8 +50,9 @@ typedef struct ckd_http {
 int ckd_http_start(ckd_daemon *d, const char *url, const char *const *headers,
                    const char *post_body, size_t max_body, ckd_http_cb cb, void *ud,
                    ckd_http **out);
-/* As ckd_http_start, with another method than GET or POST ("DELETE"; NULL:
- * GET, or POST with a body). A body goes with any method. */
+/* As ckd_http_start, with another method than GET or POST ("DELETE",
+ * "HEAD": no body expected; NULL: GET, or POST with a body). A body goes
+ * with any method but HEAD. */
 int ckd_http_start_method(ckd_daemon *d, const char *method, const char *url,
                           const char *const *headers, const char *body, size_t max_body,
                           ckd_http_cb cb, void *ud, ckd_http **out);

@@ -1,5 +1,6 @@
 /* Object-store prefixes and objects as job sources: listing, selection,
- * copies already here, the job's unit and files. See objects.h. */
+ * copies already here, content hashes probed, the job's unit and files.
+ * See objects.h (requests: objreq.h; the hashes' record: objhash.h). */
 #include "objects.h"
 
 #include <assert.h>
@@ -9,17 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "azure.h"
 #include "ckp.h"
 #include "cred_util.h"
 #include "fsutil.h"
-#include "gcs.h"
 #include "http.h"
+#include "objhash.h"
 #include "objlist.h"
-#include "s3.h"
-#include "sigv4.h"
+#include "objreq.h"
 #include "submit.h"
 
 #define OBJECTS_MAGIC 0x6f626a73u
@@ -37,6 +36,12 @@ typedef struct objects_ctx {
     int pages;
     const char **inc, **exc;
     size_t ninc, nexc;
+    struct taken *t; /* the objects taken, sorted by path */
+    size_t nt;
+    ckd_objprobe *probe;   /* the HEADs reading content hashes, or NULL */
+    ckd_objprobe_item *pi; /* ... one per object probed */
+    size_t *pi_of, npi;    /* ... and its index in t */
+    json_t *hashes;        /* the record of content hashes (objhash.h), or NULL */
 } objects_ctx;
 
 static const char *src_str(const ckd_job *j, const char *key)
@@ -59,6 +64,12 @@ static void ctx_free(objects_ctx *c)
     free(c->next);
     free(c->inc);
     free(c->exc);
+    free(c->t);
+    for (size_t i = 0; i < c->npi; i++) free((char *)c->pi[i].url);
+    ckd_objprobe_items_release(c->pi, c->npi);
+    free(c->pi);
+    free(c->pi_of);
+    json_decref(c->hashes);
     c->magic = 0;
     free(c);
 }
@@ -167,189 +178,15 @@ static json_t *recorded_storage(const ckd_det_storage *st)
     return json_pack("{s:{s:{s:o}}}", "training", "experimentConfig", "checkpoint_storage", s);
 }
 
-/* The URL of one object (never with a secret: an azure SAS goes per request). */
-static char *object_url(const objects_ctx *c, const ckd_storage_auth *a, const char *key)
+/* The unit's record: the storage config and the content hashes. */
+static json_t *recorded_unit(const objects_ctx *c)
 {
-    if (a->s3) return ckd_s3_object_url(&c->st, a->s3->region, key);
-    if (a->gcs) return ckd_gcs_object_url(&c->st, key);
-    char *url = ckd_azure_blob_url(a->azure, c->st.container, key);
-    char *q = url ? strchr(url, '?') : NULL;
-    if (q) explicit_bzero(q, strlen(q));
-    return url;
-}
-
-/* ---- listing requests ------------------------------------------------------------ */
-
-static int page_size(void)
-{
-    const char *v = ckd_cred_env(CKD_OBJECTS_ENV_PAGE_SIZE);
-    long n = v ? strtol(v, NULL, 10) : 0;
-    return n >= 1 && n <= 1000 ? (int)n : 1000;
-}
-
-/* Appends "&name=value" (no '&' first), the value encoded for a query. */
-static int query_add(char **q, const char *name, const char *value)
-{
-    char *ev = ckd_s3_uri_encode(value, 0);
-    char *nq = NULL;
-    int n = ev ? asprintf(&nq, "%s%s%s=%s", *q ? *q : "", *q && **q ? "&" : "", name, ev) : -1;
-    free(ev);
-    if (n < 0) return -ENOMEM;
-    free(*q);
-    *q = nq;
-    return 0;
-}
-
-/* The URL of the bucket or container, without query: an object's URL for
- * key "x", less the "x" and, path-style, the '/' before it (as the AWS SDKs
- * send a listing: "/bucket?list-type=2", "/" for a virtual host). */
-static char *base_url(const objects_ctx *c)
-{
-    if (c->auth.azure) {
-        char *econt = ckd_s3_uri_encode(c->st.container, 0);
-        char *u = NULL;
-        if (econt && asprintf(&u, "%s/%s", c->auth.azure->endpoint, econt) < 0) u = NULL;
-        free(econt);
-        return u;
+    json_t *cp = recorded_storage(&c->st);
+    if (cp && c->hashes && json_object_set(cp, CKD_OBJHASH_KEY, c->hashes) < 0) {
+        json_decref(cp);
+        return NULL;
     }
-    char *u = object_url(c, &c->auth, "x");
-    if (!u) return NULL;
-    size_t n = strlen(u) - 1;
-    const char *path = strchr(strstr(u, "://") + 3, '/');
-    if (n > (size_t)(path - u) + 1) n--; /* path-style: drop the '/' too */
-    u[n] = '\0';
-    return u;
-}
-
-static int amz_timestamp(char out[17])
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    if (!gmtime_r(&t, &tm) || strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm) != 16) return -EINVAL;
-    return 0;
-}
-
-/* Signs a GET of url (canonical query already sorted) with SigV4 (s3) or
- * GOOG4 (gcs HMAC) into header lines. */
-static int sign_v4(const objects_ctx *c, const char *url, const char *query, struct curl_slist **h)
-{
-    const char *host, *path;
-    size_t hl;
-    char *base = strndup(url, strcspn(url, "?"));
-    if (!base) return -ENOMEM;
-    int rc = ckd_http_url_split(base, &host, &hl, &path);
-    char ts[17];
-    if (rc == 0) rc = amz_timestamp(ts);
-    char *hostz = rc == 0 ? strndup(host, hl) : NULL;
-    if (rc == 0 && !hostz) rc = -ENOMEM;
-    int gcs = c->auth.gcs != NULL;
-    const char *tok = gcs ? NULL : c->auth.s3->session_token;
-    ckd_sigv4_header hdrs[4] = {
-        {"host", hostz},
-        {gcs ? "x-goog-content-sha256" : "x-amz-content-sha256", "UNSIGNED-PAYLOAD"},
-        {gcs ? "x-goog-date" : "x-amz-date", ts},
-        {"x-amz-security-token", tok},
-    };
-    ckd_sigv4_req req = {
-        .method = "GET",
-        .uri = path,
-        .query = query,
-        .headers = hdrs,
-        .n_headers = tok ? 4 : 3,
-        .payload_hash = "UNSIGNED-PAYLOAD",
-        .timestamp = ts,
-        .region = gcs ? "auto" : c->auth.s3->region,
-        .service = gcs ? "storage" : "s3",
-        .algo_prefix = gcs ? "GOOG4" : "AWS4",
-        .request_type = gcs ? "goog4_request" : "aws4_request",
-        .key_id = gcs ? c->auth.gcs->access_id : c->auth.s3->access_key,
-        .secret = gcs ? c->auth.gcs->secret : c->auth.s3->secret_key,
-    };
-    char auth[1536];
-    if (rc == 0 && ckd_sigv4_sign(&req, auth, sizeof(auth)) < 0) rc = -EINVAL;
-    char line[8192 + 64];
-    for (size_t i = 0; rc == 0 && i < req.n_headers; i++) {
-        snprintf(line, sizeof(line), "%s: %s", i == 0 ? "Host" : hdrs[i].name, hdrs[i].value);
-        struct curl_slist *l = curl_slist_append(*h, line);
-        if (!l)
-            rc = -ENOMEM;
-        else
-            *h = l;
-    }
-    if (rc == 0) {
-        snprintf(line, sizeof(line), "Authorization: %s", auth);
-        struct curl_slist *l = curl_slist_append(*h, line);
-        if (!l)
-            rc = -ENOMEM;
-        else
-            *h = l;
-    }
-    explicit_bzero(line, sizeof(line));
-    free(hostz);
-    free(base);
-    return rc;
-}
-
-/* The next page's URL (malloc'd, with an azure SAS: wipe it) and headers. */
-static int list_request(const objects_ctx *c, char **url_out, struct curl_slist **h)
-{
-    *url_out = NULL;
-    *h = NULL;
-    char n[16];
-    snprintf(n, sizeof(n), "%d", c->url.is_prefix ? page_size() : 1);
-    char *q = NULL, *base = base_url(c), *url = NULL;
-    int rc = base ? 0 : -ENOMEM;
-    /* Each store's own parameters, in canonical (sorted) order. */
-    if (c->auth.s3) {
-        if (!rc && c->next) rc = query_add(&q, "continuation-token", c->next);
-        if (!rc) rc = query_add(&q, "list-type", "2");
-        if (!rc) rc = query_add(&q, "max-keys", n);
-        if (!rc) rc = query_add(&q, "prefix", c->url.key);
-    } else if (c->auth.gcs) {
-        if (!rc && c->next) rc = query_add(&q, "marker", c->next);
-        if (!rc) rc = query_add(&q, "max-keys", n);
-        if (!rc) rc = query_add(&q, "prefix", c->url.key);
-    } else {
-        if (!rc) rc = query_add(&q, "restype", "container");
-        if (!rc) rc = query_add(&q, "comp", "list");
-        if (!rc) rc = query_add(&q, "prefix", c->url.key);
-        if (!rc && c->next) rc = query_add(&q, "marker", c->next);
-        if (!rc) rc = query_add(&q, "maxresults", n);
-    }
-    if (!rc && asprintf(&url, "%s?%s", base, q) < 0) rc = -ENOMEM;
-    if (!rc && c->auth.gcs && c->auth.gcs->kind == CKD_GCS_AUTH_BEARER) {
-        char *line = NULL;
-        if (asprintf(&line, "Authorization: Bearer %s", c->auth.gcs->token) < 0) {
-            rc = -ENOMEM;
-        } else {
-            struct curl_slist *l = curl_slist_append(*h, line);
-            if (!l)
-                rc = -ENOMEM;
-            else
-                *h = l;
-            ckd_cred_free_secret(line);
-        }
-    } else if (!rc && !c->auth.azure) {
-        rc = sign_v4(c, url, q, h);
-    } else if (!rc) {
-        rc = ckd_azure_request_headers(c->auth.azure, url, time(NULL), -1, -1, h);
-        if (!rc && c->auth.azure->kind == CKD_AZURE_AUTH_SAS) {
-            char *full = NULL;
-            if (asprintf(&full, "%s&%s", url, c->auth.azure->sas) < 0) rc = -ENOMEM;
-            free(url);
-            url = full;
-        }
-    }
-    free(q);
-    free(base);
-    if (rc < 0) {
-        if (url) ckd_cred_free_secret(url);
-        curl_slist_free_all(*h);
-        *h = NULL;
-        return rc;
-    }
-    *url_out = url;
-    return 0;
+    return cp;
 }
 
 static void on_page(void *ud, const ckd_http_resp *r);
@@ -358,7 +195,7 @@ static void list_next(objects_ctx *c)
 {
     char *url;
     struct curl_slist *h;
-    int rc = list_request(c, &url, &h);
+    int rc = ckd_objreq_list(&c->url, &c->st, &c->auth, c->next, &url, &h);
     if (rc < 0) {
         objects_fail(c, "cannot list '%s': %s", src_str(c->job, "url"),
                      rc == -ENOMEM ? "out of memory" : "cannot sign the request");
@@ -475,15 +312,6 @@ static void on_page(void *ud, const ckd_http_resp *r)
 
 /* ---- copies already here --------------------------------------------------------- */
 
-static int etag_eq(const char *a, const char *b)
-{
-    if (!a || !b || !*a || !*b) return 0;
-    size_t al = strlen(a), bl = strlen(b);
-    if (al >= 2 && a[0] == '"' && a[al - 1] == '"') a++, al -= 2;
-    if (bl >= 2 && b[0] == '"' && b[bl - 1] == '"') b++, bl -= 2;
-    return al == bl && memcmp(a, b, al) == 0;
-}
-
 static int cmp_file_ptr(const void *a, const void *b)
 {
     return strcmp((*(ckd_file *const *)a)->path, (*(ckd_file *const *)b)->path);
@@ -538,7 +366,7 @@ static int already_here(const ckd_job *j, const prior *pv, size_t np, const char
         if (!hit) continue;
         const ckd_file *f = *hit;
         if (f->state != CKD_FILE_VERIFIED || f->size != e->size || strcmp(f->url, url) != 0 ||
-            !etag_eq(f->validator, e->etag))
+            !ckd_objhash_etag_eq(f->validator, e->etag))
             return 0; /* the newest record of this path says otherwise */
         char *path = ckd_path_join(j->output, rel);
         struct stat sb;
@@ -553,8 +381,9 @@ static int already_here(const ckd_job *j, const prior *pv, size_t np, const char
 /* ---- the job's files ------------------------------------------------------------- */
 
 typedef struct taken {
-    const ckd_objent *e;
+    ckd_objent *e;
     const char *rel;
+    int skip; /* a copy of this very version is here already */
 } taken;
 
 static int cmp_taken(const void *a, const void *b)
@@ -563,14 +392,15 @@ static int cmp_taken(const void *a, const void *b)
 }
 
 /* Adds the unit and its files. 0, or -ENOMEM. */
-static int add_files(objects_ctx *c, taken *t, size_t nt, size_t *skipped, int64_t *skip_bytes,
-                     int64_t *bytes)
+static int add_files(objects_ctx *c, size_t *skipped, int64_t *skip_bytes, int64_t *bytes)
 {
     ckd_job *j = c->job;
+    taken *t = c->t;
+    size_t nt = c->nt;
     char stem[32];
     snprintf(stem, sizeof(stem), "ckptd-%lld", (long long)j->id);
     char *staging = ckd_set_staging_path(j->output, stem);
-    json_t *cp = recorded_storage(&c->st);
+    json_t *cp = recorded_unit(c);
     ckd_unit u = {.kind = CKD_UNIT_FILES,
                   .target = j->output,
                   .staging = staging,
@@ -581,19 +411,16 @@ static int add_files(objects_ctx *c, taken *t, size_t nt, size_t *skipped, int64
     if (rc == 0 || j->nunits > 0) memset(&c->auth, 0, sizeof(c->auth)); /* the unit owns it */
     free(staging);
     json_decref(cp);
-    prior *pv = NULL;
-    size_t np = rc == 0 ? priors_find(j, &pv) : 0;
     for (size_t i = 0; i < nt && rc == 0; i++) {
-        char *url = object_url(c, &j->units[0].auth, t[i].e->key);
+        if (t[i].skip) {
+            (*skipped)++;
+            *skip_bytes += t[i].e->size;
+            continue;
+        }
+        char *url = ckd_objreq_object_url(&c->st, &j->units[0].auth, t[i].e->key);
         if (!url) {
             rc = -ENOMEM;
             break;
-        }
-        if (already_here(j, pv, np, t[i].rel, url, t[i].e)) {
-            (*skipped)++;
-            *skip_bytes += t[i].e->size;
-            free(url);
-            continue;
         }
         int zstd = ckd_job_wants_decoding(j, url, t[i].rel);
         char *stored = zstd ? ckd_zstd_stored_name(t[i].rel) : strdup(t[i].rel);
@@ -610,22 +437,183 @@ static int add_files(objects_ctx *c, taken *t, size_t nt, size_t *skipped, int64
         free(stored);
         free(url);
     }
-    for (size_t i = 0; i < np; i++) free(pv[i].files);
-    free(pv);
     return rc;
 }
 
-/* Everything is listed: choose, check, skip, add. */
+/* The objects are chosen, checked, probed: add them, and the job runs. */
+static void add_and_resolve(objects_ctx *c)
+{
+    ckd_job *j = c->job;
+    const char *url = src_str(j, "url");
+    size_t skipped = 0, nhash = c->hashes ? json_object_size(c->hashes) : 0;
+    int64_t skip_bytes = 0, bytes = 0;
+    char err[600];
+    int rc = add_files(c, &skipped, &skip_bytes, &bytes);
+    if (rc == 0 && ckd_job_check_paths(j, err, sizeof(err)) < 0) {
+        objects_fail(c, "%s", err);
+        rc = -1;
+    } else if (rc < 0) {
+        objects_fail(c, "cannot record the objects: out of memory");
+    }
+    if (rc < 0) {
+        ckd_job_forget_resolution(j);
+        ctx_free(c);
+        return;
+    }
+    ckd_job_log(j, "info",
+                "listed '%s': %zu object%s in %d page%s, %zu taken, %zu to fetch "
+                "(%lld bytes)",
+                url, c->n, c->n == 1 ? "" : "s", c->pages, c->pages == 1 ? "" : "s", c->nt,
+                j->nfiles, (long long)bytes);
+    if (skipped)
+        ckd_job_log(j, "info",
+                    "skipped %zu object%s already here (%lld bytes): same size and ETag as "
+                    "fetched by an earlier job, unchanged since",
+                    skipped, skipped == 1 ? "" : "s", (long long)skip_bytes);
+    if (nhash)
+        ckd_job_log(j, "info",
+                    "%zu of %zu object%s to fetch %s the store's content hash: checked "
+                    "after the download",
+                    nhash, j->nfiles, j->nfiles == 1 ? "" : "s", nhash == 1 ? "carries" : "carry");
+    ckd_job_resolved(j);
+    ctx_free(c);
+}
+
+/* Records the content hash of the object of t (its newest ETag with it);
+ * 0 or -ENOMEM. */
+static int record_hash(objects_ctx *c, const taken *t)
+{
+    if (t->e->hash.algo == CKD_STOREHASH_NONE || !t->e->etag[0]) return 0;
+    char *url = ckd_objreq_object_url(&c->st, &c->auth, t->e->key);
+    /* The store's hash is of the bytes stored, not of a decoded copy. */
+    int zstd = url ? ckd_job_wants_decoding(c->job, url, t->rel) : 0;
+    free(url);
+    if (!url) return -ENOMEM;
+    if (zstd) return 0;
+    char *etag = ckd_objlist_etag_header(t->e->etag);
+    int rc = etag ? ckd_objhash_add(&c->hashes, t->rel, etag, &t->e->hash) : -ENOMEM;
+    free(etag);
+    return rc == -EINVAL ? 0 : rc;
+}
+
+/* Records the hashes known (rc: 0, or an earlier -ENOMEM), then adds. */
+static void record_and_add(objects_ctx *c, int rc)
+{
+    for (size_t i = 0; i < c->nt && rc == 0; i++)
+        if (!c->t[i].skip) rc = record_hash(c, &c->t[i]);
+    if (rc < 0) {
+        objects_fail(c, "out of memory");
+        ctx_free(c);
+        return;
+    }
+    add_and_resolve(c);
+}
+
+static void on_probed(void *ud, int err, const char *msg)
+{
+    objects_ctx *c = ud;
+    ckd_job *j = c->job;
+    c->probe = NULL;
+    if (err == -ECANCELED || j->state != CKD_JOB_RESOLVING || j->d->stopping) {
+        ctx_free(c);
+        return;
+    }
+    if (err < 0) {
+        objects_wait(c, msg ? msg : "cannot read the objects' content hashes");
+        ctx_free(c);
+        return;
+    }
+    int rc = 0;
+    for (size_t k = 0; k < c->npi && rc == 0; k++) {
+        ckd_objprobe_item *it = &c->pi[k];
+        ckd_objent *e = c->t[c->pi_of[k]].e;
+        if (it->status != 200) {
+            /* Gone since listed (the GET says so), or HEAD refused. */
+            if (it->status != 404)
+                ckd_job_log(j, "warn",
+                            "cannot read the content hash of '%s': http %ld; it is "
+                            "not checked",
+                            e->key, it->status);
+            continue;
+        }
+        if (it->hash_bad)
+            ckd_job_log(j, "warn",
+                        "the store sent a malformed content hash for '%s'; it is "
+                        "not checked",
+                        e->key);
+        /* The newest word on the object: its hash goes with this ETag. */
+        if (it->etag && strcmp(it->etag, e->etag) != 0) {
+            char *dup = strdup(it->etag);
+            if (!dup) {
+                rc = -ENOMEM;
+                break;
+            }
+            free(e->etag);
+            e->etag = dup;
+        }
+        if (it->size >= 0) e->size = it->size;
+        e->hash = it->hash;
+    }
+    record_and_add(c, rc);
+}
+
+/* 1 when the store may keep a content hash of e the listing did not give. */
+static int wants_probe(const objects_ctx *c, const ckd_objent *e)
+{
+    if (e->hash.algo != CKD_STOREHASH_NONE) return 0;
+    if (c->auth.gcs) return 1; /* GCS keeps crc32c of every object; its XML list shows none */
+    return c->auth.s3 && e->probe;
+}
+
+/* Marks the copies already here; HEADs the others that may carry a content
+ * hash (then on_probed), or adds the files now. */
+static void probe_or_add(objects_ctx *c)
+{
+    ckd_job *j = c->job;
+    prior *pv = NULL;
+    size_t np = priors_find(j, &pv);
+    c->pi = calloc(c->nt, sizeof(*c->pi));
+    c->pi_of = calloc(c->nt, sizeof(*c->pi_of));
+    int rc = c->pi && c->pi_of ? 0 : -ENOMEM;
+    for (size_t i = 0; i < c->nt && rc == 0; i++) {
+        char *url = ckd_objreq_object_url(&c->st, &c->auth, c->t[i].e->key);
+        if (!url) {
+            rc = -ENOMEM;
+            break;
+        }
+        c->t[i].skip = already_here(j, pv, np, c->t[i].rel, url, c->t[i].e);
+        if (!c->t[i].skip && wants_probe(c, c->t[i].e) &&
+            !ckd_job_wants_decoding(j, url, c->t[i].rel)) {
+            c->pi_of[c->npi] = i;
+            c->pi[c->npi++].url = url;
+        } else {
+            free(url);
+        }
+    }
+    for (size_t i = 0; i < np; i++) free(pv[i].files);
+    free(pv);
+    if (rc == 0 && c->npi) {
+        rc = ckd_objprobe_start(j->d, &c->auth, c->pi, c->npi, on_probed, c, &c->probe);
+        if (rc == 0) return;
+        if (rc != -ENOMEM) {
+            objects_wait(c, "cannot start reading the objects' content hashes");
+            ctx_free(c);
+            return;
+        }
+    }
+    record_and_add(c, rc);
+}
+
+/* Everything is listed: choose, check, then skip, probe, add. */
 static void finish(objects_ctx *c)
 {
     ckd_job *j = c->job;
     const char *url = src_str(j, "url");
-    taken *t = calloc(c->n ? c->n : 1, sizeof(*t));
+    taken *t = c->t = calloc(c->n ? c->n : 1, sizeof(*t));
     size_t nt = 0;
     if (!t) {
         objects_fail(c, "out of memory");
-        ctx_free(c);
-        return;
+        goto out;
     }
     for (size_t i = 0; i < c->n; i++) {
         const char *rel, *why;
@@ -637,7 +625,7 @@ static void finish(objects_ctx *c)
                 objects_fail(c, "unsafe object name '%s' in '%s': %s", rel, url, why);
                 goto out;
             }
-            t[nt++] = (taken){&c->all[i], rel};
+            t[nt++] = (taken){&c->all[i], rel, 0};
             break;
         }
         int rc = ckd_objlist_select(c->url.key, c->all[i].key, c->inc, c->ninc, c->exc, c->nexc,
@@ -649,7 +637,7 @@ static void finish(objects_ctx *c)
                          c->all[i].key, url, c->all[i].key + strlen(c->url.key), why);
             goto out;
         }
-        if (rc == 1) t[nt++] = (taken){&c->all[i], rel};
+        if (rc == 1) t[nt++] = (taken){&c->all[i], rel, 0};
     }
     if (nt == 0) {
         if (!c->url.is_prefix)
@@ -681,33 +669,10 @@ static void finish(objects_ctx *c)
             goto out;
         }
     }
-    size_t skipped = 0;
-    int64_t skip_bytes = 0, bytes = 0;
-    char err[600];
-    int rc = add_files(c, t, nt, &skipped, &skip_bytes, &bytes);
-    if (rc == 0 && ckd_job_check_paths(j, err, sizeof(err)) < 0) {
-        objects_fail(c, "%s", err);
-        rc = -1;
-    } else if (rc < 0) {
-        objects_fail(c, "cannot record the objects: out of memory");
-    }
-    if (rc < 0) {
-        ckd_job_forget_resolution(j);
-        goto out;
-    }
-    ckd_job_log(j, "info",
-                "listed '%s': %zu object%s in %d page%s, %zu taken, %zu to fetch "
-                "(%lld bytes)",
-                url, c->n, c->n == 1 ? "" : "s", c->pages, c->pages == 1 ? "" : "s", nt, j->nfiles,
-                (long long)bytes);
-    if (skipped)
-        ckd_job_log(j, "info",
-                    "skipped %zu object%s already here (%lld bytes): same size and ETag as "
-                    "fetched by an earlier job, unchanged since",
-                    skipped, skipped == 1 ? "" : "s", (long long)skip_bytes);
-    ckd_job_resolved(j);
+    c->nt = nt;
+    probe_or_add(c);
+    return;
 out:
-    free(t);
     ctx_free(c);
 }
 
@@ -758,5 +723,8 @@ void ckd_objects_cancel(ckd_job *j)
     if (!c) return;
     assert(c->magic == OBJECTS_MAGIC);
     /* Its callback runs now with -ECANCELED and frees the context. */
-    if (c->req) ckd_http_cancel(c->req);
+    if (c->req)
+        ckd_http_cancel(c->req);
+    else if (c->probe)
+        ckd_objprobe_cancel(c->probe);
 }

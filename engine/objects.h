@@ -2,17 +2,17 @@
  * prefix or object (source.kind "objects": s3://, gs://, az://). Lists it
  * with the store's own paging (signed with the same credential chains as
  * checkpoint storage), keeps the keys the job takes (include/exclude,
- * path checks), skips copies already here, and adds one unit of files
- * with their URLs, sizes, listed ETags and the store's credentials, which
- * the data plane then fetches like a checkpoint's files. */
+ * path checks), skips copies already here, reads the content hashes the
+ * store keeps (S3 checksums, GCS crc32c/md5 by HEAD; azure's Content-MD5
+ * from the listing), and adds one unit of files with their URLs, sizes,
+ * ETags and the store's credentials, which the data plane then fetches
+ * like a checkpoint's files; the verify stage checks the hashes
+ * (objhash.h). */
 #ifndef CKD_OBJECTS_H
 #define CKD_OBJECTS_H
 
 #include "job.h"
 
-/* The listing page size a request asks for: $CKPTD_OBJECTS_PAGE_SIZE (1 to
- * 1000, for tests that want many pages), else 1000. */
-#define CKD_OBJECTS_ENV_PAGE_SIZE "CKPTD_OBJECTS_PAGE_SIZE"
 /* Objects one listing may name (taken or not) before the job fails. */
 #define CKD_OBJECTS_MAX_LISTED 1000000
 

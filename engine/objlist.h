@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "storehash.h"
+
 /* Hard caps. */
 #define CKD_OBJLIST_MAX_BODY    (32 * 1024 * 1024) /* one listing page */
 #define CKD_OBJLIST_MAX_ENTRIES 10000              /* entries of one page */
@@ -49,7 +51,10 @@ const char *ckd_objstore_type(enum ckd_objstore s);
 typedef struct ckd_objent {
     char *key; /* the full key */
     int64_t size;
-    char *etag; /* as listed ("" when none), quotes included where the store sends them */
+    char *etag;         /* as listed ("" when none), quotes included where the store sends them */
+    ckd_storehash hash; /* the content hash the listing gives (azure Content-MD5), or none */
+    int probe;          /* 1: the store keeps a checksum the listing does not show (an S3
+                         * ChecksumAlgorithm, not a COMPOSITE one): a HEAD reads it */
 } ckd_objent;
 
 /* One page of a listing. */
@@ -64,8 +69,9 @@ typedef struct ckd_objpage {
  * IsTruncated; NextContinuationToken or NextMarker; a truncated page
  * without either continues after its last key) or azure (EnumerationResults:
  * Blobs/Blob/Name, Properties/Content-Length, Etag; NextMarker, a page with
- * one is truncated). Entities &amp; &lt; &gt; &quot; &apos; and &#N; / &#xN;
- * are decoded (to UTF-8); CDATA is taken as is. Returns 0; -EINVAL with err
+ * one is truncated). Content hashes: S3's ChecksumAlgorithm (and
+ * ChecksumType) set probe; azure's Content-MD5 is the entry's hash. Entities &amp; &lt; &gt; &quot;
+ * &apos; and &#N; / &#xN; are decoded (to UTF-8); CDATA is taken as is. Returns 0; -EINVAL with err
  * for a body that is not such a page (or malformed XML, a missing or
  * negative size, a key with a NUL or control byte); -E2BIG past a cap;
  * -ENOMEM. On error out is empty. */

@@ -14,10 +14,12 @@
 
 #include "fsutil.h"
 #include "metrics.h"
+#include "objhash.h"
 #include "publish.h"
 
-/* Size and hash are known: accept, refetch once, or fail. */
-void ckd_file_verify(ckd_file *f)
+/* Size and hashes are known (store_why: the store's content hash did not
+ * match, or NULL): accept, refetch once, or fail. */
+static void verify_file(ckd_file *f, const char *store_why)
 {
     ckd_job *j = f->job;
     char why[512] = "";
@@ -31,6 +33,8 @@ void ckd_file_verify(ckd_file *f)
     else if (f->expect[0] && strcmp(f->expect, f->hash) != 0)
         snprintf(why, sizeof(why), "xxh128 mismatch for '%s': got %s, expected %s", f->path,
                  f->hash, f->expect);
+    else if (store_why)
+        snprintf(why, sizeof(why), "%s", store_why);
     if (why[0] && f->twin) {
         /* The other copy changed under us: fetch this file from its source. */
         ckd_job_log(j, "warn", "%s in the local copy: fetching it instead", why);
@@ -51,6 +55,11 @@ void ckd_file_verify(ckd_file *f)
     ckd_job_fetched(j, f);
 }
 
+void ckd_file_verify(ckd_file *f)
+{
+    verify_file(f, NULL);
+}
+
 /* The pass works on its own copies: the file's fd moves here (the loop
  * sees the file closed), its paths and size are copied. */
 typedef struct finish_req {
@@ -63,7 +72,33 @@ typedef struct finish_req {
     XXH3_state_t *state; /* ... the first range's hash over [0, from); NULL: from 0 */
     int err;
     unsigned char digest[16];
+    ckd_storehash want; /* the store's content hash of the bytes, or none */
+    ckd_storehash got;  /* ... and theirs, computed from 0 in the same pass */
 } finish_req;
+
+/* One read of [0, size) feeding XXH3 (reset) and the store's algorithm. */
+static int hash_both(int fd, int64_t size, XXH3_state_t *h, finish_req *r)
+{
+    enum { CHUNK = 1 << 20 };
+    ckd_storehash_ctx sc;
+    int rc = ckd_storehash_init(&sc, r->want.algo);
+    char *buf = rc == 0 ? malloc(CHUNK) : NULL;
+    if (rc == 0 && !buf) rc = -ENOMEM;
+    XXH3_128bits_reset(h);
+    for (int64_t off = 0; rc == 0 && off < size;) {
+        size_t n = size - off < CHUNK ? (size_t)(size - off) : CHUNK;
+        rc = ckd_pread_all(fd, buf, n, off);
+        if (rc == 0) {
+            XXH3_128bits_update(h, buf, n);
+            ckd_storehash_update(&sc, buf, n);
+        }
+        off += (int64_t)n;
+    }
+    free(buf);
+    if (rc == 0) rc = ckd_storehash_final(&sc, &r->got);
+    ckd_storehash_release(&sc);
+    return rc;
+}
 
 /* Whole-file pass: create an empty file if nothing was written, trim any
  * tail beyond the size, hash the bytes in order (after the first range,
@@ -87,7 +122,12 @@ static void file_finish_work(uv_work_t *req)
     XXH3_state_t *h = r->state ? r->state : XXH3_createState();
     r->state = NULL;
     if (!h) r->err = -ENOMEM;
-    if (r->err == 0) {
+    if (r->err == 0 && r->want.algo != CKD_STOREHASH_NONE) {
+        r->err = hash_both(fd, r->size, h, r);
+        XXH128_canonical_t c;
+        XXH128_canonicalFromHash(&c, XXH3_128bits_digest(h));
+        memcpy(r->digest, c.digest, 16);
+    } else if (r->err == 0) {
         if (r->from == 0) XXH3_128bits_reset(h);
         r->err = ckd_hash_fd_range(fd, r->from, r->size - r->from, h);
         XXH128_canonical_t c;
@@ -107,6 +147,15 @@ static void file_finish_done(uv_work_t *req, int status)
     j->busy--;
     int err = r->err;
     if (err == 0) ckd_hash_hex(r->digest, f->hash);
+    char store_why[512] = "";
+    if (err == 0 && r->want.algo != CKD_STOREHASH_NONE && !ckd_storehash_eq(&r->want, &r->got)) {
+        char want[CKD_STOREHASH_TEXT_MAX] = "?", got[CKD_STOREHASH_TEXT_MAX] = "?";
+        ckd_storehash_b64(&r->want, want, sizeof(want));
+        ckd_storehash_b64(&r->got, got, sizeof(got));
+        snprintf(store_why, sizeof(store_why),
+                 "%s mismatch for '%s' (the store's content hash): got %s, expected %s",
+                 ckd_storehash_algo_name(r->want.algo), f->path, got, want);
+    }
     free(r->path);
     free(r->dir);
     free(r->rel);
@@ -122,7 +171,7 @@ static void file_finish_done(uv_work_t *req, int status)
         free(path);
         return;
     }
-    ckd_file_verify(f);
+    verify_file(f, store_why[0] ? store_why : NULL);
     ckd_sched_kick(j->d);
 }
 
@@ -130,7 +179,15 @@ static void file_finish_done(uv_work_t *req, int status)
  * and closed the file; otherwise hash it in one read-back pass. */
 void ckd_file_finish(ckd_file *f)
 {
-    if (f->nsegs == 1 && f->fd < 0 && f->hash[0] && f->segs[0].start == 0 &&
+    /* An object store's content hash: checked in the read-back pass. */
+    ckd_storehash want;
+    int store = ckd_objhash_expected(f, &want);
+    if (store == -ESTALE)
+        ckd_job_log(f->job, "warn",
+                    "'%s' changed on the store since its content hash was read: that hash is "
+                    "not checked",
+                    f->path);
+    if (store != 1 && f->nsegs == 1 && f->fd < 0 && f->hash[0] && f->segs[0].start == 0 &&
         (f->zstd || f->segs[0].written == f->size)) {
         ckd_file_verify(f);
         return;
@@ -143,9 +200,11 @@ void ckd_file_finish(ckd_file *f)
     r->file = f;
     r->fd = f->fd;
     r->size = f->size;
+    if (store == 1) r->want = want;
     const ckd_seg *s0 = &f->segs[0];
-    if (f->nsegs > 1 && !f->zstd && s0->start == 0 && s0->end > 0 && s0->end <= f->size &&
-        s0->written == s0->end && !s0->hash_past && (r->state = XXH3_createState()))
+    if (store != 1 && f->nsegs > 1 && !f->zstd && s0->start == 0 && s0->end > 0 &&
+        s0->end <= f->size && s0->written == s0->end && !s0->hash_past &&
+        (r->state = XXH3_createState()))
         XXH3_copyState(r->state, s0->hash), r->from = s0->end;
     r->path = ckd_file_staging_path(f);
     r->dir = strdup(ckd_file_staging_dir(f));

@@ -9,6 +9,9 @@ ckptd_unit_test(test_azure ckd_cloud)
 # Google's conformance query and an independent HMAC), routing, rest periods.
 ckptd_unit_test(test_cache ckd_cloud)
 ckptd_unit_test(test_objlist ckd_cloud)
+# Object stores' content hashes (engine/storehash.c): the CRC catalogue's check
+# values, independently computed digests, S3 and GCS headers.
+ckptd_unit_test(test_storehash ckd_cloud)
 # The job core in process: a real loop and store, the test playing the fetch
 # source (outcomes through ckd_outcome_report), the copy source for file://.
 # Allocations are wrapped so that the test can fail the Nth one.

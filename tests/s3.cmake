@@ -9,3 +9,8 @@ ckptd_e2e_test(dedup)
 # Object-store prefixes as job sources (engine/objects.c, objlist.c): paged
 # listings, include/exclude, skips, unsafe keys, against s3rver.
 ckptd_e2e_test(objects_s3)
+# The store's content hashes (S3 checksums through the stand-in's additions,
+# tests/s3/s3server.js): every algorithm checked, a wrong one refused.
+ckptd_e2e_test(objects_checksum)
+# An object overwritten while it downloads (fault proxy in front of s3rver).
+ckptd_e2e_test(objects_changed)

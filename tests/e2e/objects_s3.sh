@@ -5,8 +5,9 @@
 # UTF-8; bytes equal to the objects. --include/--exclude. A second fetch
 # fetches nothing and says so; an object changed between runs is fetched
 # again; one object without '/'. An empty prefix, a missing object, a missing
-# bucket and globs that match nothing fail clearly, with nothing written. Credentials reach neither
-# the log nor the job records.
+# bucket and globs that match nothing fail clearly, with nothing written.
+# Unsafe keys ("../x", "//x", "a/./x") stored in s3rver are refused by name,
+# nothing written. Credentials reach neither the log nor the job records.
 set -euo pipefail
 . "$CKPT_SRC/tests/lib/common.sh"
 . "$CKPT_SRC/tests/lib/s3.sh"
@@ -92,8 +93,35 @@ rc=0; ckpt fetch "s3://models/llama/" --endpoint-url "http://user:secret@127.0.0
 grep -q "'endpoint_url' must be an http:// or https:// URL without credentials" e5.out || { cat e5.out; ckt_fail "endpoint message"; }
 for d in e1 e2 e3 e4 e5; do [ ! -e "$CKT_TMP/$d" ] || [ -z "$(ls -A "$CKT_TMP/$d")" ] || ckt_fail "$d: something was written"; done
 
-# Unsafe keys ("p/../x", "p//abs") cannot be stored in s3rver (it normalises
-# the path); tests/unit/test_objlist.c refuses them from a listing page.
+ckt_log "unsafe keys in the store are refused by name; nothing is written anywhere"
+# S3 keeps any key; tests/s3/s3server.js stores these as they are (s3rver
+# alone would normalise them). Unsigned PUTs (s3rver lets them through),
+# curl told to leave the path alone.
+echo "outside" > evil.txt
+for k in "u1/%2E%2E/evil.txt" "u2//evil.txt" "u3/a/%2E/evil.txt" "u4/a/%2E%2E/%2E%2E/evil.txt"; do
+    code=$(curl -sS -o /dev/null -w '%{http_code}' --path-as-is -T evil.txt "$CKT_S3_URL/models/$k")
+    [ "$code" = 200 ] || ckt_fail "put $k: HTTP $code"
+done
+ckt_s3_curl "$CKT_S3_URL/models?list-type=2&prefix=u" > unsafe.xml
+for k in "u1/../evil.txt" "u2//evil.txt" "u3/a/./evil.txt" "u4/a/../../evil.txt"; do
+    grep -qF "<Key>$k</Key>" unsafe.xml || { cat unsafe.xml; ckt_fail "the store does not list '$k'"; }
+done
+n=0
+for t in "u1/|u1/../evil.txt|../evil.txt" "u2/|u2//evil.txt|/evil.txt" \
+         "u3/|u3/a/./evil.txt|a/./evil.txt" "u4/a/|u4/a/../../evil.txt|../../evil.txt"; do
+    IFS='|' read -r prefix key rel <<< "$t"
+    n=$((n + 1))
+    dest=$CKT_TMP/deep/u$n/target
+    rc=0; ckpt fetch "s3://models/$prefix" -o "$dest" > u$n.out 2>&1 || rc=$?
+    [ $rc -ne 0 ] || { cat u$n.out; ckt_fail "unsafe key '$key' was accepted"; }
+    grep -qF "unsafe object key '$key' under 's3://models/$prefix': its path '$rel'" u$n.out ||
+        { cat u$n.out; ckt_fail "'$key' is not refused by name"; }
+    grep -qF "nothing was fetched" u$n.out || { cat u$n.out; ckt_fail "'$key': no word on what was fetched"; }
+    [ ! -e "$dest" ] || [ -z "$(ls -A "$dest")" ] || ckt_fail "'$key': something was written to the target"
+done
+found=$(find "$CKT_TMP/deep" "$CKT_TMP" -maxdepth 4 -name evil.txt ! -path "$CKT_TMP/evil.txt" ! -path "$CKT_S3_DATA/*" 2>/dev/null || true)
+[ -z "$found" ] || ckt_fail "an unsafe key was written: $found"
+[ ! -e /evil.txt ] || ckt_fail "an unsafe key was written to /evil.txt"
 
 ckt_log "no credential in the log or the job records"
 grep -q "S3RVER" "$CKT_TMP/ckptd.log" && ckt_fail "a credential reached the log"

@@ -2,7 +2,8 @@
 # of the suite's nginx, its control API, and waiting on jobs. Source it after
 # common.sh, once ckt_tmpdir and ckt_nginx_start have run.
 #
-#   ckt_proxy_start        -> tests/faultproxy.py in front of nginx; sets
+#   ckt_proxy_start [PORT] -> tests/faultproxy.py in front of nginx (or of the
+#                             server on 127.0.0.1:PORT); sets
 #                             CKT_PROXY_URL (use it instead of CKT_BASE_URL)
 #                             and CKT_FAULT_URL (its control port)
 #   ckt_fault QUERY        -> arms one rule, e.g. ckt_fault "cut_after=1000&count=1"
@@ -16,7 +17,7 @@
 #   ckt_now / ckt_since T0 -> wall clock, seconds since T0 (two decimals)
 
 ckt_proxy_start() {
-    python3 "$CKPT_SRC/tests/faultproxy.py" --upstream "127.0.0.1:$CKT_NGINX_PORT" \
+    python3 "$CKPT_SRC/tests/faultproxy.py" --upstream "127.0.0.1:${1:-$CKT_NGINX_PORT}" \
         --listen-port-file "$CKT_TMP/proxy.port" --control-port-file "$CKT_TMP/control.port" -v \
         >>"$CKT_TMP/faultproxy.log" 2>&1 &
     CKT_PROXY_PID=$!

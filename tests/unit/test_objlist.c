@@ -69,6 +69,33 @@ static void test_s3_page(void)
     ckd_objpage_release(&p);
 }
 
+/* ListObjectsV2 naming the checksums S3 keeps (not their values): a HEAD
+ * reads those, except a COMPOSITE one (of the parts' checksums). */
+static const char s3_sums[] =
+    "<ListBucketResult><IsTruncated>false</IsTruncated>"
+    "<Contents><Key>a</Key><ETag>\"1\"</ETag><Size>1</Size>"
+    "<ChecksumAlgorithm>CRC64NVME</ChecksumAlgorithm><ChecksumType>FULL_OBJECT</ChecksumType>"
+    "</Contents><Contents><Key>b</Key><ETag>\"2-3\"</ETag><Size>2</Size>"
+    "<ChecksumAlgorithm>CRC32C</ChecksumAlgorithm><ChecksumType>COMPOSITE</ChecksumType>"
+    "</Contents><Contents><Key>c</Key><Size>3</Size><ChecksumType>COMPOSITE</ChecksumType>"
+    "<ChecksumAlgorithm>SHA256</ChecksumAlgorithm></Contents>"
+    "<Contents><Key>d</Key><Size>4</Size></Contents></ListBucketResult>";
+
+static void test_s3_checksums(void)
+{
+    ckd_objpage p;
+    char err[300];
+    CKT_ASSERT_INT_EQ(ckd_objlist_parse(CKD_OBJ_S3, s3_sums, strlen(s3_sums), &p, err, sizeof err),
+                      0);
+    CKT_ASSERT_INT_EQ(p.n, 4);
+    CKT_ASSERT_INT_EQ(p.v[0].probe, 1);
+    CKT_ASSERT_INT_EQ(p.v[1].probe, 0);
+    CKT_ASSERT_INT_EQ(p.v[2].probe, 0);
+    CKT_ASSERT_INT_EQ(p.v[3].probe, 0);
+    for (size_t i = 0; i < p.n; i++) CKT_ASSERT_INT_EQ(p.v[i].hash.algo, CKD_STOREHASH_NONE);
+    ckd_objpage_release(&p);
+}
+
 /* The GCS XML API's list (V1 paging: NextMarker, or none at all). */
 static const char gcs_page[] =
     "<?xml version='1.0' encoding='UTF-8'?>"
@@ -124,9 +151,24 @@ static void test_azure_page(void)
     CKT_ASSERT_STR_EQ(p.v[0].key, "p/one two");
     CKT_ASSERT_INT_EQ(p.v[0].size, 12);
     CKT_ASSERT_STR_EQ(p.v[0].etag, "0x8DBFFFFFFFFFFFF");
+    CKT_ASSERT_INT_EQ(p.v[0].hash.algo, CKD_STOREHASH_NONE); /* "abc=" is no MD5 */
     CKT_ASSERT_STR_EQ(p.v[1].key, "p/<raw>");
     CKT_ASSERT_INT_EQ(p.truncated, 1);
     CKT_ASSERT_STR_EQ(p.next, "2!80!xyz");
+    ckd_objpage_release(&p);
+    /* A Content-MD5 the service keeps: the entry's hash, nothing to probe. */
+    static const char md5_page[] =
+        "<EnumerationResults><Blobs><Blob><Name>x</Name><Properties>"
+        "<Content-Length>9</Content-Length><Content-MD5>JfnnlDI7RTiF9RgfG2JNCw==</Content-MD5>"
+        "</Properties></Blob></Blobs></EnumerationResults>";
+    CKT_ASSERT_INT_EQ(
+        ckd_objlist_parse(CKD_OBJ_AZURE, md5_page, strlen(md5_page), &p, err, sizeof err), 0);
+    CKT_ASSERT_INT_EQ(p.n, 1);
+    CKT_ASSERT_INT_EQ(p.v[0].hash.algo, CKD_STOREHASH_MD5);
+    CKT_ASSERT_INT_EQ(p.v[0].probe, 0);
+    char t[CKD_STOREHASH_TEXT_MAX];
+    CKT_ASSERT_INT_EQ(ckd_storehash_format(&p.v[0].hash, t, sizeof t), 0);
+    CKT_ASSERT_STR_EQ(t, "md5:JfnnlDI7RTiF9RgfG2JNCw==");
     ckd_objpage_release(&p);
     char *h = ckd_objlist_etag_header("0x8DB");
     CKT_ASSERT_STR_EQ(h, "\"0x8DB\"");
@@ -237,6 +279,7 @@ int main(void)
 {
     CKT_RUN(test_urls);
     CKT_RUN(test_s3_page);
+    CKT_RUN(test_s3_checksums);
     CKT_RUN(test_gcs_page);
     CKT_RUN(test_azure_page);
     CKT_RUN(test_bad_pages);
