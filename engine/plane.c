@@ -102,7 +102,7 @@ static void cmd_push(pl_worker *w, pl_cmd *c)
         w->qtail = c;
     }
     uv_mutex_unlock(&w->lock);
-    if (wake) uv_async_send(&w->wake);
+    if (wake) ckd_wake_send(&w->wake);
 }
 
 /* Takes c out of w's queue if it is still there. Caller holds w->lock. */
@@ -138,17 +138,30 @@ void ckd__plane_push_report(ckd_plane *p, pl_report *r)
         p->rhead = r;
     p->rtail = r;
     uv_mutex_unlock(&p->rlock);
-    if (wake) uv_async_send(&p->reports);
+    if (wake) ckd_wake_send(&p->reports);
 }
 
-/* Close callback of the report async: the very end; done(ud) last. */
-static void plane_free(uv_handle_t *h)
+/* Close callback of the report wake-up: the very end; done(ud) last. */
+static void plane_free(ckd_wake *wk)
 {
-    ckd_plane *p = h->data;
+    ckd_plane *p = wk->data;
     void (*done)(void *) = p->done;
     void *ud = p->done_ud;
     free(p);
     if (done) done(ud);
+}
+
+/* Frees an item that never reached a worker, or a kept one. */
+static void xfer_free_parts(pl_xfer *x)
+{
+    XXH3_freeState(x->hash);
+    XXH3_freeState(x->final.state);
+    ZSTD_freeDCtx(x->zd);
+    free(x->zout);
+    XXH3_freeState(x->frame_hash);
+    free(x->path);
+    free(x->path_base);
+    free(x);
 }
 
 CURL *ckd_plane_easy(ckd_plane *p)
@@ -161,6 +174,7 @@ static void plane_teardown(ckd_plane *p)
 {
     p->torn_down = 1;
     while (p->nspare > 0) curl_easy_cleanup(p->spare[--p->nspare]);
+    while (p->nspare_x > 0) xfer_free_parts(p->spare_x[--p->nspare_x]);
     for (int i = 0; i < p->nworkers; i++) uv_mutex_destroy(&p->w[i].lock);
     free(p->w);
     p->w = NULL;
@@ -168,10 +182,11 @@ static void plane_teardown(ckd_plane *p)
     p->buckets = NULL;
     uv_mutex_destroy(&p->rlock);
     uv_mutex_destroy(&p->block);
-    uv_close((uv_handle_t *)&p->reports, plane_free);
+    ckd_wake_close(&p->reports, plane_free);
 }
 
-/* Delivers x's final report and frees x, after unlinking its commands. */
+/* Delivers x's final report and frees x (or keeps it for the next item),
+ * after unlinking its commands. */
 static void deliver_final(ckd_plane *p, pl_report *r)
 {
     pl_xfer *x = r->x;
@@ -188,17 +203,20 @@ static void deliver_final(ckd_plane *p, pl_report *r)
         curl_easy_cleanup(x->spent);
     r->r.hash = r->state;
     p->cb(p->ud, &r->r);
-    XXH3_freeState(x->final.state);
     free(x->path);
     free(x->path_base);
-    free(x);
+    x->path = x->path_base = NULL;
+    if (p->nspare_x < PL_SPARE_EASY && !p->closing)
+        p->spare_x[p->nspare_x++] = x;
+    else
+        xfer_free_parts(x);
 }
 
 /* The report async: delivers every queued report in order, joins exited
  * workers, and tears the plane down once all have exited after a close. */
-static void on_reports(uv_async_t *a)
+static void on_reports(ckd_wake *wk)
 {
-    ckd_plane *p = a->data;
+    ckd_plane *p = wk->data;
     uv_mutex_lock(&p->rlock);
     pl_report *list = p->rhead;
     p->rhead = p->rtail = NULL;
@@ -286,7 +304,7 @@ static int worker_init(ckd_plane *p, int i)
         rc = -ENOMEM;
         goto fail_loop;
     }
-    rc = uv_async_init(&w->loop, &w->wake, ckd__plane_worker_wake); /* an eventfd: EMFILE */
+    rc = ckd_wake_init(&w->loop, &w->wake, ckd__plane_worker_wake); /* an eventfd: EMFILE */
     if (rc < 0) {
         curl_multi_cleanup(w->multi);
         goto fail_loop;
@@ -306,7 +324,7 @@ fail_lock:
 static void worker_uninit(pl_worker *w)
 {
     curl_multi_cleanup(w->multi);
-    uv_close((uv_handle_t *)&w->wake, NULL);
+    ckd_wake_close(&w->wake, NULL);
     uv_close((uv_handle_t *)&w->timer, NULL);
     uv_close((uv_handle_t *)&w->unpause, NULL);
     uv_run(&w->loop, UV_RUN_DEFAULT);
@@ -335,7 +353,7 @@ int ckd_plane_init(ckd_plane **out, uv_loop_t *control, int nworkers, ckd_plane_
     if (!p->w) goto fail_mem;
     if ((rc = uv_mutex_init(&p->rlock)) < 0) goto fail_mem;
     if ((rc = uv_mutex_init(&p->block)) < 0) goto fail_rlock;
-    if ((rc = uv_async_init(control, &p->reports, on_reports)) < 0) goto fail_block;
+    if ((rc = ckd_wake_init(control, &p->reports, on_reports)) < 0) goto fail_block;
     p->reports.data = p;
     int n = 0;
     for (; n < nworkers; n++)
@@ -366,7 +384,7 @@ int ckd_plane_init(ckd_plane **out, uv_loop_t *control, int nworkers, ckd_plane_
     uv_mutex_destroy(&p->block);
     uv_mutex_destroy(&p->rlock);
     p->done = NULL;
-    uv_close((uv_handle_t *)&p->reports, plane_free);
+    ckd_wake_close(&p->reports, plane_free);
     return rc;
 fail_block:
     uv_mutex_destroy(&p->block);
@@ -406,16 +424,24 @@ static int fetch_valid(const ckd_fetch *f)
 }
 
 /* Frees an xfer that was never submitted. */
-static void xfer_free_parts(pl_xfer *x)
+
+/* A cleared item with its two hash states: a kept one, or a new one. */
+static pl_xfer *xfer_new(ckd_plane *p)
 {
-    XXH3_freeState(x->hash);
-    XXH3_freeState(x->final.state);
-    ZSTD_freeDCtx(x->zd);
-    free(x->zout);
-    XXH3_freeState(x->frame_hash);
-    free(x->path);
-    free(x->path_base);
-    free(x);
+    if (p->nspare_x > 0) {
+        pl_xfer *x = p->spare_x[--p->nspare_x];
+        XXH3_state_t *h = x->hash, *fin = x->final.state;
+        memset(x, 0, sizeof(*x));
+        x->hash = h;
+        x->final.state = fin;
+        return x;
+    }
+    pl_xfer *x = calloc(1, sizeof(*x));
+    if (x) {
+        x->hash = XXH3_createState();
+        x->final.state = XXH3_createState();
+    }
+    return x;
 }
 
 int ckd_plane_submit(ckd_plane *p, const ckd_fetch *f)
@@ -423,7 +449,7 @@ int ckd_plane_submit(ckd_plane *p, const ckd_fetch *f)
     if (p->closing) return -ESHUTDOWN;
     if (!fetch_valid(f)) return -EINVAL;
     if (registry_find(p, f->key)) return -EEXIST;
-    pl_xfer *x = calloc(1, sizeof(*x));
+    pl_xfer *x = xfer_new(p);
     if (!x) return -ENOMEM;
     x->f = *f;
     x->f.hash = NULL;
@@ -432,8 +458,6 @@ int ckd_plane_submit(ckd_plane *p, const ckd_fetch *f)
         x->path = strdup(f->path);
         x->path_base = strdup(f->path_base);
     }
-    x->hash = XXH3_createState();
-    x->final.state = XXH3_createState();
     if (!x->hash || !x->final.state || (f->fd < 0 && (!x->path || !x->path_base))) {
         xfer_free_parts(x);
         return -ENOMEM;

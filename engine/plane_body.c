@@ -116,8 +116,6 @@ void ckd__plane_xfer_finish(pl_xfer *x)
     r->http_status = x->status;
     r->retry_after_s = r->end == CKD_FETCH_RETRY ? x->retry_after : -1;
     XXH3_copyState(x->final.state, x->f.zstd ? x->frame_hash : x->hash);
-    XXH3_freeState(x->hash);
-    x->hash = NULL;
     curl_easy_reset(x->f.easy); /* back to the control thread, for ckd_plane_easy */
     x->spent = x->f.easy;
     x->f.easy = NULL;

@@ -5,7 +5,7 @@
  *
  * Ownership and threads. A pl_xfer is allocated by the control thread in
  * ckd_plane_submit and handed to one worker through that worker's command
- * queue (mutex + uv_async_t). From then on the worker owns everything in it
+ * queue (mutex + ckd_wake). From then on the worker owns everything in it
  * but the fields marked "control", until it queues the final report (the
  * pl_report embedded in the xfer): from that moment the worker never touches
  * the xfer again, and the control thread frees it after delivering the
@@ -20,6 +20,7 @@
 #include <zstd.h>
 
 #include "plane.h"
+#include "wake.h"
 
 /* Largest zstd window accepted: 2^27 = 128 MiB (as the engine's). */
 #define PL_ZSTD_WINDOW_LOG_MAX 27
@@ -126,7 +127,7 @@ typedef struct pl_worker {
     pl_cmd stop_cmd;
     /* worker thread only */
     uv_loop_t loop;
-    uv_async_t wake;
+    ckd_wake wake;
     uv_timer_t timer;   /* libcurl's timeout */
     uv_timer_t unpause; /* wakes transfers paused by the bandwidth cap */
     CURLM *multi;
@@ -137,7 +138,9 @@ typedef struct pl_worker {
 } pl_worker;
 
 /* The plane: control side state, the report queue and the bandwidth bucket. */
-/* Reset easy handles kept for reuse: a new one costs more than a reset. */
+/* Reset easy handles (and finished items) kept for reuse: a new one costs
+ * more than a reset, and allocations that come and go with every small
+ * file keep glibc consolidating its free lists. */
 #define PL_SPARE_EASY 64
 
 struct ckd_plane {
@@ -148,7 +151,7 @@ struct ckd_plane {
     pl_worker *w;
     int rr; /* round-robin start for ties in worker choice */
     /* reports: workers push, the control loop pops */
-    uv_async_t reports;
+    ckd_wake reports;
     uv_mutex_t rlock;
     pl_report *rhead, *rtail;
     /* registry of active keys (control) */
@@ -159,6 +162,9 @@ struct ckd_plane {
     /* easy handles back from finished work, reset (control) */
     CURL *spare[PL_SPARE_EASY];
     int nspare;
+    /* freed items, their two hash states still allocated (control) */
+    struct pl_xfer *spare_x[PL_SPARE_EASY];
+    int nspare_x;
     /* shutdown (control) */
     int closing, exited, torn_down;
     void (*done)(void *ud);
@@ -186,7 +192,7 @@ int ckd__plane_close_socket(void *clientp, curl_socket_t s);
 /* The worker's thread body (uv_thread_create). */
 void ckd__plane_worker_main(void *arg);
 /* Wake callback of a worker: runs the queued commands. Worker thread. */
-void ckd__plane_worker_wake(uv_async_t *a);
+void ckd__plane_worker_wake(ckd_wake *wk);
 
 /* plane_body.c, worker thread only. */
 /* Sets the callbacks, options and derived state on x->f.easy before it is

@@ -2,7 +2,7 @@
  * loop, which drives its own libcurl multi handle through the multi socket
  * API (one uv_poll_t per socket, one uv_timer_t for libcurl's timeout; as
  * curl's docs/examples/multi-uv.c, with the error checks). Commands arrive
- * through the worker's queue and uv_async_t. */
+ * through the worker's queue and its ckd_wake. */
 #include "plane_int.h"
 
 #include <errno.h>
@@ -233,12 +233,12 @@ static void stop_worker(pl_worker *w)
     while (w->polls) poll_close(w->polls);
     uv_close((uv_handle_t *)&w->timer, NULL);
     uv_close((uv_handle_t *)&w->unpause, NULL);
-    uv_close((uv_handle_t *)&w->wake, NULL);
+    ckd_wake_close(&w->wake, NULL);
 }
 
-void ckd__plane_worker_wake(uv_async_t *a)
+void ckd__plane_worker_wake(ckd_wake *wk)
 {
-    pl_worker *w = a->data;
+    pl_worker *w = wk->data;
     for (;;) {
         uv_mutex_lock(&w->lock);
         pl_cmd *c = w->qhead;

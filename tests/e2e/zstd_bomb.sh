@@ -29,15 +29,16 @@ ckpt --json job "$id" | python3 -c 'import json,sys; s=json.load(sys.stdin)["job
     || { cat "$CKT_TMP/job.out"; ckt_fail "the job is not failed"; }
 grep -qiE "decod[a-z]* .*(size|bytes)|(size|bytes).*decod" "$CKT_TMP/bomb.out" "$CKT_TMP/job.out" \
     || { cat "$CKT_TMP/bomb.out" "$CKT_TMP/job.out"; ckt_fail "no message about the decoded size"; }
-pub=$(find "$CKT_TMP/out" -path '*/.*.partial' -prune -o -type f -print 2>/dev/null)
-[ -z "$pub" ] || { find "$CKT_TMP/out"; ckt_fail "something was published: $pub"; }
+[ ! -e "$CKT_TMP/out" ] || { find "$CKT_TMP/out"; ckt_fail "something was published in $CKT_TMP/out"; }
 # A failed job keeps its staging (it can be resumed) until it is canceled;
 # the decoder stopped at the limit: nothing near 200 MB was written.
-staged=$(find "$CKT_TMP/out" -type f -printf '%s\n' 2>/dev/null | awk '{s += $1} END {print s + 0}')
+st=$(ckt_staging "$CKT_TMP/out" "ckptd-$id")
+[ -n "$st" ] || ckt_fail "the failed job has no staging directory"
+staged=$(find "$st" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}')
 [ "$staged" -le 1048576 ] || ckt_fail "$staged bytes written to staging for a 1000-byte file"
 ckpt cancel "$id" > /dev/null || ckt_fail "cancel of the failed job"
 for _ in $(seq 1 50); do
-    [ -z "$(find "$CKT_TMP/out" -name '.*.partial' 2>/dev/null)" ] && break
+    [ -z "$(ckt_staging "$CKT_TMP/out" "ckptd-$id")" ] && break
     sleep 0.1
 done
 left=$(find "$CKT_TMP" -path "$CKT_TMP/state" -prune -o -name '.*.partial' -print | head -5)
