@@ -20,12 +20,16 @@
 /* ---- messages ----------------------------------------------------------- */
 
 /* The URL for messages: without user:pass@, query string and fragment
- * (presigned URLs carry secrets there). "" before the transfer started. */
-static void redact_url(const pl_xfer *x, char *out, size_t outlen)
+ * (presigned URLs carry secrets there). "" before the transfer started.
+ * Made when a message first needs it: a transfer that succeeds never does. */
+static const char *msg_url(pl_xfer *x)
 {
-    char *url = NULL;
-    curl_easy_getinfo(x->f.easy, CURLINFO_EFFECTIVE_URL, &url);
-    ckp_url_redact(out, outlen, url ? url : ""); /* the project's one rule */
+    if (!x->msg_url[0]) {
+        char *url = NULL;
+        curl_easy_getinfo(x->f.easy, CURLINFO_EFFECTIVE_URL, &url);
+        ckp_url_redact(x->msg_url, sizeof(x->msg_url), url ? url : ""); /* the one rule */
+    }
+    return x->msg_url;
 }
 
 void ckd__plane_decide(pl_xfer *x, enum ckd_fetch_end end, int err, const char *fmt, ...)
@@ -231,17 +235,18 @@ static void copy_header_value(char *dst, size_t dstlen, const char *v, size_t le
 }
 
 /* An error status decides the verdict: 1 when it did. */
-static int status_verdict(pl_xfer *x, const char *url)
+static int status_verdict(pl_xfer *x)
 {
     long st = x->status;
     if (st == 401 || st == 403)
-        ckd__plane_decide(x, CKD_FETCH_DENIED, 0, "http %ld for '%s'", st, url);
+        ckd__plane_decide(x, CKD_FETCH_DENIED, 0, "http %ld for '%s'", st, msg_url(x));
     else if (st == 408 || st == 429 || st >= 500)
-        ckd__plane_decide(x, CKD_FETCH_RETRY, 0, "http %ld for '%s'", st, url);
+        ckd__plane_decide(x, CKD_FETCH_RETRY, 0, "http %ld for '%s'", st, msg_url(x));
     else if (st >= 400)
-        ckd__plane_decide(x, CKD_FETCH_FAIL, 0, "http %ld for '%s'", st, url);
+        ckd__plane_decide(x, CKD_FETCH_FAIL, 0, "http %ld for '%s'", st, msg_url(x));
     else if (st != 200 && st != 206)
-        ckd__plane_decide(x, CKD_FETCH_FAIL, 0, "unexpected http status %ld for '%s'", st, url);
+        ckd__plane_decide(x, CKD_FETCH_FAIL, 0, "unexpected http status %ld for '%s'", st,
+                          msg_url(x));
     return x->decided;
 }
 
@@ -249,16 +254,14 @@ static int status_verdict(pl_xfer *x, const char *url)
  * the object expected? 0 (and a verdict) when not. */
 static int headers_done(pl_xfer *x)
 {
-    char url[512];
-    redact_url(x, url, sizeof(url));
     ckd_fetch_report *r = &x->final.r;
     const char *v = x->etag[0] && strncmp(x->etag, "W/", 2) != 0 ? x->etag : x->lastmod;
     snprintf(r->validator, sizeof(r->validator), "%s", v);
     int at_end = x->status == 416 && x->f.end < 0 && x->cr_total >= 0 && x->cr_total == x->pos;
-    if (!at_end && status_verdict(x, url)) return 0;
+    if (!at_end && status_verdict(x)) return 0;
     if (x->f.validator[0] && v[0] && strcmp(x->f.validator, v) != 0) {
-        ckd__plane_decide(x, CKD_FETCH_RESTART, 0, "'%s' changed on the server (%s, was %s)", url,
-                          v, x->f.validator);
+        ckd__plane_decide(x, CKD_FETCH_RESTART, 0, "'%s' changed on the server (%s, was %s)",
+                          msg_url(x), v, x->f.validator);
         return 0;
     }
     if (at_end) {
@@ -267,7 +270,7 @@ static int headers_done(pl_xfer *x)
         r->object_size = x->cr_total;
         if (x->f.expect_size >= 0 && x->cr_total != x->f.expect_size)
             ckd__plane_decide(x, CKD_FETCH_RESTART, 0,
-                              "'%s' has %lld bytes on the server, expected %lld", url,
+                              "'%s' has %lld bytes on the server, expected %lld", msg_url(x),
                               (long long)x->cr_total, (long long)x->f.expect_size);
         else
             ckd__plane_decide(x, CKD_FETCH_OK, 0, "%s", "");
@@ -277,8 +280,8 @@ static int headers_done(pl_xfer *x)
     if (x->status == 206) {
         if (x->cr_start < 0 || x->cr_start != x->pos) {
             ckd__plane_decide(x, CKD_FETCH_FAIL, 0,
-                              "bad content-range from '%s': asked for byte %lld, got %lld", url,
-                              (long long)x->pos, (long long)x->cr_start);
+                              "bad content-range from '%s': asked for byte %lld, got %lld",
+                              msg_url(x), (long long)x->pos, (long long)x->cr_start);
             return 0;
         }
         total = x->cr_total;
@@ -287,7 +290,7 @@ static int headers_done(pl_xfer *x)
             ckd__plane_decide(x, CKD_FETCH_RESTART, 0,
                               "'%s' ignored the range request and sent the whole object (no "
                               "range support, or it changed)",
-                              url);
+                              msg_url(x));
             return 0;
         }
         total = x->clen;
@@ -295,14 +298,14 @@ static int headers_done(pl_xfer *x)
     r->object_size = total;
     if (total >= 0 && x->f.expect_size >= 0 && total != x->f.expect_size) {
         ckd__plane_decide(x, CKD_FETCH_RESTART, 0,
-                          "'%s' changed size on the server: %lld bytes, expected %lld", url,
+                          "'%s' changed size on the server: %lld bytes, expected %lld", msg_url(x),
                           (long long)total, (long long)x->f.expect_size);
         return 0;
     }
     if (total >= 0 && x->f.end > total) {
         ckd__plane_decide(x, CKD_FETCH_RESTART, 0,
-                          "'%s' has %lld bytes on the server, less than the range's end %lld", url,
-                          (long long)total, (long long)x->f.end);
+                          "'%s' has %lld bytes on the server, less than the range's end %lld",
+                          msg_url(x), (long long)total, (long long)x->f.end);
         return 0;
     }
     x->hdr_ok = 1;
@@ -390,10 +393,9 @@ static int write_at(int fd, const char *buf, size_t len, int64_t off, size_t *do
 
 static void write_failed(pl_xfer *x, int err, int64_t at)
 {
-    char url[512], text[128];
-    redact_url(x, url, sizeof(url));
+    char text[128];
     errno_text(err, text, sizeof(text));
-    ckd__plane_decide(x, CKD_FETCH_FAIL, err, "cannot write '%s' at byte %lld: %s", url,
+    ckd__plane_decide(x, CKD_FETCH_FAIL, err, "cannot write '%s' at byte %lld: %s", msg_url(x),
                       (long long)at, text);
 }
 
@@ -457,19 +459,15 @@ static int zstd_feed(pl_xfer *x, const char *ptr, size_t len)
         ZSTD_outBuffer out = {x->zout, x->zout_cap, 0};
         size_t rc = ZSTD_decompressStream(x->zd, &out, &in);
         if (ZSTD_isError(rc)) {
-            char url[512];
-            redact_url(x, url, sizeof(url));
             ckd__plane_decide(x, CKD_FETCH_FAIL, 0, "cannot decode the zstd stream of '%s': %s",
-                              url, ZSTD_getErrorName(rc));
+                              msg_url(x), ZSTD_getErrorName(rc));
             return 0;
         }
         if (out.pos > 0) {
             if (x->f.dec_max >= 0 && x->dec + (int64_t)out.pos > x->f.dec_max) {
-                char url[512];
-                redact_url(x, url, sizeof(url));
                 ckd__plane_decide(x, CKD_FETCH_FAIL, 0,
-                                  "the zstd stream of '%s' decodes to more than %lld bytes", url,
-                                  (long long)x->f.dec_max);
+                                  "the zstd stream of '%s' decodes to more than %lld bytes",
+                                  msg_url(x), (long long)x->f.dec_max);
                 return 0;
             }
             size_t done;
@@ -502,11 +500,9 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *ud)
     if (x->decided) return 0;
     if (!x->hdr_ok) {
         /* A body of a response we did not accept (a redirect not followed). */
-        char url[512];
-        redact_url(x, url, sizeof(url));
-        status_verdict(x, url);
+        status_verdict(x);
         ckd__plane_decide(x, CKD_FETCH_FAIL, 0, "unexpected http status %ld for '%s'", x->status,
-                          url);
+                          msg_url(x));
         return 0;
     }
     size_t take = len;
@@ -569,32 +565,31 @@ static int transient_curl(CURLcode rc)
  * before. */
 static void verdict(pl_xfer *x, CURLcode rc)
 {
-    char url[512];
-    redact_url(x, url, sizeof(url));
     if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && x->reached_end)) {
         if (!x->hdr_ok) {
-            if (!status_verdict(x, url))
-                ckd__plane_decide(x, CKD_FETCH_FAIL, 0, "no response body from '%s'", url);
+            if (!status_verdict(x))
+                ckd__plane_decide(x, CKD_FETCH_FAIL, 0, "no response body from '%s'", msg_url(x));
         } else if (x->f.zstd && x->frame_c != x->pos) {
             ckd__plane_decide(x, CKD_FETCH_FAIL, 0,
-                              "the zstd stream of '%s' ends inside a frame (truncated)", url);
+                              "the zstd stream of '%s' ends inside a frame (truncated)",
+                              msg_url(x));
         } else if (!x->f.zstd && x->f.end >= 0 && x->pos < x->f.end) {
             ckd__plane_decide(x, CKD_FETCH_RETRY, 0,
-                              "'%s' ended the body at byte %lld, before the range's end %lld", url,
-                              (long long)x->pos, (long long)x->f.end);
+                              "'%s' ended the body at byte %lld, before the range's end %lld",
+                              msg_url(x), (long long)x->pos, (long long)x->f.end);
         } else {
             ckd__plane_decide(x, CKD_FETCH_OK, 0, "%s", "");
             if (x->f.end < 0) x->final.r.object_size = x->pos;
         }
         return;
     }
-    if (rc == CURLE_HTTP_RETURNED_ERROR && status_verdict(x, url)) return;
+    if (rc == CURLE_HTTP_RETURNED_ERROR && status_verdict(x)) return;
     char text[CURL_ERROR_SIZE];
     snprintf(text, sizeof(text), "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
     if (text[0] >= 'A' && text[0] <= 'Z' && !(text[1] >= 'A' && text[1] <= 'Z'))
         text[0] += 'a' - 'A';
     ckd__plane_decide(x, transient_curl(rc) ? CKD_FETCH_RETRY : CKD_FETCH_FAIL, 0,
-                      "cannot fetch '%s': %s", url, text);
+                      "cannot fetch '%s': %s", msg_url(x), text);
 }
 
 void ckd__plane_xfer_done(pl_xfer *x, CURLcode rc)

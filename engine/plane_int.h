@@ -102,6 +102,7 @@ typedef struct pl_xfer {
     int64_t frame_c, frame_d; /* the last complete frame's end: stream and decoded offsets */
     XXH3_state_t *frame_hash; /* the decoded hash at that frame end */
     char errbuf[CURL_ERROR_SIZE];
+    char msg_url[512]; /* the redacted URL for messages, made on first use */
 } pl_xfer;
 
 /* A socket libcurl asked us to watch. */

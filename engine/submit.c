@@ -61,10 +61,11 @@ int ckd_url_files_add(ckd_job *j, const json_t *files)
         const char *path = json_string_value(json_object_get(fo, "path"));
         int zstd = ckd_job_wants_decoding(j, url, path);
         char *stored = zstd ? ckd_zstd_stored_name(path) : strdup(path);
-        rc = stored ? ckd_job_add_source_file(
-                          j, 0, url, stored, json_is_integer(size) ? json_integer_value(size) : -1,
-                          json_string_value(json_object_get(fo, "xxh128")), zstd)
-                    : -ENOMEM;
+        rc = stored
+                 ? ckd_job_add_source_file(j, 0, url, stored,
+                                           json_is_integer(size) ? json_integer_value(size) : -1,
+                                           json_string_value(json_object_get(fo, "xxh128")), zstd)
+                 : -ENOMEM;
         free(stored);
     }
     return rc;
