@@ -68,6 +68,25 @@ static int send_files_ahead(ckc_conn *c, json_t *params)
     json_t *files = json_object_get(source, "files");
     if (!json_is_array(files)) return 0;
     size_t n = json_array_size(files), from = 0, bytes = 0, total = 0;
+    /* A bound first (every byte escaped as \u00XX): most lists are far
+     * below a line, and then no entry needs dumping to be measured. */
+    size_t bound = 2;
+    for (size_t i = 0; i < n; i++) {
+        const char *key;
+        json_t *v;
+        json_object_foreach(json_array_get(files, i), key, v)
+        {
+            bound += 6 * strlen(key) + 8;
+            if (json_is_string(v))
+                bound += 6 * json_string_length(v) + 2;
+            else if (json_is_integer(v) || json_is_boolean(v) || json_is_null(v))
+                bound += 32;
+            else
+                bound += FILES_PER_LINE; /* nested: measured below */
+        }
+        bound += 8;
+    }
+    if (bound <= FILES_PER_LINE) return 0;
     size_t *sizes = calloc(n ? n : 1, sizeof(*sizes));
     if (!sizes) {
         ckc_errorf("out of memory");
