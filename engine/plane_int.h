@@ -109,6 +109,8 @@ typedef struct pl_xfer {
 typedef struct pl_poll {
     uv_poll_t h;
     curl_socket_t fd;
+    int events;  /* what h watches (UV_READABLE | UV_WRITABLE), 0 stopped */
+    int parked;  /* libcurl let go of the socket (an idle connection kept for reuse) */
     int closing; /* uv_close called: out of the list, freed by the close callback */
     struct pl_worker *w;
     struct pl_poll *prev, *next;

@@ -41,10 +41,28 @@ static void socket_action(pl_worker *w, curl_socket_t s, int flags)
     drain_messages(w);
 }
 
+static void on_poll(uv_poll_t *h, int status, int events);
+
+/* Watches pp's socket for events (0: none). uv_poll_start re-registers the
+ * socket with epoll every time, so only a change is passed on. */
+static int poll_watch(pl_poll *pp, int events)
+{
+    if (events == pp->events) return 0;
+    int rc = events ? uv_poll_start(&pp->h, events, on_poll) : uv_poll_stop(&pp->h);
+    pp->events = rc == 0 ? events : 0;
+    return rc;
+}
+
 /* A watched socket is ready (or failed): tell libcurl. */
 static void on_poll(uv_poll_t *h, int status, int events)
 {
     pl_poll *pp = h->data;
+    if (pp->parked) {
+        /* An idle connection's socket said something (the server closed
+         * it): libcurl finds out when it reuses or prunes it. */
+        poll_watch(pp, 0);
+        return;
+    }
     int flags = 0;
     if (status < 0) {
         flags = CURL_CSELECT_ERR;
@@ -93,17 +111,31 @@ int ckd__plane_close_socket(void *clientp, curl_socket_t s)
     return close(s);
 }
 
-/* CURLMOPT_SOCKETFUNCTION: watch socket s for what, or stop. */
+/* CURLMOPT_SOCKETFUNCTION: watch socket s for what, or stop. A socket
+ * libcurl lets go of stays open as an idle connection: its poll handle is
+ * parked, still watching for reads, so that the next transfer on it costs
+ * no epoll_ctl (two per file otherwise); it is closed with the socket
+ * (ckd__plane_close_socket). */
 static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 {
     pl_worker *w = userp;
     pl_poll *pp = socketp;
     if (what == CURL_POLL_REMOVE) {
         if (pp) {
-            poll_close(pp);
             if (!w->in_cleanup) curl_multi_assign(w->multi, s, NULL);
+            pp->parked = 1;
+            if (poll_watch(pp, pp->events ? UV_READABLE : 0) < 0) poll_close(pp);
         }
         return 0;
+    }
+    if (!pp) {
+        for (pl_poll *q = w->polls; q; q = q->next) {
+            if (q->fd != s || !q->parked) continue;
+            if (curl_multi_assign(w->multi, s, q) != CURLM_OK) return -1;
+            q->parked = 0;
+            pp = q;
+            break;
+        }
     }
     if (!pp) {
         pp = calloc(1, sizeof(*pp));
@@ -126,7 +158,7 @@ static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *sock
     int events = 0;
     if (what & CURL_POLL_IN) events |= UV_READABLE;
     if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
-    return uv_poll_start(&pp->h, events, on_poll) == 0 ? 0 : -1;
+    return poll_watch(pp, events) == 0 ? 0 : -1;
 }
 
 /* libcurl's timeout fired. */
