@@ -123,8 +123,11 @@ static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *sock
     if (what == CURL_POLL_REMOVE) {
         if (pp) {
             if (!w->in_cleanup) curl_multi_assign(w->multi, s, NULL);
+            /* Only a socket already watched for reads alone stays
+             * registered: re-arming it now would leave an epoll_ctl pending
+             * for a socket libcurl may close before the loop gets to it. */
             pp->parked = 1;
-            if (poll_watch(pp, pp->events ? UV_READABLE : 0) < 0) poll_close(pp);
+            if (pp->events != UV_READABLE) poll_watch(pp, 0);
         }
         return 0;
     }

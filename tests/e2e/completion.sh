@@ -55,7 +55,8 @@ ckt_log "job ids and setting names from the daemon"
 mkdir -p "$CKT_TMP/www"
 ckt_gen_file "$CKT_TMP/www/a.bin" 1000
 ckt_nginx_start "$CKT_TMP/www"
-ckt_daemon_start
+# The test's own daemon: its readiness probe must not autostart another one.
+CKPT_NO_AUTOSTART=1 ckt_daemon_start
 id1=$(ckpt fetch --detach -o "$CKT_TMP/out" "$CKT_BASE_URL/a.bin")
 id2=$(ckpt fetch --detach -o "$CKT_TMP/out2" "$CKT_BASE_URL/a.bin")
 ids=$(comp job "")
