@@ -44,17 +44,37 @@ char *ckd_staging_path(const char *dir, const char *stem)
     return s;
 }
 
+/* 1 when path is a directory with no entries. */
+static int dir_is_empty(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    struct dirent *de;
+    int empty = 1;
+    while (empty && (de = readdir(d)))
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) empty = 0;
+    closedir(d);
+    return empty;
+}
+
 char *ckd_set_staging_path(const char *output, const char *stem)
 {
-    struct stat st;
-    if (lstat(output, &st) == 0 || errno != ENOENT) return ckd_staging_path(output, stem);
     char *parent = strdup(output);
     if (!parent) return NULL;
     size_t n = strlen(parent);
     while (n > 1 && parent[n - 1] == '/') parent[--n] = '\0';
     char *slash = strrchr(parent, '/');
     if (slash) slash[slash == parent] = '\0';
-    char *s = ckd_staging_path(parent, stem);
+    /* Beside: an output not there yet, or an empty directory on its
+     * parent's filesystem (not a mount point); anything else: inside. */
+    struct stat st, pst;
+    int beside;
+    if (lstat(output, &st) != 0)
+        beside = errno == ENOENT;
+    else
+        beside = S_ISDIR(st.st_mode) && stat(parent, &pst) == 0 && pst.st_dev == st.st_dev &&
+                 dir_is_empty(output);
+    char *s = ckd_staging_path(beside ? parent : output, stem);
     free(parent);
     return s;
 }

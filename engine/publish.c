@@ -373,15 +373,17 @@ static void publish_work(uv_work_t *req)
         r->err = publish_checkpoint(r);
         return;
     }
-    /* A file set staged beside its output (which did not exist then)
-     * becomes it in one rename, unless the output appeared meanwhile. */
+    /* A file set staged beside its output (which did not exist then, or
+     * was empty) becomes it in one rename, unless files appeared there. */
     size_t tl = strlen(un->target);
     int inside = strncmp(un->staging, un->target, tl) == 0 && un->staging[tl] == '/';
     int rc = 0;
     if (!inside) {
-        /* The output gets the mode mkdir gives it (the staging is 0700). */
+        /* The output keeps the mode of the empty directory it replaces, or
+         * gets the one mkdir gives (the staging is 0700). */
         struct stat st;
-        if (mkdir(un->target, 0777) == 0 && lstat(un->target, &st) == 0)
+        if ((lstat(un->target, &st) == 0 && S_ISDIR(st.st_mode)) ||
+            (mkdir(un->target, 0777) == 0 && lstat(un->target, &st) == 0))
             chmod(un->staging, st.st_mode & 07777);
         rc = rename_whole(un->staging, un->target);
     }

@@ -115,6 +115,13 @@ mkdir G/ref
 [ "$(stat -c %a G/new)" = "$(stat -c %a G/ref)" ] || ckt_fail "G/new has mode $(stat -c %a G/new), mkdir gives $(stat -c %a G/ref)"
 no_staging G G/new
 
+ckt_log "... and into an empty directory the user made: the same, its mode kept"
+mkdir -m 750 G/empty
+ckpt fetch -o "$CKT_TMP/G/empty" "$base/n/b.bin" > /dev/null || ckt_fail "fetch to G/empty failed"
+cmp -s www/n/b.bin G/empty/b.bin || ckt_fail "G/empty/b.bin differs"
+[ "$(stat -c %a G/empty)" = 750 ] || ckt_fail "G/empty has mode $(stat -c %a G/empty), not the user's 750"
+no_staging G G/empty
+
 ckt_log "... and when the user makes that directory (with a file) during the download: moved in file by file"
 id=$(ckpt fetch --detach -o "$CKT_TMP/H" "$base/n/b.bin" "$base/slow/s.bin")
 mkdir H && echo "notes" > H/notes.txt
