@@ -130,6 +130,13 @@ int ckd_job_set_state(ckd_job *j, enum ckd_job_state to, const char *error)
         ckd_job_log(j, to == CKD_JOB_FAILED ? "error" : "info", "%s -> %s%s%s",
                     ckd_job_state_name(from), ckd_job_state_name(to), error ? ": " : "",
                     error ? error : "");
+    /* A finished job keeps what its view shows (paths, sizes, hashes), not
+     * the ranges' hash states: a history of large jobs stays small. */
+    if (to == CKD_JOB_DONE && j->xfers == 0)
+        for (size_t i = 0; i < j->nfiles; i++) {
+            ckd_file_segs_free(&j->files[i]);
+            ckd_file_zstd_release(&j->files[i]);
+        }
     ckd_store_job_update(&j->d->store, j->id, ckd_job_state_name(to), j->error, j->updated);
     /* A job's state is journaled before anyone hears of it (few per job). */
     ckd_store_commit(&j->d->store);

@@ -201,8 +201,8 @@ int main(int argc, char **argv)
     mallopt(M_MMAP_THRESHOLD, 512 * 1024);
     mallopt(M_ARENA_MAX, 4);
     /* ... and the heap's top is not handed back (madvise) and faulted in
-     * again after every file: up to 4 MiB per arena stays. */
-    mallopt(M_TRIM_THRESHOLD, 4 * 1024 * 1024);
+     * again after every file: up to 2 MiB per arena stays. */
+    mallopt(M_TRIM_THRESHOLD, 2 * 1024 * 1024);
     /* Disk writes, hashing and fsync run in libuv's pool; the default four
      * threads are too few to keep sixteen transfers' writes flowing. */
     setenv("UV_THREADPOOL_SIZE", "8", 0);

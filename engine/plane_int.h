@@ -144,7 +144,7 @@ typedef struct pl_worker {
 /* Reset easy handles (and finished items) kept for reuse: a new one costs
  * more than a reset, and allocations that come and go with every small
  * file keep glibc consolidating its free lists. */
-#define PL_SPARE_EASY 64
+#define PL_SPARE_EASY 24
 
 struct ckd_plane {
     uv_loop_t *control;
