@@ -150,6 +150,7 @@ typedef struct publish_req {
     char *metadata; /* metadata.json to write, or NULL */
     int err;
     int conflict; /* err is -EEXIST: where is a file that is not ckptd's */
+    int background; /* durability "background": the settle after it syncs the rename too */
     char where[1024];
 } publish_req;
 
@@ -388,7 +389,7 @@ static void publish_work(uv_work_t *req)
         rc = rename_whole(un->staging, un->target);
     }
     if (rc == 1) {
-        r->err = fsync_parent(un->target);
+        r->err = r->background ? 0 : fsync_parent(un->target);
     } else if (rc < 0) {
         snprintf(r->where, sizeof(r->where), "%s", un->target);
         r->err = rc;
@@ -467,6 +468,7 @@ void ckd_unit_publish(ckd_job *j, size_t u)
     if (!r) return;
     r->job = j;
     r->unit = u;
+    r->background = ckd_job_durability(j) == CKD_DURABLE_BACKGROUND;
     if (un->write_metadata) {
         json_t *md = json_object_get(un->checkpoint, "metadata");
         r->metadata =
