@@ -149,7 +149,7 @@ typedef struct publish_req {
     size_t unit;
     char *metadata; /* metadata.json to write, or NULL */
     int err;
-    int conflict; /* err is -EEXIST: where is a file that is not ckptd's */
+    int conflict;   /* err is -EEXIST: where is a file that is not ckptd's */
     int background; /* durability "background": the settle after it syncs the rename too */
     char where[1024];
 } publish_req;
