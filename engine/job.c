@@ -320,6 +320,11 @@ char *ckd_file_staging_path(const ckd_file *f)
     return ckd_path_join(ckd_file_staging_dir(f), f->path);
 }
 
+const char *ckd_job_source_str(const ckd_job *j, const char *key)
+{
+    return json_string_value(json_object_get(j->source, key));
+}
+
 void ckd_job_link(ckd_daemon *d, ckd_job *j)
 {
     ckd_job **pp = &d->jobs;

@@ -244,6 +244,8 @@ int ckd_job_quiet(const ckd_job *j);
 
 ckd_job *ckd_job_new(ckd_daemon *d);
 void ckd_job_free(ckd_job *j);
+/* The string source[key] of the job's recorded source, or NULL. */
+const char *ckd_job_source_str(const ckd_job *j, const char *key);
 /* Inserts j into d's list (ordered by id). */
 void ckd_job_link(ckd_daemon *d, ckd_job *j);
 ckd_job *ckd_job_find(ckd_daemon *d, int64_t id);

@@ -44,11 +44,6 @@ typedef struct objects_ctx {
     json_t *hashes;        /* the record of content hashes (objhash.h), or NULL */
 } objects_ctx;
 
-static const char *src_str(const ckd_job *j, const char *key)
-{
-    return json_string_value(json_object_get(j->source, key));
-}
-
 static void ctx_free(objects_ctx *c)
 {
     if (c->job->resolving == c) c->job->resolving = NULL;
@@ -114,7 +109,7 @@ static int set_str(char **slot, const char *v)
  * SDKs and CLI read it). */
 static const char *s3_endpoint(const ckd_job *j)
 {
-    const char *e = src_str(j, "endpoint_url");
+    const char *e = ckd_job_source_str(j, "endpoint_url");
     if (!ckd_cred_nonempty(e)) e = ckd_cred_env("AWS_ENDPOINT_URL_S3");
     if (!e) e = ckd_cred_env("AWS_ENDPOINT_URL");
     return e;
@@ -125,7 +120,7 @@ static int find_store(objects_ctx *c)
 {
     ckd_job *j = c->job;
     ckd_det_storage *st = &c->st;
-    const char *ep = src_str(j, "endpoint_url");
+    const char *ep = ckd_job_source_str(j, "endpoint_url");
     int rc = set_str(&st->type, ckd_objstore_type(c->url.store));
     if (c->url.store == CKD_OBJ_S3) {
         if (!rc) rc = set_str(&st->bucket, c->url.bucket);
@@ -152,13 +147,13 @@ static int find_store(objects_ctx *c)
     char err[600] = "";
     rc = ckd_storage_auth_resolve(&c->auth, st, err, sizeof(err));
     if (rc < 0) {
-        objects_fail(c, "cannot read '%s': %s", src_str(j, "url"), err);
+        objects_fail(c, "cannot read '%s': %s", ckd_job_source_str(j, "url"), err);
         return -1;
     }
     if (c->auth.azure && c->auth.azure->account &&
         strcmp(c->auth.azure->account, c->url.account) != 0) {
         objects_fail(c, "cannot read '%s': the azure credentials are for account '%s', not '%s'",
-                     src_str(j, "url"), c->auth.azure->account, c->url.account);
+                     ckd_job_source_str(j, "url"), c->auth.azure->account, c->url.account);
         return -1;
     }
     return 0;
@@ -197,7 +192,7 @@ static void list_next(objects_ctx *c)
     struct curl_slist *h;
     int rc = ckd_objreq_list(&c->url, &c->st, &c->auth, c->next, &url, &h);
     if (rc < 0) {
-        objects_fail(c, "cannot list '%s': %s", src_str(c->job, "url"),
+        objects_fail(c, "cannot list '%s': %s", ckd_job_source_str(c->job, "url"),
                      rc == -ENOMEM ? "out of memory" : "cannot sign the request");
         ctx_free(c);
         return;
@@ -226,7 +221,7 @@ static void finish(objects_ctx *c);
 static int append_page(objects_ctx *c, ckd_objpage *p)
 {
     if (c->n + p->n > CKD_OBJECTS_MAX_LISTED) {
-        objects_fail(c, "'%s' lists more than %d objects", src_str(c->job, "url"),
+        objects_fail(c, "'%s' lists more than %d objects", ckd_job_source_str(c->job, "url"),
                      CKD_OBJECTS_MAX_LISTED);
         return -1;
     }
@@ -256,7 +251,7 @@ static void on_page(void *ud, const ckd_http_resp *r)
         ctx_free(c);
         return;
     }
-    const char *url = src_str(j, "url");
+    const char *url = ckd_job_source_str(j, "url");
     char detail[400] = "";
     if (r->err < 0 || r->status == 0) {
         char msg[700];
@@ -444,7 +439,7 @@ static int add_files(objects_ctx *c, size_t *skipped, int64_t *skip_bytes, int64
 static void add_and_resolve(objects_ctx *c)
 {
     ckd_job *j = c->job;
-    const char *url = src_str(j, "url");
+    const char *url = ckd_job_source_str(j, "url");
     size_t skipped = 0, nhash = c->hashes ? json_object_size(c->hashes) : 0;
     int64_t skip_bytes = 0, bytes = 0;
     char err[600];
@@ -608,7 +603,7 @@ static void probe_or_add(objects_ctx *c)
 static void finish(objects_ctx *c)
 {
     ckd_job *j = c->job;
-    const char *url = src_str(j, "url");
+    const char *url = ckd_job_source_str(j, "url");
     taken *t = c->t = calloc(c->n ? c->n : 1, sizeof(*t));
     size_t nt = 0;
     if (!t) {
@@ -699,7 +694,7 @@ void ckd_objects_resolve_start(ckd_job *j)
     j->busy++;
     j->resolving = c;
     char err[600];
-    if (ckd_objurl_parse(src_str(j, "url"), &c->url, err, sizeof(err)) < 0) {
+    if (ckd_objurl_parse(ckd_job_source_str(j, "url"), &c->url, err, sizeof(err)) < 0) {
         objects_fail(c, "%s", err); /* checked at submit: a record changed since */
         ctx_free(c);
         return;

@@ -26,11 +26,6 @@ typedef struct resolve_ctx {
     json_t *experiment; /* the experiment reply, for its storage and searcher */
 } resolve_ctx;
 
-static const char *src_str(const ckd_job *j, const char *key)
-{
-    return json_string_value(json_object_get(j->source, key));
-}
-
 /* ---- outcome ------------------------------------------------------------- */
 
 static void ctx_free(resolve_ctx *c)
@@ -320,7 +315,7 @@ static void on_checkpoint(void *ud, int err, json_t *body, const char *msg)
     resolve_ctx *c = ud;
     if (still_resolving(c, err)) {
         char what[200];
-        snprintf(what, sizeof(what), "checkpoint %s", src_str(c->job, "uuid"));
+        snprintf(what, sizeof(what), "checkpoint %s", ckd_job_source_str(c->job, "uuid"));
         if (master_error(c, err, msg, what) == 0) {
             json_t *raw = json_object_get(body, "checkpoint");
             ckd_det_checkpoint cp;
@@ -479,7 +474,7 @@ void ckd_resolve_start(ckd_job *j)
     c->job = j;
     j->busy++;
     j->resolving = c;
-    const char *select = src_str(j, "select");
+    const char *select = ckd_job_source_str(j, "select");
     char path[256], why[300];
     int rc;
     ckd_master *m = ckd_master_of(j->d, j->source, why, sizeof(why));
@@ -489,7 +484,7 @@ void ckd_resolve_start(ckd_job *j)
         return;
     }
     if (j->spec.kind == CKD_KIND_CHECKPOINT || (select && strcmp(select, "uuid") == 0)) {
-        snprintf(path, sizeof(path), "/api/v1/checkpoints/%s", src_str(j, "uuid"));
+        snprintf(path, sizeof(path), "/api/v1/checkpoints/%s", ckd_job_source_str(j, "uuid"));
         rc = ckd_master_call(m, path, NULL, on_checkpoint, c);
     } else if (j->spec.kind == CKD_KIND_EXPERIMENT) {
         snprintf(path, sizeof(path), "/api/v1/experiments/%lld",
