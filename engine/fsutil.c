@@ -65,15 +65,18 @@ char *ckd_set_staging_path(const char *output, const char *stem)
     while (n > 1 && parent[n - 1] == '/') parent[--n] = '\0';
     char *slash = strrchr(parent, '/');
     if (slash) slash[slash == parent] = '\0';
-    /* Beside: an output not there yet, or an empty directory on its
-     * parent's filesystem (not a mount point); anything else: inside. */
+    /* Beside: an output not there yet, or an empty directory of ours on
+     * its parent's filesystem (not a mount point) in a parent we may write
+     * (replacing it needs both); anything else, such as a shared directory
+     * made for us: inside. */
     struct stat st, pst;
     int beside;
     if (lstat(output, &st) != 0)
         beside = errno == ENOENT;
     else
-        beside = S_ISDIR(st.st_mode) && stat(parent, &pst) == 0 && pst.st_dev == st.st_dev &&
-                 dir_is_empty(output);
+        beside = S_ISDIR(st.st_mode) && st.st_uid == geteuid() && stat(parent, &pst) == 0 &&
+                 pst.st_dev == st.st_dev &&
+                 faccessat(AT_FDCWD, parent, W_OK | X_OK, AT_EACCESS) == 0 && dir_is_empty(output);
     char *s = ckd_staging_path(beside ? parent : output, stem);
     free(parent);
     return s;

@@ -15,10 +15,11 @@ int ckd_mkdir_parents(const char *dir, const char *rel);
  * two daemons sharing dir never pick the same one. malloc'd, NULL on failure. */
 char *ckd_staging_path(const char *dir, const char *stem);
 /* A file set's staging directory for output: beside it while output does
- * not exist or is an empty directory on its parent's filesystem (published
- * by renaming the whole directory in its place), else inside it (the same
- * filesystem even when output is a mount point; published file by file).
- * Like ckd_staging_path. */
+ * not exist, or is an empty directory of this user on its parent's
+ * filesystem in a parent this user may write (published by renaming the
+ * whole directory in its place), else inside it (the same filesystem even
+ * when output is a mount point, and a shared directory keeps its owner;
+ * published file by file). Like ckd_staging_path. */
 char *ckd_set_staging_path(const char *output, const char *stem);
 /* Makes path a directory that ckptd owns: created here (mode 0700, parents
  * with ckd_mkdir_p), or already there as a real directory (not a symlink) of

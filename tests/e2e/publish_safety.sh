@@ -122,6 +122,15 @@ cmp -s www/n/b.bin G/empty/b.bin || ckt_fail "G/empty/b.bin differs"
 [ "$(stat -c %a G/empty)" = 750 ] || ckt_fail "G/empty has mode $(stat -c %a G/empty), not the user's 750"
 no_staging G G/empty
 
+if [ "$(id -u)" = 0 ]; then
+    ckt_log "... but an empty directory of another user (a shared one made for us) keeps its owner: files moved in"
+    mkdir -m 777 G/shared && chown nobody G/shared
+    ckpt fetch -o "$CKT_TMP/G/shared" "$base/n/b.bin" > /dev/null || ckt_fail "fetch to G/shared failed"
+    cmp -s www/n/b.bin G/shared/b.bin || ckt_fail "G/shared/b.bin differs"
+    [ "$(stat -c %U G/shared)" = nobody ] || ckt_fail "G/shared was replaced: owner $(stat -c %U G/shared)"
+    no_staging G G/shared
+fi
+
 ckt_log "... and when the user makes that directory (with a file) during the download: moved in file by file"
 id=$(ckpt fetch --detach -o "$CKT_TMP/H" "$base/n/b.bin" "$base/slow/s.bin")
 mkdir H && echo "notes" > H/notes.txt
