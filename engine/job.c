@@ -461,6 +461,18 @@ void ckd_job_forget_resolution(ckd_job *j)
     ckd_store_job_forget_files(&j->d->store, j->id);
 }
 
+void ckd_job_resolve_later(ckd_job *j, const char *msg)
+{
+    j->resolve_attempts++;
+    uint64_t delay = 1000ull << (j->resolve_attempts < 6 ? j->resolve_attempts : 6);
+    if (delay > 60000) delay = 60000;
+    delay = delay / 2 + (uint64_t)rand() % (delay / 2 + 1);
+    j->not_before_ms = ckd_now_ms() + delay;
+    char why[900];
+    ckp_fmt(why, sizeof(why), "%s; retrying in %.0fs", msg, (double)delay / 1000.0);
+    ckd_job_set_state(j, CKD_JOB_WAITING, why);
+}
+
 void ckd_job_resolved(ckd_job *j)
 {
     j->resolve_attempts = 0;

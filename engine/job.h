@@ -260,6 +260,10 @@ int ckd_job_add_file(ckd_job *j, int unit, const char *url, const char *path, in
  * source, so that submitting 100,000 URLs writes one row, not 100,000. */
 int ckd_job_add_source_file(ckd_job *j, int unit, const char *url, const char *path, int64_t size,
                             const char *expect, int zstd);
+/* Resolution met trouble that may pass (the master or the store unreachable,
+ * 5xx, 429): the job waits, backing off (1 s doubling to 60 s, jittered),
+ * and the scheduler resolves it again; the job's error says why. */
+void ckd_job_resolve_later(ckd_job *j, const char *msg);
 /* Resolution done: the job runs (its prepare pass comes from the scheduler). */
 void ckd_job_resolved(ckd_job *j);
 /* Drops what a failed resolution added, so a resume resolves again. */

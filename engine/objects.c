@@ -81,21 +81,6 @@ static void objects_fail(objects_ctx *c, const char *fmt, ...)
     ckd_job_set_state(c->job, CKD_JOB_FAILED, msg);
 }
 
-/* Trouble that may pass (the store unreachable, 5xx, 429): wait, then the
- * scheduler starts the listing again from its first page. */
-static void objects_wait(objects_ctx *c, const char *msg)
-{
-    ckd_job *j = c->job;
-    j->resolve_attempts++;
-    uint64_t delay = 1000ull << (j->resolve_attempts < 6 ? j->resolve_attempts : 6);
-    if (delay > 60000) delay = 60000;
-    delay = delay / 2 + (uint64_t)rand() % (delay / 2 + 1);
-    j->not_before_ms = ckd_now_ms() + delay;
-    char why[900];
-    ckp_fmt(why, sizeof(why), "%s; retrying in %.0fs", msg, (double)delay / 1000.0);
-    ckd_job_set_state(j, CKD_JOB_WAITING, why);
-}
-
 /* ---- the store as a storage config ------------------------------------------ */
 
 static int set_str(char **slot, const char *v)
@@ -211,7 +196,7 @@ static void list_next(objects_ctx *c)
     free(lines);
     ckd_cred_free_secret(url);
     if (rc < 0) {
-        objects_wait(c, "cannot start a listing request");
+        ckd_job_resolve_later(c->job, "cannot start a listing request");
         ctx_free(c);
     }
 }
@@ -256,7 +241,7 @@ static void on_page(void *ud, const ckd_http_resp *r)
     if (r->err < 0 || r->status == 0) {
         char msg[700];
         ckp_fmt(msg, sizeof(msg), "cannot list '%s': %s", url, r->errmsg ? r->errmsg : "no answer");
-        objects_wait(c, msg);
+        ckd_job_resolve_later(c->job, msg);
         ctx_free(c);
         return;
     }
@@ -266,7 +251,7 @@ static void on_page(void *ud, const ckd_http_resp *r)
         ckp_fmt(msg, sizeof(msg), "cannot list '%s': http %ld%s%s%s", url, r->status,
                 detail[0] ? " (" : "", detail, detail[0] ? ")" : "");
         if (r->status == 408 || r->status == 429 || r->status >= 500)
-            objects_wait(c, msg);
+            ckd_job_resolve_later(c->job, msg);
         else if (r->status == 401 || r->status == 403)
             objects_fail(c, "%s: the %s server refused the credentials or the signature", msg,
                          c->st.type);
@@ -514,7 +499,7 @@ static void on_probed(void *ud, int err, const char *msg)
         return;
     }
     if (err < 0) {
-        objects_wait(c, msg ? msg : "cannot read the objects' content hashes");
+        ckd_job_resolve_later(c->job, msg ? msg : "cannot read the objects' content hashes");
         ctx_free(c);
         return;
     }
@@ -591,7 +576,7 @@ static void probe_or_add(objects_ctx *c)
         rc = ckd_objprobe_start(j->d, &c->auth, c->pi, c->npi, on_probed, c, &c->probe);
         if (rc == 0) return;
         if (rc != -ENOMEM) {
-            objects_wait(c, "cannot start reading the objects' content hashes");
+            ckd_job_resolve_later(c->job, "cannot start reading the objects' content hashes");
             ctx_free(c);
             return;
         }

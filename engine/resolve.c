@@ -36,20 +36,6 @@ static void ctx_free(resolve_ctx *c)
     free(c);
 }
 
-/* Master trouble that may pass: wait and try again (back-off, capped). */
-static void resolve_wait(resolve_ctx *c, const char *msg)
-{
-    ckd_job *j = c->job;
-    j->resolve_attempts++;
-    uint64_t delay = 1000ull << (j->resolve_attempts < 6 ? j->resolve_attempts : 6);
-    if (delay > 60000) delay = 60000;
-    delay = delay / 2 + (uint64_t)rand() % (delay / 2 + 1);
-    j->not_before_ms = ckd_now_ms() + delay;
-    char why[900];
-    snprintf(why, sizeof(why), "%s; retrying in %.0fs", msg, (double)delay / 1000.0);
-    ckd_job_set_state(j, CKD_JOB_WAITING, why);
-}
-
 static void resolve_fail(resolve_ctx *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void resolve_fail(resolve_ctx *c, const char *fmt, ...)
@@ -67,7 +53,7 @@ static int master_error(resolve_ctx *c, int err, const char *msg, const char *wh
 {
     if (err == 0) return 0;
     if (err == -EAGAIN)
-        resolve_wait(c, msg);
+        ckd_job_resolve_later(c->job, msg);
     else if (err == -ENOENT)
         resolve_fail(c, "%s not found on the master", what);
     else
@@ -441,7 +427,7 @@ static void list_checkpoints(resolve_ctx *c)
     }
     int rc = ckd_master_list_all(m, path, &q, on_list, c);
     if (rc < 0) {
-        resolve_wait(c, "cannot start a request to the master");
+        ckd_job_resolve_later(c->job, "cannot start a request to the master");
         ctx_free(c);
     }
 }
@@ -495,7 +481,7 @@ void ckd_resolve_start(ckd_job *j)
         return;
     }
     if (rc < 0) {
-        resolve_wait(c, "cannot start a request to the master");
+        ckd_job_resolve_later(c->job, "cannot start a request to the master");
         ctx_free(c);
     }
 }

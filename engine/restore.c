@@ -70,7 +70,8 @@ static int load_file(void *ud, const ckd_file_row *r)
     }
     ckd_file *f = &j->files[r->idx];
     if (r->unit < 0 || (size_t)r->unit >= j->nunits) return c->rc = -EINVAL;
-    ckd_file_release(f); /* a URL set's file rebuilt from the source: the row is newer */
+    if (f->job)
+        ckd_file_release(f); /* a URL set's file rebuilt from the source: the row is newer */
     memset(f, 0, sizeof(*f));
     f->has_row = 1;
     f->job = j;
