@@ -1,7 +1,7 @@
 # Shared helpers for end-to-end tests, the demo and the benchmarks.
 # Source it from bash; it uses set -euo pipefail friendly code only.
 #
-#   ckt_tmpdir            -> $CKT_TMP, removed at exit (unless CKT_KEEP=1)
+#   ckt_tmpdir            -> $CKT_TMP (the working directory), removed at exit (unless CKT_KEEP=1)
 #   ckt_free_port         -> prints a free TCP port on 127.0.0.1
 #   ckt_nginx_start ROOT  -> serves ROOT on 127.0.0.1:$CKT_NGINX_PORT
 #   ckt_daemon_start [ARGS...] -> ckptd on $CKT_SOCK with state in $CKT_STATE
@@ -40,6 +40,9 @@ ckt_tmpdir() {
     CKT_TMP=$(mktemp -d "${TMPDIR:-/tmp}/ckt.XXXXXX")
     chmod 755 "$CKT_TMP"
     trap ckt_cleanup EXIT
+    # Relative scratch files (job1.out, ...) land here, never in ctest's
+    # shared working directory where a concurrent test writes the same name.
+    cd "$CKT_TMP"
 }
 
 ckt_free_port() {
