@@ -185,7 +185,8 @@ static int gather(const struct fetch_args *a, char **urls, size_t nurls, ckc_inp
     return 0;
 }
 
-static json_t *submit_params(const ckc_input *in, const char *output, const struct fetch_args *a)
+static json_t *submit_params(const ckc_input *in, const char *output, const struct fetch_args *a,
+                             int url_names)
 {
     json_t *files = json_array();
     json_t *params = files ? json_pack("{s:{s:s,s:o},s:s}", "source", "kind", "urls", "files",
@@ -193,12 +194,8 @@ static json_t *submit_params(const ckc_input *in, const char *output, const stru
                            : NULL;
     if (!params) return NULL;
     for (size_t i = 0; i < in->n; i++) {
-        const ckc_entry *e = &in->v[i];
-        json_t *f = json_pack("{s:s,s:s}", "url", e->url, "path", e->path);
-        if (!f) goto fail;
-        if (e->size >= 0) json_object_set_new(f, "size", json_integer(e->size));
-        if (e->xxh128[0]) json_object_set_new(f, "xxh128", json_string(e->xxh128));
-        if (json_array_append_new(files, f) < 0) goto fail;
+        json_t *f = ckc_entry_json(&in->v[i], url_names);
+        if (!f || json_array_append_new(files, f) < 0) goto fail;
     }
     json_t *opts = json_object();
     if (!opts || json_object_set_new(params, "options", opts) < 0) goto fail;
@@ -271,9 +268,12 @@ static int run_attached(ckc_conn *c, const ckc_opts *o, json_t *params, size_t n
 static int run(const struct fetch_args *a, const ckc_input *in, const char *output,
                const ckc_opts *o, const char *object_url)
 {
+    /* Connected first: the request's form depends on the daemon's features. */
+    ckc_conn c;
+    if (ckc_connect(o, &c) != 0) return CKC_EXIT_FAIL;
     json_t *params = object_url ? ckc_objects_params(object_url, output, a->endpoint, a->inc,
                                                      a->ninc, a->exc, a->nexc)
-                                : submit_params(in, output, a);
+                                : submit_params(in, output, a, c.url_names);
     if (params && object_url) {
         json_t *opts = json_object();
         json_object_set_new(params, "options", opts);
@@ -282,11 +282,7 @@ static int run(const struct fetch_args *a, const ckc_input *in, const char *outp
     }
     if (!params) {
         ckc_errorf("cannot build the request: out of memory");
-        return CKC_EXIT_FAIL;
-    }
-    ckc_conn c;
-    if (ckc_connect(o, &c) != 0) {
-        json_decref(params);
+        ckc_conn_close(&c);
         return CKC_EXIT_FAIL;
     }
     int status = a->detach ? run_detached(&c, o, params, in ? in->n : 0)

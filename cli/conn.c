@@ -297,6 +297,12 @@ int ckc_conn_hello(ckc_conn *c)
         rc = fail(c, -EPROTO,
                   "ckptd chose protocol version %" JSON_INTEGER_FORMAT ", ckpt speaks %d",
                   json_integer_value(v), CKP_PROTOCOL_VERSION);
+    size_t i;
+    json_t *f;
+    json_array_foreach(json_object_get(res, "features"), i, f)
+    {
+        if (json_is_string(f) && strcmp(json_string_value(f), "url_names") == 0) c->url_names = 1;
+    }
     json_decref(res);
     return rc;
 }

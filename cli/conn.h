@@ -27,6 +27,7 @@ typedef struct ckc_conn {
     size_t qlen;
     size_t qcap;
     int err_code;   /* code of the last RPC error (a ckp_rpc_code), 0 if none */
+    int url_names;  /* the daemon names a URL file itself (hello "features": "url_names") */
     char why[1024]; /* reason of the last failure */
 } ckc_conn;
 

@@ -53,9 +53,8 @@ static void where(char *out, size_t outlen, const char *origin, unsigned line)
 
 /* Why url cannot be a URL, or NULL when it looks like one: a scheme, "://",
  * no whitespace or control characters. The daemon judges the rest. */
-static const char *url_problem(const char *url)
+static const char *url_problem(const char *url, size_t len)
 {
-    size_t len = strlen(url);
     if (len == 0) return "empty url";
     if (len > INPUT_MAX_URL) return "url longer than 64 KiB";
     for (size_t i = 0; i < len; i++) {
@@ -63,7 +62,7 @@ static const char *url_problem(const char *url)
         if (ch <= 0x20 || ch == 0x7f) return "url contains whitespace or a control character";
     }
     if (!ckp_utf8_valid(url, len)) return "url is not valid UTF-8";
-    const char *sep = strstr(url, "://");
+    const char *sep = memmem(url, len, "://", 3);
     if (!sep || sep == url) return "not a url (expected scheme://host/path)";
     for (const char *p = url; p < sep; p++) {
         bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
@@ -94,7 +93,7 @@ static int append(ckc_input *in, const char *url, size_t urllen, ckc_entry **e)
 
 int ckc_input_add_url(ckc_input *in, const char *url, ckc_entry **e, char *err, size_t errlen)
 {
-    const char *why = url_problem(url);
+    const char *why = url_problem(url, strlen(url));
     if (why) {
         set_err(err, errlen, "'%s': %s", url, why);
         return -EINVAL;
@@ -217,17 +216,13 @@ int ckc_input_parse_list(ckc_input *in, const char *origin, const char *text, si
                         origin, lineno);
                 return -EINVAL;
             }
-            char *url = strndup(line, n);
-            if (!url) return -ENOMEM;
-            const char *why = url_problem(url);
+            const char *why = url_problem(line, n);
             if (why) {
-                set_err(err, errlen, "'%s' line %u: '%s': %s", origin, lineno, url, why);
-                free(url);
+                set_err(err, errlen, "'%s' line %u: '%.*s': %s", origin, lineno, (int)n, line, why);
                 return -EINVAL;
             }
             ckc_entry *e;
-            int rc = append(in, url, n, &e);
-            free(url);
+            int rc = append(in, line, n, &e);
             if (rc < 0) return rc;
             e->origin = origin;
             e->line = lineno;
@@ -257,58 +252,6 @@ int ckc_input_parse_list(ckc_input *in, const char *origin, const char *text, si
     return 0;
 }
 
-int ckc_url_filename(const char *url, char **name, const char **why)
-{
-    *name = NULL;
-    const char *sep = strstr(url, "://");
-    if (!sep || sep == url) {
-        *why = "not a url";
-        return -EINVAL;
-    }
-    const char *path = sep + 3;
-    path += strcspn(path, "/?#"); /* skip the authority */
-    size_t plen = strcspn(path, "?#");
-    const char *end = path + plen;
-    const char *seg = end;
-    while (seg > path && seg[-1] != '/') seg--;
-    if (seg == end) {
-        *why = plen ? "the url ends with '/'" : "the url has no path";
-        return -EINVAL;
-    }
-
-    size_t seglen = (size_t)(end - seg);
-    char *out = malloc(seglen + 1);
-    if (!out) return -ENOMEM;
-    size_t o = 0;
-    bool nul = false;
-    for (size_t i = 0; i < seglen; i++) {
-        int hi, lo;
-        if (seg[i] == '%' && i + 2 < seglen && (hi = hexval(seg[i + 1])) >= 0 &&
-            (lo = hexval(seg[i + 2])) >= 0) {
-            char ch = (char)(hi * 16 + lo);
-            if (ch == '\0') nul = true;
-            out[o++] = ch;
-            i += 2;
-        } else {
-            out[o++] = seg[i];
-        }
-    }
-    out[o] = '\0';
-
-    if (nul)
-        *why = "the name contains a NUL byte";
-    else if (memchr(out, '/', o))
-        *why = "the name contains '/' once decoded";
-    else if (strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
-        *why = "the name is '.' or '..'";
-    else {
-        *name = out;
-        return 0;
-    }
-    free(out);
-    return -EINVAL;
-}
-
 struct path_ref {
     const char *path;
     size_t idx;
@@ -328,16 +271,18 @@ int ckc_input_finish(ckc_input *in, char *err, size_t errlen)
     for (size_t i = 0; i < in->n; i++) {
         ckc_entry *e = &in->v[i];
         const char *why;
-        where(loc, sizeof loc, e->origin, e->line);
         if (!e->path) {
-            int rc = ckc_url_filename(e->url, &e->path, &why);
+            int rc = ckp_url_filename(e->url, &e->path, &why);
             if (rc == -EINVAL) {
+                where(loc, sizeof loc, e->origin, e->line);
                 set_err(err, errlen, "%scannot name the file of '%s': %s; %s", loc, e->url, why,
                         e->origin ? "give it an 'out=' line" : "name it with --out");
             }
             if (rc < 0) return rc;
+            e->named_by_url = 1;
         }
         if (ckp_path_check(e->path, strlen(e->path), &why) < 0) {
+            where(loc, sizeof loc, e->origin, e->line);
             set_err(err, errlen, "%sunsafe path '%s' for '%s': %s", loc, e->path, e->url, why);
             return -EINVAL;
         }
@@ -363,6 +308,20 @@ int ckc_input_finish(ckc_input *in, char *err, size_t errlen)
     }
     free(refs);
     return rc;
+}
+
+json_t *ckc_entry_json(const ckc_entry *e, int url_names)
+{
+    /* A list of strings costs both sides far less to build and parse. */
+    if (url_names && e->named_by_url && e->size < 0 && !e->xxh128[0]) return json_string(e->url);
+    json_t *f = json_pack("{s:s,s:s}", "url", e->url, "path", e->path);
+    if (f && e->size >= 0 && json_object_set_new(f, "size", json_integer(e->size)) < 0) goto fail;
+    if (f && e->xxh128[0] && json_object_set_new(f, "xxh128", json_string(e->xxh128)) < 0)
+        goto fail;
+    return f;
+fail:
+    json_decref(f);
+    return NULL;
 }
 
 int ckc_resolve_dir(const char *cwd, const char *dir, char **out)

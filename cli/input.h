@@ -6,6 +6,7 @@
 #ifndef CKC_INPUT_H
 #define CKC_INPUT_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +17,7 @@
 typedef struct ckc_entry {
     char *url;                       /* as given */
     char *path;                      /* relative output path; NULL until derived */
+    int named_by_url;                /* path is the URL's own file name (ckp_url_filename) */
     int64_t size;                    /* expected size, -1 when not given */
     char xxh128[CKC_XXH128_HEX + 1]; /* expected digest, lowercase hex, "" when not given */
     const char *origin;              /* list file it came from (borrowed), NULL for argv */
@@ -57,17 +59,17 @@ int ckc_entry_set(ckc_entry *e, const char *key, const char *value, char *err, s
 int ckc_input_parse_list(ckc_input *in, const char *origin, const char *text, size_t len, char *err,
                          size_t errlen);
 
-/* Completes the entries: derives a path from the URL where none was given,
+/* Completes the entries: derives a path from the URL where none was given
+ * (ckp_url_filename),
  * checks every path with ckp_path_check, and refuses two entries with the
  * same path. Returns 0, -EINVAL with the reason in err, or -ENOMEM. */
 int ckc_input_finish(ckc_input *in, char *err, size_t errlen);
 
-/* The file name a URL implies: its last path segment with the query and
- * fragment stripped, percent-decoded. Returns 0 and a malloc'd *name, or
- * -EINVAL with a short reason in *why (the URL has no name, the name is "."
- * or "..", contains '/' or NUL once decoded, ...), or -ENOMEM. The name still
- * has to pass ckp_path_check (UTF-8, length). */
-int ckc_url_filename(const char *url, char **name, const char **why);
+/* One entry of a job.submit URL source: the URL alone when the daemon takes
+ * that (url_names: the hello's "url_names" feature) and the entry says no
+ * more than the URL (its path is the URL's own name, no size, no hash), else
+ * {"url","path"[,"size"][,"xxh128"]}. NULL when out of memory. */
+json_t *ckc_entry_json(const ckc_entry *e, int url_names);
 
 /* Makes dir absolute against cwd (itself absolute, as getcwd returns it):
  * drops empty and "." segments and trailing slashes, and lets a leading ".."

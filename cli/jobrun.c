@@ -73,8 +73,9 @@ static int send_files_ahead(ckc_conn *c, json_t *params)
     size_t bound = 2;
     for (size_t i = 0; i < n; i++) {
         const char *key;
-        json_t *v;
-        json_object_foreach(json_array_get(files, i), key, v)
+        json_t *v, *fo = json_array_get(files, i);
+        if (json_is_string(fo)) bound += 6 * json_string_length(fo) + 2;
+        json_object_foreach(fo, key, v)
         {
             bound += 6 * strlen(key) + 8;
             if (json_is_string(v))

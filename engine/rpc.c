@@ -71,8 +71,10 @@ static void m_hello(ckd_client *c, json_t *params, reply *r)
             return;
         }
     }
-    r->result =
-        json_pack("{s:i, s:s}", "protocol", CKP_PROTOCOL_VERSION, "daemon", "ckptd " CKPTD_VERSION);
+    /* features: what this daemon takes beyond the version's base (see
+     * PROTOCOL.md): "url_names", a URL set entry that is the URL alone. */
+    r->result = json_pack("{s:i, s:s, s:[s]}", "protocol", CKP_PROTOCOL_VERSION, "daemon",
+                          "ckptd " CKPTD_VERSION, "features", "url_names");
 }
 
 static void m_status(ckd_client *c, json_t *params, reply *r)

@@ -45,7 +45,7 @@ static int check_url_files(const json_t *files, int decompress, char *why, size_
         return CKP_RPC_INVALID_PARAMS;
     }
     const char **paths = calloc(n, sizeof(*paths));
-    char **owned = calloc(n, sizeof(*owned)); /* stored names that differ */
+    char **owned = calloc(n, sizeof(*owned)); /* names made here: from a URL, or decoded */
     if (!paths || !owned) {
         free(paths);
         free(owned);
@@ -54,20 +54,30 @@ static int check_url_files(const json_t *files, int decompress, char *why, size_
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         json_t *fo = json_array_get(files, i);
-        const char *url = json_string_value(json_object_get(fo, "url"));
-        json_t *path = json_object_get(fo, "path");
+        const char *url = json_is_string(fo) ? json_string_value(fo)
+                                             : json_string_value(json_object_get(fo, "url"));
+        const char *path = json_string_value(json_object_get(fo, "path"));
         json_t *size = json_object_get(fo, "size");
         json_t *hash = json_object_get(fo, "xxh128");
         const char *bad = NULL;
-        if (!json_is_object(fo) || !url || !json_is_string(path)) {
-            snprintf(why, whylen, "file %zu needs string 'url' and 'path'", i);
+        /* The URL alone: the file is named by the URL (ckp_url_filename). */
+        int named = json_is_string(fo) ? ckp_url_filename(url, &owned[i], &bad) : 0;
+        if (json_is_string(fo)) path = owned[i];
+        if (named == -ENOMEM) {
+            rc = CKP_RPC_INTERNAL_ERROR;
+        } else if (named == -EINVAL) {
+            ckp_fmt(why, whylen, "file %zu: cannot name the file of '%s': %s; give it a 'path'", i,
+                    url, bad);
+            rc = CKP_RPC_INVALID_PARAMS;
+        } else if (!url || !path) {
+            snprintf(why, whylen, "file %zu must be a URL or have string 'url' and 'path'", i);
             rc = CKP_RPC_INVALID_PARAMS;
         } else if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
             snprintf(why, whylen, "file %zu: only http and https URLs are supported", i);
             rc = CKP_RPC_INVALID_PARAMS;
-        } else if (ckp_path_check(json_string_value(path), json_string_length(path), &bad) < 0) {
-            snprintf(why, whylen, "unsafe path '%s': %s", json_string_value(path), bad);
-            *err_data = json_pack("{s:s}", "path", json_string_value(path));
+        } else if (ckp_path_check(path, strlen(path), &bad) < 0) {
+            snprintf(why, whylen, "unsafe path '%s': %s", path, bad);
+            *err_data = json_pack("{s:s}", "path", path);
             rc = CKP_RPC_UNSAFE_PATH;
         } else if (size && !json_is_null(size) &&
                    (!json_is_integer(size) || json_integer_value(size) < 0)) {
@@ -78,11 +88,13 @@ static int check_url_files(const json_t *files, int decompress, char *why, size_
             snprintf(why, whylen, "file %zu: 'xxh128' must be 32 hex digits", i);
             rc = CKP_RPC_INVALID_PARAMS;
         }
-        paths[i] = json_string_value(path);
+        paths[i] = path;
         if (rc == 0 && decompress && ckd_spec_zstd_name(url, paths[i])) {
             /* Compare stored names: "x.zst" decoded is stored as "x". */
-            if (!(owned[i] = ckd_zstd_stored_name(paths[i]))) rc = CKP_RPC_INTERNAL_ERROR;
-            paths[i] = owned[i];
+            char *stored = ckd_zstd_stored_name(paths[i]);
+            if (!stored) rc = CKP_RPC_INTERNAL_ERROR;
+            free(owned[i]);
+            paths[i] = owned[i] = stored;
         }
     }
     if (rc == 0) {

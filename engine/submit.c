@@ -58,7 +58,13 @@ int ckd_url_files_add(ckd_job *j, const json_t *files)
         if (rc < 0) break;
         json_t *size = json_object_get(fo, "size");
         const char *url = json_string_value(json_object_get(fo, "url"));
-        const char *path = json_string_value(json_object_get(fo, "path"));
+        char *named = NULL;
+        const char *path = json_string_value(json_object_get(fo, "path")), *why;
+        if (json_is_string(fo)) { /* the URL alone, checked by ckd_spec_parse */
+            url = json_string_value(fo);
+            if ((rc = ckp_url_filename(url, &named, &why)) < 0) break;
+            path = named;
+        }
         int zstd = ckd_job_wants_decoding(j, url, path);
         char *stored = zstd ? ckd_zstd_stored_name(path) : strdup(path);
         rc = stored
@@ -67,6 +73,7 @@ int ckd_url_files_add(ckd_job *j, const json_t *files)
                                            json_string_value(json_object_get(fo, "xxh128")), zstd)
                  : -ENOMEM;
         free(stored);
+        free(named);
     }
     return rc;
 }

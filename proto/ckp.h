@@ -124,6 +124,12 @@ char *ckp_msg_error(json_t *id, int code, const char *message, json_t *data, siz
  * reason in *why ("absolute path", "'..' segment", ...). */
 int ckp_path_check(const char *path, size_t len, const char **why);
 
+/* The file name a URL names: its last path segment, percent-decoded (query
+ * and fragment ignored). 0 with a malloc'd name in *name, -EINVAL with a
+ * short reason in *why ("the url ends with '/'", "the name is '.' or
+ * '..'", ...), or -ENOMEM. The name is one segment: no '/' and no NUL. */
+int ckp_url_filename(const char *url, char **name, const char **why);
+
 /* ---- text (text.c) ---------------------------------------------------- */
 
 /* 1 when s[0..len) is strict UTF-8 (no overlongs, surrogates, or code

@@ -1,7 +1,10 @@
-/* Relative path validation and byte formatting shared by daemon and client.
+/* Relative path validation, a URL's file name and byte formatting shared
+ * by daemon and client.
  * UTF-8 checks live in text.c. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ckp.h"
@@ -35,6 +38,66 @@ int ckp_path_check(const char *path, size_t len, const char **why)
     }
     if (why) *why = reason;
     return reason ? -EINVAL : 0;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+int ckp_url_filename(const char *url, char **name, const char **why)
+{
+    *name = NULL;
+    const char *sep = strstr(url, "://");
+    if (!sep || sep == url) {
+        *why = "not a url";
+        return -EINVAL;
+    }
+    const char *path = sep + 3;
+    path += strcspn(path, "/?#"); /* skip the authority */
+    size_t plen = strcspn(path, "?#");
+    const char *end = path + plen;
+    const char *seg = end;
+    while (seg > path && seg[-1] != '/') seg--;
+    if (seg == end) {
+        *why = plen ? "the url ends with '/'" : "the url has no path";
+        return -EINVAL;
+    }
+
+    size_t seglen = (size_t)(end - seg);
+    char *out = malloc(seglen + 1);
+    if (!out) return -ENOMEM;
+    size_t o = 0;
+    bool nul = false;
+    for (size_t i = 0; i < seglen; i++) {
+        int hi, lo;
+        if (seg[i] == '%' && i + 2 < seglen && (hi = hexval(seg[i + 1])) >= 0 &&
+            (lo = hexval(seg[i + 2])) >= 0) {
+            char ch = (char)(hi * 16 + lo);
+            if (ch == '\0') nul = true;
+            out[o++] = ch;
+            i += 2;
+        } else {
+            out[o++] = seg[i];
+        }
+    }
+    out[o] = '\0';
+
+    if (nul)
+        *why = "the name contains a NUL byte";
+    else if (memchr(out, '/', o))
+        *why = "the name contains '/' once decoded";
+    else if (strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
+        *why = "the name is '.' or '..'";
+    else {
+        *name = out;
+        return 0;
+    }
+    free(out);
+    return -EINVAL;
 }
 
 void ckp_fmt_bytes(char *out, size_t outlen, double bytes)

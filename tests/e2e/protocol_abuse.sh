@@ -45,6 +45,24 @@ for raw, code in cases:
     r = ask(raw)
     assert r["error"]["code"] == code, (raw, r)
     assert r["error"]["message"], r
+# URL-only entries ("url_names"): the daemon names the file from the URL and
+# refuses a URL that names none, or names '..' or a path once decoded.
+hello = ask(b"{\"jsonrpc\":\"2.0\",\"id\":11,\"method\":\"daemon.hello\",\"params\":{\"protocol\":[1]}}\n")
+assert "url_names" in hello["result"]["features"], hello
+def submit(files):
+    req = {"jsonrpc": "2.0", "id": 12, "method": "job.submit",
+           "params": {"source": {"kind": "urls", "files": files}, "output": "/tmp/never-made"}}
+    return ask(json.dumps(req).encode() + b"\n")
+for files, code, words in [
+    (["http://127.0.0.1/dir/"], -32602, "cannot name the file of 'http://127.0.0.1/dir/': the url ends with '/'"),
+    (["http://127.0.0.1/%2e%2e"], -32602, "the name is '.' or '..'"),
+    (["http://127.0.0.1/a%2Fb"], -32602, "contains '/' once decoded"),
+    (["http://127.0.0.1/a.bin", {"url": "http://127.0.0.1/b/a.bin", "path": "a.bin"}], -32602, "two files share the path 'a.bin'"),
+    ([42], -32602, "file 0 must be a URL or have string 'url' and 'path'"),
+    (["ftp://127.0.0.1/a.bin"], -32602, "only http and https"),
+]:
+    r = submit(files)
+    assert r["error"]["code"] == code and words in r["error"]["message"], (files, r)
 # Split writes of one valid request still work on the same connection.
 s.sendall(b"{\"jsonrpc\":\"2.0\",\"id\":10,")
 s.sendall(b"\"method\":\"daemon.status\"}\n")

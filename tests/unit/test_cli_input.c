@@ -3,13 +3,14 @@
 #include <errno.h>
 
 #include "ckt_test.h"
+#include "ckp.h"
 #include "input.h"
 
 static void expect_name(const char *url, const char *want)
 {
     char *name = NULL;
     const char *why = NULL;
-    int rc = ckc_url_filename(url, &name, &why);
+    int rc = ckp_url_filename(url, &name, &why);
     if (rc != 0) CKT_FAIL("'%s': unexpected error: %s", url, why);
     CKT_ASSERT_STR_EQ(name, want);
     free(name);
@@ -19,7 +20,7 @@ static void expect_no_name(const char *url)
 {
     char *name = NULL;
     const char *why = NULL;
-    CKT_ASSERT_INT_EQ(ckc_url_filename(url, &name, &why), -EINVAL);
+    CKT_ASSERT_INT_EQ(ckp_url_filename(url, &name, &why), -EINVAL);
     CKT_ASSERT(name == NULL);
     CKT_ASSERT(why != NULL);
 }
@@ -182,6 +183,36 @@ static void expect_dir(const char *cwd, const char *dir, const char *want)
     free(out);
 }
 
+/* job.submit entries: the URL alone only for a daemon with "url_names" and
+ * an entry named by its URL with no size or hash. */
+static void test_entry_json(void)
+{
+    ckc_input in;
+    ckc_input_init(&in);
+    char err[256];
+    const char text[] = "http://h/a.bin\n"
+                        "http://h/b.bin\n  out=sub/b.bin\n"
+                        "http://h/c.bin\n  size=7\n"
+                        "http://h/d%20e.bin\n";
+    CKT_ASSERT_INT_EQ(ckc_input_parse_list(&in, "l", text, sizeof text - 1, err, sizeof err), 0);
+    CKT_ASSERT_INT_EQ(ckc_input_finish(&in, err, sizeof err), 0);
+    const char *with[] = {
+        "\"http://h/a.bin\"", "{\"url\":\"http://h/b.bin\",\"path\":\"sub/b.bin\"}",
+        "{\"url\":\"http://h/c.bin\",\"path\":\"c.bin\",\"size\":7}", "\"http://h/d%20e.bin\""};
+    const char *without[] = {"{\"url\":\"http://h/a.bin\",\"path\":\"a.bin\"}", with[1], with[2],
+                             "{\"url\":\"http://h/d%20e.bin\",\"path\":\"d e.bin\"}"};
+    for (size_t i = 0; i < in.n; i++) {
+        for (int names = 0; names <= 1; names++) {
+            json_t *j = ckc_entry_json(&in.v[i], names);
+            char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+            CKT_ASSERT_STR_EQ(s, names ? with[i] : without[i]);
+            free(s);
+            json_decref(j);
+        }
+    }
+    ckc_input_release(&in);
+}
+
 static void test_resolve_dir(void)
 {
     expect_dir("/home/u/work", ".", "/home/u/work");
@@ -215,6 +246,7 @@ int main(void)
     CKT_RUN(test_list);
     CKT_RUN(test_list_errors);
     CKT_RUN(test_finish_errors);
+    CKT_RUN(test_entry_json);
     CKT_RUN(test_resolve_dir);
     CKT_DONE();
 }
