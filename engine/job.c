@@ -180,6 +180,12 @@ int ckd_file_persist(ckd_file *f)
 {
     f->row_pending = f->state == CKD_FILE_PENDING && !f->error;
     const char *hash = f->state == CKD_FILE_VERIFIED ? f->hash : NULL;
+    /* A URL set's file verified before it needed a row: a mark (one row
+     * for many files) is enough, the source gives the rest back. */
+    if (!f->has_row && hash && f->job->spec.kind == CKD_KIND_URLS &&
+        ckd_store_mark_verified(&f->job->d->store, f->job->id, f->idx, f->size, hash,
+                                f->validator) == 0)
+        return 0;
     if (f->has_row)
         return ckd_store_file_update(&f->job->d->store, f->job->id, f->idx,
                                      ckd_file_state_name(f->state), f->size, hash, f->validator,

@@ -56,6 +56,24 @@ static int load_unit(void *ud, const ckd_unit_row *r)
     return 0;
 }
 
+/* A mark: a URL set's file verified without a row of its own (a later
+ * row, applied after the marks, wins). */
+static int load_mark(void *ud, int idx, int64_t size, const char *hash, const char *validator)
+{
+    struct load_ctx *c = ud;
+    ckd_job *j = c->j;
+    if (idx < 0 || (size_t)idx >= j->nfiles) return 0; /* not this job's: ignored */
+    ckd_file *f = &j->files[idx];
+    char *v = validator ? strdup(validator) : NULL;
+    if (validator && !v) return c->rc = -ENOMEM;
+    free(f->validator);
+    f->validator = v;
+    f->size = size;
+    snprintf(f->hash, sizeof(f->hash), "%s", hash);
+    f->state = CKD_FILE_VERIFIED;
+    return 0;
+}
+
 static int load_file(void *ud, const ckd_file_row *r)
 {
     struct load_ctx *c = ud;
@@ -188,7 +206,8 @@ static int load_job(void *ud, const ckd_job_row *r)
     if (ckd_store_each_unit(&c->d->store, j->id, load_unit, c) < 0 || c->rc < 0 ||
         /* A URL set's files are its source's; rows hold what changed. */
         (spec_ok && j->spec.kind == CKD_KIND_URLS && j->nunits == 1 &&
-         (c->rc = ckd_url_files_add(j, json_object_get(j->source, "files"))) < 0) ||
+         ((c->rc = ckd_url_files_add(j, json_object_get(j->source, "files"))) < 0 ||
+          ckd_store_each_mark(&c->d->store, j->id, load_mark, c) < 0 || c->rc < 0)) ||
         ckd_store_each_file(&c->d->store, j->id, load_file, c) < 0 || c->rc < 0 ||
         ckd_store_each_seg(&c->d->store, j->id, load_seg, c) < 0 || c->rc < 0) {
         ckd_job_free(j);

@@ -35,7 +35,12 @@ static const char *schema =
     "CREATE TABLE IF NOT EXISTS job_log("
     "  seq INTEGER PRIMARY KEY, job_id INTEGER NOT NULL, time INTEGER NOT NULL,"
     "  level TEXT NOT NULL, message TEXT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS job_log_job ON job_log(job_id, seq);";
+    "CREATE INDEX IF NOT EXISTS job_log_job ON job_log(job_id, seq);"
+    /* Verified files of a URL set without a row of their own, many per row
+     * (see ckd_store_mark_verified). */
+    "CREATE TABLE IF NOT EXISTS file_marks("
+    "  seq INTEGER PRIMARY KEY, job_id INTEGER NOT NULL, data TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS file_marks_job ON file_marks(job_id, seq);";
 
 static const char *sql[CKD_ST_COUNT] = {
     [CKD_ST_JOB_INSERT] = "INSERT INTO jobs(state, kind, source, output, options, priority,"
@@ -59,6 +64,7 @@ static const char *sql[CKD_ST_COUNT] = {
                            " VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
     [CKD_ST_UNIT_STATUS] = "UPDATE units SET status=?, via=? WHERE job_id=? AND idx=?",
     [CKD_ST_UNIT_DURABLE] = "UPDATE units SET durable=? WHERE job_id=? AND idx=?",
+    [CKD_ST_MARK_INSERT] = "INSERT INTO file_marks(job_id, data) VALUES(?,?)",
     [CKD_ST_SEG_DURABLE] = "UPDATE segments SET ddone=?, dhash=?, ddecoded=?"
                            " WHERE job_id=? AND idx=? AND start=?",
 };
@@ -191,6 +197,7 @@ void ckd_store_close(ckd_store *s)
 {
     if (!s->db) return;
     if (s->in_tx) ckd_store_commit(s);
+    free(s->marks);
     for (int i = 0; i < CKD_ST_COUNT; i++) sqlite3_finalize(s->st[i]);
     sqlite3_finalize(s->begin);
     sqlite3_finalize(s->commit);
@@ -215,12 +222,15 @@ static int begin(ckd_store *s)
     return 0;
 }
 
+static int marks_flush(ckd_store *s);
+
 int ckd_store_commit(ckd_store *s)
 {
     if (!s->in_tx) return 0;
+    int rc = marks_flush(s);
     s->in_tx = 0;
     if (step_once(s->commit) < 0) return fail(s, "commit");
-    return 0;
+    return rc;
 }
 
 int64_t ckd_store_tx_age_ms(const ckd_store *s)
@@ -637,6 +647,8 @@ int ckd_store_each_unit(ckd_store *s, int64_t job_id, int (*cb)(void *ud, const 
 static int delete_rows(ckd_store *s, const char *const *q, size_t n, int64_t job_id,
                        const char *what)
 {
+    int mrc = marks_flush(s); /* marks of this job go with its rows */
+    if (mrc < 0) return mrc;
     for (size_t i = 0; i < n; i++) {
         sqlite3_stmt *st;
         if (sqlite3_prepare_v2(s->db, q[i], -1, &st, NULL) != SQLITE_OK) return fail(s, "prepare");
@@ -650,17 +662,109 @@ static int delete_rows(ckd_store *s, const char *const *q, size_t n, int64_t job
 
 int ckd_store_job_forget_files(ckd_store *s, int64_t job_id)
 {
-    static const char *const q[] = {"DELETE FROM units WHERE job_id=?",
-                                    "DELETE FROM files WHERE job_id=?",
-                                    "DELETE FROM segments WHERE job_id=?"};
+    static const char *const q[] = {
+        "DELETE FROM units WHERE job_id=?", "DELETE FROM files WHERE job_id=?",
+        "DELETE FROM file_marks WHERE job_id=?", "DELETE FROM segments WHERE job_id=?"};
     return delete_rows(s, q, sizeof(q) / sizeof(q[0]), job_id, "forget files");
 }
 
 int ckd_store_job_delete(ckd_store *s, int64_t job_id)
 {
     static const char *const q[] = {
-        "DELETE FROM units WHERE job_id=?", "DELETE FROM files WHERE job_id=?",
-        "DELETE FROM segments WHERE job_id=?", "DELETE FROM job_log WHERE job_id=?",
-        "DELETE FROM jobs WHERE id=?"};
+        "DELETE FROM units WHERE job_id=?",      "DELETE FROM files WHERE job_id=?",
+        "DELETE FROM file_marks WHERE job_id=?", "DELETE FROM segments WHERE job_id=?",
+        "DELETE FROM job_log WHERE job_id=?",    "DELETE FROM jobs WHERE id=?"};
     return delete_rows(s, q, sizeof(q) / sizeof(q[0]), job_id, "delete job");
+}
+
+/* ---- marks: verified files, many per row ------------------------------- */
+
+/* The gathered marks become one row (in the open transaction). */
+static int marks_flush(ckd_store *s)
+{
+    if (s->marks_len == 0) return 0;
+    sqlite3_stmt *st = s->st[CKD_ST_MARK_INSERT];
+    sqlite3_bind_int64(st, 1, s->marks_job);
+    sqlite3_bind_text(st, 2, s->marks, (int)s->marks_len, SQLITE_STATIC);
+    s->marks_len = 0;
+    return run(s, st, "mark files");
+}
+
+int ckd_store_mark_verified(ckd_store *s, int64_t job_id, int idx, int64_t size, const char *hash,
+                            const char *validator)
+{
+    if (!ckd_hash_hex_valid(hash) || idx < 0 || size < 0) return -EINVAL;
+    if (validator && (strlen(validator) > CKD_MARK_MAX_VALIDATOR || strpbrk(validator, "\t\r\n")))
+        return -EINVAL;
+    int rc = begin(s);
+    if (rc < 0) return rc;
+    if (s->marks_len > 0 && (s->marks_job != job_id || s->marks_len > CKD_MARKS_PER_ROW)) {
+        if ((rc = marks_flush(s)) < 0) return rc;
+    }
+    size_t need = s->marks_len + 64 + CKD_MARK_MAX_VALIDATOR;
+    if (need > s->marks_cap) {
+        size_t cap = s->marks_cap ? s->marks_cap * 2 : 16384;
+        while (cap < need) cap *= 2;
+        char *m = realloc(s->marks, cap);
+        if (!m) return -ENOMEM;
+        s->marks = m;
+        s->marks_cap = cap;
+    }
+    s->marks_job = job_id;
+    int n = snprintf(s->marks + s->marks_len, s->marks_cap - s->marks_len, "%d\t%lld\t%s%s%s\n",
+                     idx, (long long)size, hash, validator ? "\t" : "", validator ? validator : "");
+    s->marks_len += (size_t)n;
+    return 0;
+}
+
+/* One line of a mark row: "IDX\tSIZE\tHASH[\tVALIDATOR]". 0, or -EINVAL. */
+static int mark_parse(char *line, int *idx, int64_t *size, char **hash, char **validator)
+{
+    char *end;
+    errno = 0;
+    long i = strtol(line, &end, 10);
+    if (errno || end == line || *end != '\t' || i < 0 || i > INT32_MAX) return -EINVAL;
+    long long sz = strtoll(end + 1, &end, 10);
+    if (errno || *end != '\t' || sz < 0) return -EINVAL;
+    char *h = end + 1, *tab = strchr(h, '\t');
+    if (tab) *tab = '\0';
+    if (!ckd_hash_hex_valid(h)) return -EINVAL;
+    *idx = (int)i;
+    *size = sz;
+    *hash = h;
+    *validator = tab ? tab + 1 : NULL;
+    return 0;
+}
+
+int ckd_store_each_mark(ckd_store *s, int64_t job_id,
+                        int (*cb)(void *ud, int idx, int64_t size, const char *hash,
+                                  const char *validator),
+                        void *ud)
+{
+    int rc = marks_flush(s);
+    if (rc < 0) return rc;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT data FROM file_marks WHERE job_id=? ORDER BY seq", -1,
+                           &st, NULL) != SQLITE_OK)
+        return fail(s, "prepare");
+    sqlite3_bind_int64(st, 1, job_id);
+    while (rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = 0;
+        const char *data = (const char *)sqlite3_column_text(st, 0);
+        char *copy = data ? strdup(data) : NULL;
+        if (data && !copy) rc = -ENOMEM;
+        for (char *line = copy, *next; rc == 0 && line && *line; line = next) {
+            next = strchr(line, '\n');
+            if (next) *next++ = '\0';
+            int idx;
+            int64_t size;
+            char *hash, *validator;
+            if (mark_parse(line, &idx, &size, &hash, &validator) == 0)
+                rc = cb(ud, idx, size, hash, validator);
+            if (!next) break;
+        }
+        free(copy);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : rc < 0 ? rc : fail(s, "read marks");
 }

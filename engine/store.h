@@ -10,6 +10,7 @@
 #define CKD_STORE_H
 
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* The longest a change waits in the open transaction (see above). */
@@ -29,6 +30,7 @@ enum {
     CKD_ST_UNIT_STATUS,
     CKD_ST_UNIT_DURABLE,
     CKD_ST_SEG_DURABLE,
+    CKD_ST_MARK_INSERT,
     CKD_ST_COUNT
 };
 
@@ -38,7 +40,16 @@ typedef struct ckd_store {
     uint64_t tx_ms; /* when the open transaction began (ckd_now_ms) */
     sqlite3_stmt *st[CKD_ST_COUNT];
     sqlite3_stmt *begin, *commit;
+    /* verified files gathered for one mark row (ckd_store_mark_verified) */
+    char *marks;
+    size_t marks_len, marks_cap;
+    int64_t marks_job;
 } ckd_store;
+
+/* A mark row holds about this many bytes of lines; a validator longer than
+ * this cannot be marked. */
+#define CKD_MARKS_PER_ROW      (256 * 1024)
+#define CKD_MARK_MAX_VALIDATOR 255
 
 typedef struct ckd_job_row {
     int64_t id;
@@ -128,5 +139,23 @@ int ckd_store_each_seg(ckd_store *s, int64_t job_id, int (*cb)(void *ud, const c
 int ckd_store_each_log(ckd_store *s, int64_t job_id, int n,
                        int (*cb)(void *ud, int64_t time, const char *level, const char *msg),
                        void *ud);
+
+/* Records that file idx of a job is verified (size, xxh128 hex, validator
+ * or NULL) without a row of its own: lines gathered in memory and written
+ * as one row per job at the next commit. A row per file cost the control
+ * thread more than fetching a small file. Only for files whose other
+ * facts come back from the job's source on restore (a URL set) and that
+ * have no row yet; any later change writes the file's row, which restore
+ * applies after the marks. -EINVAL for a validator with a tab or newline
+ * or longer than CKD_MARK_MAX_VALIDATOR (the caller writes a row then). */
+int ckd_store_mark_verified(ckd_store *s, int64_t job_id, int idx, int64_t size, const char *hash,
+                            const char *validator);
+/* Calls cb for every mark of the job, oldest first; lines that do not
+ * parse are skipped (cb checks idx against the job). 0, or cb's or the
+ * store's negative error. */
+int ckd_store_each_mark(ckd_store *s, int64_t job_id,
+                        int (*cb)(void *ud, int idx, int64_t size, const char *hash,
+                                  const char *validator),
+                        void *ud);
 
 #endif
