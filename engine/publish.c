@@ -83,8 +83,11 @@ static void flush_done(uv_work_t *req, int status)
 /* A flush wave is costly (it commits the filesystem's journal and stalls
  * file creation meanwhile): batch it. Flush when nothing else of the job is
  * in flight, when many files wait, or when the oldest has waited a second
- * (which bounds what a power loss can cost). */
-#define FLUSH_BATCH_FILES 512
+ * (which bounds what a power loss can cost). Waves of 512 files during a
+ * 2000 x 16 KiB download cost 9% more time than one wave at its end (the
+ * creates stall on the journal commits): only time cuts a wave short below
+ * thousands of files. */
+#define FLUSH_BATCH_FILES 8192
 #define FLUSH_MAX_WAIT_MS 1000
 
 void ckd_job_flush(ckd_job *j)
