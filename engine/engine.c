@@ -67,6 +67,7 @@ static void on_tick(uv_timer_t *t)
     int64_t total = 0;
     int running = 0;
     for (ckd_job *j = d->jobs; j; j = j->next) {
+        ckd_history_drop_files(j); /* a finished URL set's list: the store has it */
         if (j->state == CKD_JOB_WAITING) running = 1; /* its back-off ends on a tick */
         if (j->state != CKD_JOB_RUNNING) continue;
         for (size_t u = 0; u < j->nunits; u++)

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 
+#include "durable.h"
 #include "follow.h"
 #include "fsutil.h"
 #include "job.h"
@@ -77,4 +78,29 @@ void ckd_history_tick(ckd_daemon *d, uint64_t now_ms)
     if (d->history_ms && now_ms - d->history_ms < CKD_HISTORY_INTERVAL_MS) return;
     d->history_ms = now_ms;
     ckd_history_prune(d, ckd_wall_s());
+}
+
+void ckd_history_drop_files(ckd_job *j)
+{
+    if (j->dropped_files || j->nfiles == 0 || j->spec.kind != CKD_KIND_URLS || j->nunits != 1 ||
+        j->state != CKD_JOB_DONE || !ckd_job_quiet(j) || j->publishing || j->flushing ||
+        j->preparing || j->nfetched > 0 || !ckd_job_durable(j))
+        return;
+    int64_t bytes = ckd_job_bytes_total(j);
+    if (bytes < 0) return;
+    /* The view shows the source with a count in place of the list. */
+    json_t *src = json_is_array(json_object_get(j->source, "files")) ? json_copy(j->source) : NULL;
+    if (src && json_object_set_new(src, "files", json_integer((json_int_t)j->nfiles)) == 0) {
+        json_decref(j->source);
+        j->source = src;
+    } else {
+        json_decref(src);
+    }
+    for (size_t i = 0; i < j->nfiles; i++) ckd_file_release(&j->files[i]);
+    free(j->files);
+    j->files = NULL;
+    j->dropped_files = j->nfiles;
+    j->dropped_bytes = bytes;
+    j->nfiles = j->files_cap = 0;
+    j->sched_from = 0;
 }

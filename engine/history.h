@@ -6,6 +6,7 @@
 #define CKD_HISTORY_H
 
 #include "daemon.h"
+#include "job.h"
 
 /* How often the daemon's tick runs the history pass. */
 #define CKD_HISTORY_INTERVAL_MS 10000
@@ -19,5 +20,11 @@ void ckd_history_tick(ckd_daemon *d, uint64_t now_ms);
  * kept (the follow job reads its children); a failed job's staging is
  * removed first and the job goes on a later pass. Returns how many went. */
 int ckd_history_prune(ckd_daemon *d, int64_t now_s);
+
+/* A finished URL set (done, published, durable, nothing in flight) lets go
+ * of its file list: the store has it (the job's source, marks and rows) and
+ * ckd_job_files_reload brings it back for a view. A history of many files
+ * then costs memory per job, not per file (about 1 KiB per file). */
+void ckd_history_drop_files(ckd_job *j);
 
 #endif

@@ -221,6 +221,7 @@ static int64_t file_bytes_done(const ckd_file *f)
 
 int64_t ckd_job_bytes_done(const ckd_job *j)
 {
+    if (j->dropped_files) return j->dropped_bytes;
     int64_t n = 0;
     for (size_t i = 0; i < j->nfiles; i++) n += file_bytes_done(&j->files[i]);
     for (size_t u = 0; u < j->nunits; u++) n += j->units[u].arc_bytes;
@@ -229,12 +230,18 @@ int64_t ckd_job_bytes_done(const ckd_job *j)
 
 int64_t ckd_job_bytes_total(const ckd_job *j)
 {
+    if (j->dropped_files) return j->dropped_bytes;
     int64_t n = 0;
     for (size_t i = 0; i < j->nfiles; i++) {
         if (j->files[i].size < 0) return -1;
         n += j->files[i].size;
     }
     return n;
+}
+
+size_t ckd_job_nfiles(const ckd_job *j)
+{
+    return j->dropped_files ? j->dropped_files : j->nfiles;
 }
 
 void ckd_file_segs_free(ckd_file *f)

@@ -176,6 +176,10 @@ typedef struct ckd_job {
     int64_t created, updated;
     ckd_file *files;
     size_t nfiles, files_cap;
+    /* A finished URL set's file list lives in the store only (see
+     * ckd_job_drop_files): its count and bytes, else 0. */
+    size_t dropped_files;
+    int64_t dropped_bytes;
     ckd_unit *units;
     size_t nunits; /* 0 until a checkpoint job is resolved */
     int resolve_attempts;
@@ -288,6 +292,9 @@ int ckd_file_idle(const ckd_file *f);
 /* Every segment of f is complete and nothing is in flight. */
 int ckd_file_all_written(const ckd_file *f);
 int64_t ckd_job_bytes_done(const ckd_job *j);
+/* The job's files, counted also when the list is dropped. */
+size_t ckd_job_nfiles(const ckd_job *j);
+
 /* -1 when some size is unknown */
 int64_t ckd_job_bytes_total(const ckd_job *j);
 void ckd_job_tick_rate(ckd_job *j, uint64_t now);

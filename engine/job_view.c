@@ -7,6 +7,8 @@
 
 #include "ckp.h"
 #include "fsutil.h"
+#include "history.h"
+#include "restore.h"
 #include "storage_auth.h"
 
 /* Text for the wire: valid UTF-8 whatever the bytes (ckp_json_text). */
@@ -46,7 +48,7 @@ json_t *ckd_job_summary(const ckd_job *j)
                      (json_int_t)j->id, "state", ckd_job_state_name(j->state), "kind",
                      text(j->kind), "output", text(j->output), "created", time_json(j->created),
                      "updated", time_json(j->updated), "priority", j->priority, "files_total",
-                     (json_int_t)j->nfiles, "files_done", (json_int_t)j->files_verified,
+                     (json_int_t)ckd_job_nfiles(j), "files_done", (json_int_t)j->files_verified,
                      "bytes_total", total >= 0 ? json_integer(total) : json_null(), "bytes_done",
                      (json_int_t)done, "rate", j->state == CKD_JOB_RUNNING ? j->rate : 0.0, "eta",
                      eta, "error", message(j->error));
@@ -78,11 +80,11 @@ static json_t *source_json(const ckd_job *j)
 {
     if (!json_is_array(json_object_get(j->source, "files"))) return json_incref(j->source);
     json_t *s = json_copy(j->source);
-    if (s) json_object_set_new(s, "files", json_integer((json_int_t)j->nfiles));
+    if (s) json_object_set_new(s, "files", json_integer((json_int_t)ckd_job_nfiles(j)));
     return s;
 }
 
-json_t *ckd_job_detail_page(ckd_job *j, size_t offset, size_t limit)
+static json_t *detail_page(ckd_job *j, size_t offset, size_t limit)
 {
     json_t *o = ckd_job_summary(j);
     json_t *files = json_array();
@@ -131,6 +133,15 @@ json_t *ckd_job_detail_page(ckd_job *j, size_t offset, size_t limit)
     json_object_set_new(o, "files_offset", json_integer((json_int_t)offset));
     json_object_set_new(o, "files_next", i < j->nfiles ? json_integer((json_int_t)i) : json_null());
     json_object_set_new(o, "log", log);
+    return o;
+}
+
+json_t *ckd_job_detail_page(ckd_job *j, size_t offset, size_t limit)
+{
+    /* A dropped file list comes back from the store for the page. */
+    if (j->dropped_files && ckd_job_files_reload(j) < 0) return NULL;
+    json_t *o = detail_page(j, offset, limit);
+    ckd_history_drop_files(j);
     return o;
 }
 

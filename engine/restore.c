@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "history.h"
 #include "log.h"
 #include "submit.h"
 
@@ -223,6 +224,41 @@ static int load_job(void *ud, const ckd_job_row *r)
     j->recheck = 1;
     j->cleaned = j->state == CKD_JOB_DONE;
     ckd_job_link(c->d, j);
+    ckd_history_drop_files(j); /* a finished URL set: its list stays in the store */
+    return 0;
+}
+
+int ckd_job_files_reload(ckd_job *j)
+{
+    if (!j->dropped_files || j->nunits != 1 || j->nfiles != 0)
+        return j->dropped_files ? -EINVAL : 0;
+    char *text = NULL;
+    int rc = ckd_store_job_source(&j->d->store, j->id, &text);
+    json_t *src = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    if (!src) return rc < 0 ? rc : -EIO;
+    /* Counts stay as they are: the list is what comes back. */
+    ckd_unit *un = &j->units[0];
+    size_t unit_files = un->nfiles, unit_verified = un->verified;
+    struct load_ctx c = {.d = j->d, .j = j};
+    rc = ckd_url_files_add(j, json_object_get(src, "files"));
+    if (rc == 0 && (ckd_store_each_mark(&j->d->store, j->id, load_mark, &c) < 0 || c.rc < 0))
+        rc = c.rc ? c.rc : -EIO;
+    if (rc == 0 && (ckd_store_each_file(&j->d->store, j->id, load_file, &c) < 0 || c.rc < 0))
+        rc = c.rc ? c.rc : -EIO;
+    json_decref(src);
+    un->nfiles = unit_files;
+    un->verified = unit_verified;
+    if (rc == 0 && j->nfiles != j->dropped_files) rc = -EIO; /* the store disagrees */
+    if (rc < 0) {
+        for (size_t i = 0; i < j->nfiles; i++) ckd_file_release(&j->files[i]);
+        free(j->files);
+        j->files = NULL;
+        j->nfiles = j->files_cap = 0;
+        return rc;
+    }
+    j->dropped_files = 0;
+    j->dropped_bytes = 0;
     return 0;
 }
 

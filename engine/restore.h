@@ -14,6 +14,10 @@ typedef struct ckd_seg_claim {
 /* Loads every job; unfinished ones are queued again (and re-prove their
  * bytes before use). 0 or a negative errno. */
 int ckd_jobs_load(ckd_daemon *d);
+/* Brings back a file list dropped by ckd_job_drop_files (the job's source,
+ * marks and rows, as a restart loads them). 0, or a negative errno with the
+ * list still dropped. */
+int ckd_job_files_reload(ckd_job *j);
 /* The journal's claims for one job (malloc'd array in *v). */
 int ckd_restore_claims(ckd_daemon *d, int64_t job, ckd_seg_claim **v, size_t *n);
 

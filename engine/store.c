@@ -496,6 +496,22 @@ int ckd_store_each_job(ckd_store *s, int (*cb)(void *ud, const ckd_job_row *r), 
                  -1, -1, job_row, &c);
 }
 
+static int source_row(void *p, sqlite3_stmt *st)
+{
+    const char *t = col_text(st, 0);
+    char **out = p;
+    *out = t ? strdup(t) : NULL;
+    return 1;
+}
+
+int ckd_store_job_source(ckd_store *s, int64_t job_id, char **out)
+{
+    *out = NULL;
+    int rc = query(s, "SELECT source FROM jobs WHERE id=?", job_id, -1, source_row, out);
+    if (rc < 0) return rc;
+    return *out ? 0 : -ENOENT;
+}
+
 static int file_row(void *p, sqlite3_stmt *st)
 {
     struct cbctx *c = p;

@@ -131,6 +131,9 @@ int ckd_store_log(ckd_store *s, int64_t job_id, int64_t time, const char *level,
 
 /* Loading, in id / idx / start order. A callback returning non-zero stops. */
 int ckd_store_each_job(ckd_store *s, int (*cb)(void *ud, const ckd_job_row *r), void *ud);
+/* The job's source as recorded (JSON text, malloc'd in *out): 0, -ENOENT
+ * (no such job, or out of memory), or the store's error. */
+int ckd_store_job_source(ckd_store *s, int64_t job_id, char **out);
 int ckd_store_each_file(ckd_store *s, int64_t job_id, int (*cb)(void *ud, const ckd_file_row *r),
                         void *ud);
 int ckd_store_each_seg(ckd_store *s, int64_t job_id, int (*cb)(void *ud, const ckd_seg_row *r),

@@ -44,14 +44,20 @@ while read -r f; do
 done < "$CKT_TMP/src.lst"
 grep -q partial <(ls -A "$CKT_TMP/out") && ckt_fail "staging directory left behind"
 
-ckt_log "the job record carries each file's xxh128"
+ckt_log "the job record carries each file's xxh128 (the list read back from the store)"
 id=$(ckpt --json jobs | python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][-1]["id"])')
+sleep 0.6 # a finished URL set's file list leaves memory on the daemon's next tick
 ckpt --json job "$id" > "$CKT_TMP/job.json"
 python3 - "$CKT_TMP/job.json" "$www" <<'PY'
 import json, subprocess, sys
 job = json.load(open(sys.argv[1]))["job"]
 assert job["state"] == "done", job["state"]
+assert job["files_total"] == 45 == len(job["files"]), (job["files_total"], len(job["files"]))
+assert job["source"]["files"] == 45, job["source"]
+assert job["bytes_total"] == job["bytes_done"] == 1000000 + 3000000 + 90000000 + 12345 + sum(
+    i * 1000 for i in range(1, 41)), job
 for f in job["files"]:
+    assert f["state"] == "verified", f
     want = subprocess.check_output(["xxhsum", "-H2", sys.argv[2] + "/" + f["path"]]).split()[0].decode()
     assert f["xxh128"] == want, (f["path"], f["xxh128"], want)
 PY

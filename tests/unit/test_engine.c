@@ -31,6 +31,7 @@
 #include "fsutil.h"
 #include "hash.h"
 #include "job.h"
+#include "job_view.h"
 #include "log.h"
 #include "masters.h"
 #include "outcome.h"
@@ -613,11 +614,27 @@ static void test_urls_done(void)
     j = ckd_job_find(&e.d, id);
     CKT_ASSERT(j != NULL);
     CKT_ASSERT_INT_EQ(j->state, CKD_JOB_DONE);
-    CKT_ASSERT_INT_EQ(j->nfiles, 4);
-    for (size_t i = 0; i < j->nfiles; i++) CKT_ASSERT_INT_EQ(j->files[i].state, CKD_FILE_VERIFIED);
-    CKT_ASSERT_STR_EQ(j->files[0].hash, want);
-    CKT_ASSERT_STR_EQ(j->files[1].hash, want_b);
-    CKT_ASSERT_INT_EQ(j->files[2].size, 11);
+    /* A finished URL set keeps its file list in the store only: the
+     * summary counts it, the view brings it back, then lets it go again. */
+    CKT_ASSERT_INT_EQ(j->nfiles, 0);
+    CKT_ASSERT_INT_EQ(ckd_job_nfiles(j), 4);
+    CKT_ASSERT_INT_EQ(ckd_job_bytes_total(j), 5 + (int64_t)sizeof(big) + 11);
+    json_t *view = ckd_job_detail(j);
+    CKT_ASSERT(view != NULL);
+    CKT_ASSERT_INT_EQ(j->nfiles, 0);
+    CKT_ASSERT_INT_EQ(json_integer_value(json_object_get(view, "files_total")), 4);
+    CKT_ASSERT_INT_EQ(json_integer_value(json_object_get(json_object_get(view, "source"), "files")),
+                      4);
+    json_t *vf = json_object_get(view, "files");
+    CKT_ASSERT_INT_EQ(json_array_size(vf), 4);
+    for (size_t i = 0; i < 4; i++)
+        CKT_ASSERT_STR_EQ(json_string_value(json_object_get(json_array_get(vf, i), "state")),
+                          "verified");
+    CKT_ASSERT_STR_EQ(json_string_value(json_object_get(json_array_get(vf, 0), "xxh128")), want);
+    CKT_ASSERT_STR_EQ(json_string_value(json_object_get(json_array_get(vf, 1), "xxh128")), want_b);
+    CKT_ASSERT_STR_EQ(json_string_value(json_object_get(json_array_get(vf, 1), "path")), "dir/b");
+    CKT_ASSERT_INT_EQ(json_integer_value(json_object_get(json_array_get(vf, 2), "size")), 11);
+    json_decref(view);
     eng_close(&e);
 }
 
