@@ -125,9 +125,9 @@ static void cmd_unlink_locked(pl_worker *w, pl_cmd *c)
 
 /* ---- reports --------------------------------------------------------------- */
 
-/* As cmd_push: only a report into an empty queue needs a wake-up of the
- * control loop, which takes the whole queue at once. */
-int ckd__plane_push_report(ckd_plane *p, pl_report *r)
+/* As cmd_push: only a report into an empty queue wakes the control loop,
+ * which takes the whole queue at once. */
+void ckd__plane_push_report(ckd_plane *p, pl_report *r)
 {
     r->next = NULL;
     uv_mutex_lock(&p->rlock);
@@ -138,7 +138,7 @@ int ckd__plane_push_report(ckd_plane *p, pl_report *r)
         p->rhead = r;
     p->rtail = r;
     uv_mutex_unlock(&p->rlock);
-    return wake;
+    if (wake) ckd_wake_send(&p->reports);
 }
 
 /* Close callback of the report wake-up: the very end; done(ud) last. */
@@ -311,9 +311,7 @@ static int worker_init(ckd_plane *p, int i)
     }
     uv_timer_init(&w->loop, &w->timer); /* never fails */
     uv_timer_init(&w->loop, &w->unpause);
-    uv_prepare_init(&w->loop, &w->flush);
-    w->wake.data = w->timer.data = w->unpause.data = w->flush.data = w;
-    uv_prepare_start(&w->flush, ckd__plane_worker_flush);
+    w->wake.data = w->timer.data = w->unpause.data = w;
     return 0;
 fail_loop:
     uv_loop_close(&w->loop);
@@ -329,7 +327,6 @@ static void worker_uninit(pl_worker *w)
     ckd_wake_close(&w->wake, NULL);
     uv_close((uv_handle_t *)&w->timer, NULL);
     uv_close((uv_handle_t *)&w->unpause, NULL);
-    uv_close((uv_handle_t *)&w->flush, NULL);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&w->loop) != 0) ckd__plane_count_loop_failure();
     uv_mutex_destroy(&w->lock);

@@ -96,7 +96,7 @@ static void progress(pl_xfer *x)
     r->r.err = 0;
     r->r.message[0] = '\0';
     XXH3_copyState(r->state, x->f.zstd ? x->frame_hash : x->hash);
-    ckd__plane_worker_report(x->w, r);
+    ckd__plane_push_report(x->w->p, r);
 }
 
 void ckd__plane_xfer_finish(pl_xfer *x)
@@ -138,7 +138,7 @@ void ckd__plane_xfer_finish(pl_xfer *x)
     }
     XXH3_freeState(x->frame_hash);
     x->frame_hash = NULL;
-    ckd__plane_worker_report(w, &x->final); /* x is the control thread's now */
+    ckd__plane_push_report(w->p, &x->final); /* x is the control thread's now */
 }
 
 int ckd__plane_xfer_open(pl_xfer *x)

@@ -133,8 +133,6 @@ typedef struct pl_worker {
     ckd_wake wake;
     uv_timer_t timer;   /* libcurl's timeout */
     uv_timer_t unpause; /* wakes transfers paused by the bandwidth cap */
-    uv_prepare_t flush; /* before the loop blocks: the deferred wake-up of control */
-    int wake_control;   /* reports queued since the last wake-up */
     CURLM *multi;
     pl_xfer *active;
     pl_poll *polls;
@@ -181,15 +179,8 @@ struct ckd_plane {
     uint64_t refill_ns;
 };
 
-/* Queues a report for the control loop: 1 when the queue was empty and the
- * caller must wake the loop (ckd_wake_send(&p->reports)), else 0. Any thread. */
-int ckd__plane_push_report(ckd_plane *p, pl_report *r);
-/* Prepare callback of a worker loop: sends the deferred wake-up. */
-void ckd__plane_worker_flush(uv_prepare_t *h);
-/* Queues a report of w; the wake-up of the control loop waits for the end
- * of w's loop iteration, so one wake-up carries every report of a batch of
- * events. Worker thread. */
-void ckd__plane_worker_report(pl_worker *w, pl_report *r);
+/* Queues a report for the control loop and wakes it. Any thread. */
+void ckd__plane_push_report(ckd_plane *p, pl_report *r);
 /* Takes n bytes from the bandwidth bucket: 0 when they may go now (charged),
  * else the milliseconds to wait (>= 1) before asking again. Any thread. */
 int64_t ckd__plane_rate_take(ckd_plane *p, size_t n);

@@ -268,25 +268,7 @@ static void stop_worker(pl_worker *w)
     while (w->polls) poll_close(w->polls);
     uv_close((uv_handle_t *)&w->timer, NULL);
     uv_close((uv_handle_t *)&w->unpause, NULL);
-    uv_close((uv_handle_t *)&w->flush, NULL);
     ckd_wake_close(&w->wake, NULL);
-}
-
-void ckd__plane_worker_report(pl_worker *w, pl_report *r)
-{
-    if (ckd__plane_push_report(w->p, r)) w->wake_control = 1;
-}
-
-/* Prepare callback, once per loop iteration before it polls: one wake-up
- * of the control loop for all the reports the iteration queued. A
- * wake-up per report cost a context switch to the control thread for each
- * small file. */
-void ckd__plane_worker_flush(uv_prepare_t *h)
-{
-    pl_worker *w = h->data;
-    if (!w->wake_control) return;
-    w->wake_control = 0;
-    ckd_wake_send(&w->p->reports);
 }
 
 void ckd__plane_worker_wake(ckd_wake *wk)
@@ -350,6 +332,5 @@ void ckd__plane_worker_main(void *arg)
     uv_run(&w->loop, UV_RUN_DEFAULT);
     /* The loop ran out: stop_worker closed every handle. */
     if (uv_loop_close(&w->loop) != 0) ckd__plane_count_loop_failure();
-    if (ckd__plane_push_report(w->p, &w->exit_report) || w->wake_control)
-        ckd_wake_send(&w->p->reports);
+    ckd__plane_push_report(w->p, &w->exit_report);
 }
