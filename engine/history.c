@@ -84,7 +84,8 @@ void ckd_history_drop_files(ckd_job *j)
 {
     if (j->dropped_files || j->nfiles == 0 || j->spec.kind != CKD_KIND_URLS || j->nunits != 1 ||
         j->state != CKD_JOB_DONE || !ckd_job_quiet(j) || j->publishing || j->flushing ||
-        j->preparing || j->nfetched > 0 || !ckd_job_durable(j))
+        j->preparing || j->nfetched > 0 || !ckd_job_durable(j) ||
+        (j->files_read_ms && ckd_now_ms() - j->files_read_ms < CKD_HISTORY_KEEP_READ_MS))
         return;
     int64_t bytes = ckd_job_bytes_total(j);
     if (bytes < 0) return;

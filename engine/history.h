@@ -26,5 +26,8 @@ int ckd_history_prune(ckd_daemon *d, int64_t now_s);
  * ckd_job_files_reload brings it back for a view. A history of many files
  * then costs memory per job, not per file (about 1 KiB per file). */
 void ckd_history_drop_files(ckd_job *j);
+/* A list read back for a view stays this long (a client paging through
+ * the files reads it once). */
+#define CKD_HISTORY_KEEP_READ_MS 10000
 
 #endif

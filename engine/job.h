@@ -177,9 +177,10 @@ typedef struct ckd_job {
     ckd_file *files;
     size_t nfiles, files_cap;
     /* A finished URL set's file list lives in the store only (see
-     * ckd_job_drop_files): its count and bytes, else 0. */
+     * ckd_history_drop_files): its count and bytes, else 0. */
     size_t dropped_files;
     int64_t dropped_bytes;
+    uint64_t files_read_ms; /* when a view last read the list back (ckd_now_ms), 0 never */
     ckd_unit *units;
     size_t nunits; /* 0 until a checkpoint job is resolved */
     int resolve_attempts;

@@ -138,11 +138,10 @@ static json_t *detail_page(ckd_job *j, size_t offset, size_t limit)
 
 json_t *ckd_job_detail_page(ckd_job *j, size_t offset, size_t limit)
 {
-    /* A dropped file list comes back from the store for the page. */
+    /* A dropped file list comes back from the store for the page (the
+     * daemon's tick lets go of it again once nobody reads it). */
     if (j->dropped_files && ckd_job_files_reload(j) < 0) return NULL;
-    json_t *o = detail_page(j, offset, limit);
-    ckd_history_drop_files(j);
-    return o;
+    return detail_page(j, offset, limit);
 }
 
 json_t *ckd_job_detail(ckd_job *j)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fsutil.h"
 #include "history.h"
 #include "log.h"
 #include "submit.h"
@@ -259,6 +260,7 @@ int ckd_job_files_reload(ckd_job *j)
     }
     j->dropped_files = 0;
     j->dropped_bytes = 0;
+    j->files_read_ms = ckd_now_ms();
     return 0;
 }
 

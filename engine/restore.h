@@ -14,7 +14,7 @@ typedef struct ckd_seg_claim {
 /* Loads every job; unfinished ones are queued again (and re-prove their
  * bytes before use). 0 or a negative errno. */
 int ckd_jobs_load(ckd_daemon *d);
-/* Brings back a file list dropped by ckd_job_drop_files (the job's source,
+/* Brings back a file list dropped by ckd_history_drop_files (the job's source,
  * marks and rows, as a restart loads them). 0, or a negative errno with the
  * list still dropped. */
 int ckd_job_files_reload(ckd_job *j);

@@ -30,6 +30,7 @@
 #include "engine.h"
 #include "fsutil.h"
 #include "hash.h"
+#include "history.h"
 #include "job.h"
 #include "job_view.h"
 #include "log.h"
@@ -621,7 +622,13 @@ static void test_urls_done(void)
     CKT_ASSERT_INT_EQ(ckd_job_bytes_total(j), 5 + (int64_t)sizeof(big) + 11);
     json_t *view = ckd_job_detail(j);
     CKT_ASSERT(view != NULL);
+    CKT_ASSERT_INT_EQ(j->nfiles, 4); /* read back, kept while it is being read */
+    ckd_history_drop_files(j);
+    CKT_ASSERT_INT_EQ(j->nfiles, 4);
+    j->files_read_ms -= CKD_HISTORY_KEEP_READ_MS;
+    ckd_history_drop_files(j);
     CKT_ASSERT_INT_EQ(j->nfiles, 0);
+    CKT_ASSERT_INT_EQ(ckd_job_nfiles(j), 4);
     CKT_ASSERT_INT_EQ(json_integer_value(json_object_get(view, "files_total")), 4);
     CKT_ASSERT_INT_EQ(json_integer_value(json_object_get(json_object_get(view, "source"), "files")),
                       4);
