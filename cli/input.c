@@ -280,6 +280,13 @@ int ckc_input_finish(ckc_input *in, char *err, size_t errlen)
             }
             if (rc < 0) return rc;
             e->named_by_url = 1;
+        } else {
+            /* An 'out=' that repeats the URL's own name (aria2 lists often
+             * do) needs no path in the request either. */
+            char *name = NULL;
+            if (ckp_url_filename(e->url, &name, &why) == 0 && strcmp(name, e->path) == 0)
+                e->named_by_url = 1;
+            free(name);
         }
         if (ckp_path_check(e->path, strlen(e->path), &why) < 0) {
             where(loc, sizeof loc, e->origin, e->line);

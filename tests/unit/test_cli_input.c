@@ -193,14 +193,18 @@ static void test_entry_json(void)
     const char text[] = "http://h/a.bin\n"
                         "http://h/b.bin\n  out=sub/b.bin\n"
                         "http://h/c.bin\n  size=7\n"
-                        "http://h/d%20e.bin\n";
+                        "http://h/d%20e.bin\n"
+                        "http://h/x/f.bin?v=1\n  out=f.bin\n"; /* out= repeats the URL's name */
     CKT_ASSERT_INT_EQ(ckc_input_parse_list(&in, "l", text, sizeof text - 1, err, sizeof err), 0);
     CKT_ASSERT_INT_EQ(ckc_input_finish(&in, err, sizeof err), 0);
-    const char *with[] = {
-        "\"http://h/a.bin\"", "{\"url\":\"http://h/b.bin\",\"path\":\"sub/b.bin\"}",
-        "{\"url\":\"http://h/c.bin\",\"path\":\"c.bin\",\"size\":7}", "\"http://h/d%20e.bin\""};
+    const char *with[] = {"\"http://h/a.bin\"",
+                          "{\"url\":\"http://h/b.bin\",\"path\":\"sub/b.bin\"}",
+                          "{\"url\":\"http://h/c.bin\",\"path\":\"c.bin\",\"size\":7}",
+                          "\"http://h/d%20e.bin\"", "\"http://h/x/f.bin?v=1\""};
     const char *without[] = {"{\"url\":\"http://h/a.bin\",\"path\":\"a.bin\"}", with[1], with[2],
-                             "{\"url\":\"http://h/d%20e.bin\",\"path\":\"d e.bin\"}"};
+                             "{\"url\":\"http://h/d%20e.bin\",\"path\":\"d e.bin\"}",
+                             "{\"url\":\"http://h/x/f.bin?v=1\",\"path\":\"f.bin\"}"};
+    CKT_ASSERT_INT_EQ(in.n, 5);
     for (size_t i = 0; i < in.n; i++) {
         for (int names = 0; names <= 1; names++) {
             json_t *j = ckc_entry_json(&in.v[i], names);
