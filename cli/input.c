@@ -108,14 +108,6 @@ static bool is_blank(char c)
     return c == ' ' || c == '\t';
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 /* Applies one "key=value" option line to e. Returns 0 or -EINVAL with the
  * reason (without location) in err, or -ENOMEM. */
 static int apply_option(ckc_entry *e, const char *key, size_t keylen, const char *val,
@@ -145,7 +137,7 @@ static int apply_option(ckc_entry *e, const char *key, size_t keylen, const char
             return -EINVAL;
         }
         for (size_t i = 0; i < vallen; i++) {
-            int h = hexval(val[i]);
+            int h = ckp_hexval(val[i]);
             if (h < 0) {
                 set_err(err, errlen, "xxh128 '%.*s' is not %d hex digits", (int)vallen, val,
                         CKC_XXH128_HEX);

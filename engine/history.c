@@ -97,11 +97,8 @@ void ckd_history_drop_files(ckd_job *j)
     } else {
         json_decref(src);
     }
-    for (size_t i = 0; i < j->nfiles; i++) ckd_file_release(&j->files[i]);
-    free(j->files);
-    j->files = NULL;
     j->dropped_files = j->nfiles;
     j->dropped_bytes = bytes;
-    j->nfiles = j->files_cap = 0;
+    ckd_job_files_release(j);
     j->sched_from = 0;
 }

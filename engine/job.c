@@ -460,13 +460,18 @@ int ckd_file_all_written(const ckd_file *f)
     return 1;
 }
 
-void ckd_job_forget_resolution(ckd_job *j)
+void ckd_job_files_release(ckd_job *j)
 {
     for (size_t i = 0; i < j->nfiles; i++) ckd_file_release(&j->files[i]);
     free(j->files);
     j->files = NULL;
-    j->files_cap = 0;
-    j->nfiles = j->files_verified = j->files_failed = 0;
+    j->nfiles = j->files_cap = 0;
+}
+
+void ckd_job_forget_resolution(ckd_job *j)
+{
+    ckd_job_files_release(j);
+    j->files_verified = j->files_failed = 0;
     for (size_t i = 0; i < j->nunits; i++) ckd_unit_release(&j->units[i]);
     free(j->units);
     j->units = NULL;

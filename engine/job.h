@@ -273,6 +273,8 @@ void ckd_job_resolve_later(ckd_job *j, const char *msg);
 void ckd_job_resolved(ckd_job *j);
 /* Drops what a failed resolution added, so a resume resolves again. */
 void ckd_job_forget_resolution(ckd_job *j);
+/* Releases every file of the job and its list (counters stay). */
+void ckd_job_files_release(ckd_job *j);
 void ckd_unit_release(ckd_unit *u);
 void ckd_file_release(ckd_file *f);
 /* Segments: n fresh ones (hash states reset), or none. */

@@ -252,10 +252,7 @@ int ckd_job_files_reload(ckd_job *j)
     un->verified = unit_verified;
     if (rc == 0 && j->nfiles != j->dropped_files) rc = -EIO; /* the store disagrees */
     if (rc < 0) {
-        for (size_t i = 0; i < j->nfiles; i++) ckd_file_release(&j->files[i]);
-        free(j->files);
-        j->files = NULL;
-        j->nfiles = j->files_cap = 0;
+        ckd_job_files_release(j);
         return rc;
     }
     j->dropped_files = 0;

@@ -124,6 +124,9 @@ char *ckp_msg_error(json_t *id, int code, const char *message, json_t *data, siz
  * reason in *why ("absolute path", "'..' segment", ...). */
 int ckp_path_check(const char *path, size_t len, const char **why);
 
+/* The value of one hex digit (either case), or -1. */
+int ckp_hexval(char c);
+
 /* The file name a URL names: its last path segment, percent-decoded (query
  * and fragment ignored). 0 with a malloc'd name in *name, -EINVAL with a
  * short reason in *why ("the url ends with '/'", "the name is '.' or

@@ -40,7 +40,7 @@ int ckp_path_check(const char *path, size_t len, const char **why)
     return reason ? -EINVAL : 0;
 }
 
-static int hexval(char c)
+int ckp_hexval(char c)
 {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -74,8 +74,8 @@ int ckp_url_filename(const char *url, char **name, const char **why)
     bool nul = false;
     for (size_t i = 0; i < seglen; i++) {
         int hi, lo;
-        if (seg[i] == '%' && i + 2 < seglen && (hi = hexval(seg[i + 1])) >= 0 &&
-            (lo = hexval(seg[i + 2])) >= 0) {
+        if (seg[i] == '%' && i + 2 < seglen && (hi = ckp_hexval(seg[i + 1])) >= 0 &&
+            (lo = ckp_hexval(seg[i + 2])) >= 0) {
             char ch = (char)(hi * 16 + lo);
             if (ch == '\0') nul = true;
             out[o++] = ch;

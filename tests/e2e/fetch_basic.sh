@@ -44,9 +44,9 @@ while read -r f; do
 done < "$CKT_TMP/src.lst"
 grep -q partial <(ls -A "$CKT_TMP/out") && ckt_fail "staging directory left behind"
 
-ckt_log "the job record carries each file's xxh128 (the list read back from the store)"
+ckt_log "the job record carries each file's xxh128, also once the list may have left memory"
 id=$(ckpt --json jobs | python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][-1]["id"])')
-sleep 0.6 # a finished URL set's file list leaves memory on the daemon's next tick
+sleep 0.6 # past the daemon's next tick, which may drop a finished set's list (test_engine checks it)
 ckpt --json job "$id" > "$CKT_TMP/job.json"
 python3 - "$CKT_TMP/job.json" "$www" <<'PY'
 import json, subprocess, sys
