@@ -179,6 +179,7 @@ static void file_finish_done(uv_work_t *req, int status)
  * and closed the file; otherwise hash it in one read-back pass. */
 void ckd_file_finish(ckd_file *f)
 {
+    if (f->io) return; /* a pass (or a copy) is in flight: it verifies the file */
     /* An object store's content hash: checked in the read-back pass. */
     ckd_storehash want;
     int store = ckd_objhash_expected(f, &want);
