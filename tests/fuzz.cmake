@@ -1,5 +1,6 @@
 # libFuzzer targets, built with clang when asked (CKPTD_FUZZ=ON): the protocol
-# parser, the master's JSON, xxhsum lines, the config parser, and the archive
+# parser, the master's JSON, xxhsum lines, the config parser, object-store
+# listings, content-hash headers and URLs, and the archive
 # entry path check with the text helpers. Each test runs its target for a
 # bounded time (about 20 s; about two minutes in all).
 if(CKPTD_FUZZ)
@@ -24,4 +25,5 @@ if(CKPTD_FUZZ)
   ckptd_fuzz_target(xxhsum 20 ckp)
   ckptd_fuzz_target(config 20 ckd)
   ckptd_fuzz_target(path 20 ckp)
+  ckptd_fuzz_target(objects 20 ckd_cloud)
 endif()
