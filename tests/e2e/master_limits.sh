@@ -5,46 +5,29 @@
 # once, and a listing longer than master_list_max is refused.
 set -euo pipefail
 . "$CKPT_SRC/tests/lib/common.sh"
+. "$CKPT_SRC/tests/lib/fault.sh"
 ckt_tmpdir
 ckt_gen_file "$CKT_TMP/www/f.bin" 2000000
 ckt_nginx_start "$CKT_TMP/www"
-port=$(ckt_free_port)
-cat > "$CKT_TMP/master.py" <<'PY'
-import http.server, json, socketserver, sys, time, urllib.parse
-class H(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *a):
-        pass
-    def reply(self, code, obj):
-        body = json.dumps(obj).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def do_GET(self):
-        u = urllib.parse.urlparse(self.path)
-        q = urllib.parse.parse_qs(u.query)
-        if u.path.startswith("/api/v1/checkpoints/"):
-            time.sleep(2)  # a slow master
-            return self.reply(404, {"error": {"error": "no such checkpoint"}})
-        if u.path == "/api/v1/trials/1/checkpoints":  # never advances
-            off = int(q.get("offset", ["0"])[0])
-            return self.reply(200, {"checkpoints": [{"uuid": "x"}],
-                                    "pagination": {"offset": off, "limit": 1, "startIndex": 0,
-                                                   "endIndex": 1, "total": 1000}})
-        if u.path == "/api/v1/trials/2/checkpoints":  # advances, but is long
-            off = int(q.get("offset", ["0"])[0])
-            return self.reply(200, {"checkpoints": [{"uuid": "x"}] * 100,
-                                    "pagination": {"offset": off, "limit": 100, "startIndex": off,
-                                                   "endIndex": off + 100, "total": 10 ** 6}})
-        self.reply(404, {"error": {"error": "not here"}})
-class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-S(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+cat > "$CKT_TMP/routes.py" <<'PY'
+import time
+def route(h, path, q):
+    if path.startswith("/api/v1/checkpoints/"):
+        time.sleep(2)  # a slow master
+        return h.reply(404, {"error": {"error": "no such checkpoint"}})
+    if path == "/api/v1/trials/1/checkpoints":  # never advances
+        off = int(q.get("offset", ["0"])[0])
+        return h.reply(200, {"checkpoints": [{"uuid": "x"}],
+                             "pagination": {"offset": off, "limit": 1, "startIndex": 0,
+                                            "endIndex": 1, "total": 1000}})
+    if path == "/api/v1/trials/2/checkpoints":  # advances, but is long
+        off = int(q.get("offset", ["0"])[0])
+        return h.reply(200, {"checkpoints": [{"uuid": "x"}] * 100,
+                             "pagination": {"offset": off, "limit": 100, "startIndex": off,
+                                            "endIndex": off + 100, "total": 10 ** 6}})
 PY
-python3 "$CKT_TMP/master.py" "$port" > "$CKT_TMP/master.log" 2>&1 &
-CKT_PIDS+=($!)
-for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+ckt_hostile_master "$CKT_TMP/routes.py"
+port=$CKT_HOSTILE_PORT
 DET_MASTER=http://127.0.0.1:$port DET_USER_TOKEN=t ckt_daemon_start
 ckpt config set master_list_max=1000 > /dev/null
 

@@ -10,34 +10,15 @@ set -euo pipefail
 . "$CKPT_SRC/tests/lib/common.sh"
 . "$CKPT_SRC/tests/lib/fault.sh"
 ckt_tmpdir
-port=$(ckt_free_port)
-cat > "$CKT_TMP/master.py" <<'PY'
-import http.server, json, socketserver, sys, time, urllib.parse
-class H(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *a):
-        pass
-    def reply(self, code, obj):
-        body = json.dumps(obj).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def do_GET(self):
-        u = urllib.parse.urlparse(self.path)
-        print("GET", u.path, flush=True)
-        slow = (u.path.startswith("/api/v1/checkpoints/51") or
-                u.path == "/api/v1/trials/9/checkpoints")
-        if slow:
-            time.sleep(20)  # a master that does not answer for a long time
-        self.reply(404, {"error": {"error": "no such thing"}})
-class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-S(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+cat > "$CKT_TMP/routes.py" <<'PY'
+import time
+def route(h, path, q):
+    if path.startswith("/api/v1/checkpoints/51") or path == "/api/v1/trials/9/checkpoints":
+        time.sleep(20)  # a master that does not answer for a long time
+    h.reply(404, {"error": {"error": "no such thing"}})
 PY
-python3 "$CKT_TMP/master.py" "$port" > "$CKT_TMP/master.log" 2>&1 &
-CKT_PIDS+=($!)
-for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+ckt_hostile_master "$CKT_TMP/routes.py"
+port=$CKT_HOSTILE_PORT
 DET_MASTER=http://127.0.0.1:$port DET_USER_TOKEN=t ckt_daemon_start
 
 # submit SOURCE_JSON [OUTPUT]: a job through job.submit; prints its id.

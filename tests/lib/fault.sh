@@ -15,6 +15,21 @@
 #   ckt_job_log ID         -> the job's log messages, one a line
 #   ckt_job_log_has ID RE  -> true when a line of the job's log matches RE
 #   ckt_now / ckt_since T0 -> wall clock, seconds since T0 (two decimals)
+#   ckt_hostile_master ROUTES.py -> tests/hostile_master.py with those routes;
+#                             sets CKT_HOSTILE_PORT; its log (one "GET path"
+#                             a request) is $CKT_TMP/master.log
+
+ckt_hostile_master() {
+    CKT_HOSTILE_PORT=$(ckt_free_port)
+    python3 "$CKPT_SRC/tests/hostile_master.py" "$CKT_HOSTILE_PORT" "$1" >"$CKT_TMP/master.log" 2>&1 &
+    CKT_PIDS+=($!)
+    local i
+    for i in $(seq 1 100); do
+        curl -s -o /dev/null "http://127.0.0.1:$CKT_HOSTILE_PORT/" && return 0
+        sleep 0.05
+    done
+    ckt_fail "the hostile master did not start (log: $(cat "$CKT_TMP/master.log"))"
+}
 
 ckt_proxy_start() {
     python3 "$CKPT_SRC/tests/faultproxy.py" --upstream "127.0.0.1:${1:-$CKT_NGINX_PORT}" \
