@@ -3,6 +3,8 @@
 # against Azurite (Shared Key checked), listed in several pages (2 blobs a
 # page, NextMarker), names with spaces, '+' and UTF-8, nested; bytes equal to
 # the blobs; a second fetch fetches nothing; a changed blob is fetched again;
+# a blob whose Content-MD5 lies (set with Set Blob Properties) is fetched
+# twice, then fails naming the file and both hashes, and is not published;
 # credentials for another account are refused by name.
 set -euo pipefail
 . "$CKPT_SRC/tests/lib/common.sh"
@@ -52,6 +54,28 @@ upload "p/e.txt"
 ckpt fetch "az://$CKT_AZURE_ACCOUNT/models/p/" -o "$out" > f3.out 2>&1 || { cat f3.out; ckt_fail "third fetch failed"; }
 grep -q "5 taken, 1 to fetch" f3.out || { cat f3.out; ckt_fail "not just the changed blob"; }
 diff -r "$src/p" "$out" || ckt_fail "the changed blob is not the new version"
+
+ckt_log "a Content-MD5 that lies: refetched once, then the file fails, not published"
+ckt_gen_file "$src/w/bad.bin" 50000
+ckt_gen_file "$src/w/good.bin" 3000
+upload "w/bad.bin" "w/good.bin"
+python3 - "$CKT_AZURE_URL" <<'PY'
+import os, sys
+sys.path.insert(0, os.environ["CKPT_SRC"] + "/tests/detmaster")
+from detmaster import AzureTarget
+t = AzureTarget(sys.argv[1], "models")
+# Set Blob Properties: the store now records a wrong MD5 for the same bytes.
+t.request("PUT", f"{t.base}/models/w/bad.bin", [("comp", "properties")], b"",
+          {"x-ms-blob-content-md5": "AAAAAAAAAAAAAAAAAAAAAA=="}, (200,))
+PY
+want=$(python3 -c 'import base64, hashlib, sys; print(base64.b64encode(hashlib.md5(open(sys.argv[1], "rb").read()).digest()).decode())' "$src/w/bad.bin")
+bad=$CKT_TMP/bad
+rc=0; ckpt fetch "az://$CKT_AZURE_ACCOUNT/models/w/" -o "$bad" > f4.out 2>&1 || rc=$?
+[ $rc -ne 0 ] || { cat f4.out; ckt_fail "a lying Content-MD5 was accepted"; }
+msg="md5 mismatch for 'bad.bin' (the store's content hash): got $want, expected AAAAAAAAAAAAAAAAAAAAAA=="
+grep -qF "$msg" "$CKT_TMP/ckptd.log" || { cat f4.out; grep bad.bin "$CKT_TMP/ckptd.log"; ckt_fail "no clear mismatch message"; }
+[ "$(grep -cF "$msg" "$CKT_TMP/ckptd.log")" -ge 2 ] || ckt_fail "not refetched once before failing"
+[ ! -e "$bad/bad.bin" ] || ckt_fail "the blob with the lying Content-MD5 was published"
 
 ckt_log "credentials of another account are refused by name"
 rc=0; ckpt fetch "az://otheraccount/models/p/" -o "$CKT_TMP/x" > x.out 2>&1 || rc=$?
