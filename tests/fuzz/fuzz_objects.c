@@ -45,6 +45,16 @@ static void listing(enum ckd_objstore store, const char *xml, size_t len)
         if (*t < 0x20 || *t == 0x7f) abort(); /* sanitised for logs */
 }
 
+/* h formats to text that parses back to h. */
+static void round_trip(const ckd_storehash *h)
+{
+    char out[CKD_STOREHASH_TEXT_MAX];
+    ckd_storehash back;
+    if (ckd_storehash_format(h, out, sizeof(out)) != 0 || ckd_storehash_parse(out, &back) != 0 ||
+        !ckd_storehash_eq(h, &back))
+        abort();
+}
+
 static void header(const char *s, size_t len)
 {
     const char *colon = memchr(s, ':', len);
@@ -53,22 +63,13 @@ static void header(const char *s, size_t len)
     int rc = ckd_storehash_header(&best, s, (size_t)(colon - s), colon + 1,
                                   len - (size_t)(colon - s) - 1);
     if (rc != 1 && rc != 0 && rc != -ENOTSUP && rc != -EINVAL) abort();
-    if (best.algo == CKD_STOREHASH_NONE) return;
-    char out[CKD_STOREHASH_TEXT_MAX];
-    ckd_storehash back;
-    if (ckd_storehash_format(&best, out, sizeof(out)) != 0 || ckd_storehash_parse(out, &back) != 0 ||
-        !ckd_storehash_eq(&best, &back))
-        abort();
+    if (best.algo != CKD_STOREHASH_NONE) round_trip(&best);
 }
 
 static void hash_text(const char *s)
 {
-    ckd_storehash h, back;
-    if (ckd_storehash_parse(s, &h) != 0) return;
-    char out[CKD_STOREHASH_TEXT_MAX];
-    if (ckd_storehash_format(&h, out, sizeof(out)) != 0 || ckd_storehash_parse(out, &back) != 0 ||
-        !ckd_storehash_eq(&h, &back))
-        abort();
+    ckd_storehash h;
+    if (ckd_storehash_parse(s, &h) == 0) round_trip(&h);
 }
 
 static void url(const char *s, size_t len)
@@ -88,7 +89,8 @@ static void url(const char *s, size_t len)
             taken = ckd_objlist_select("p/", key, NULL, 0, NULL, 0, &rel, &why);
             if (taken == 1) {
                 if (rel[0] == '/' || strcmp(rel, "..") == 0 || strncmp(rel, "../", 3) == 0 ||
-                    strstr(rel, "/../") || (strlen(rel) >= 3 && !strcmp(rel + strlen(rel) - 3, "/..")))
+                    strstr(rel, "/../") ||
+                    (strlen(rel) >= 3 && !strcmp(rel + strlen(rel) - 3, "/..")))
                     abort();
             } else if (taken < 0 && !why) {
                 abort();
