@@ -4,8 +4,11 @@
 # entry path check with the text helpers. Each test runs its target for a
 # bounded time (about 20 s; about two minutes in all).
 if(CKPTD_FUZZ)
+  # Every target below, for CI: cmake --build B --target fuzz_all.
+  add_custom_target(fuzz_all)
   function(ckptd_fuzz_target name seconds)
     add_executable(fuzz_${name} fuzz/fuzz_${name}.c)
+    add_dependencies(fuzz_all fuzz_${name})
     target_link_libraries(fuzz_${name} PRIVATE ${ARGN})
     target_compile_options(fuzz_${name} PRIVATE -fsanitize=fuzzer,address,undefined)
     target_link_options(fuzz_${name} PRIVATE -fsanitize=fuzzer,address,undefined)
