@@ -24,9 +24,11 @@ export CKPTD CKPT
 rounds=${1:-11}
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "small_floor: ROUNDS must be a positive integer" >&2; exit 2; }
 work=${BENCH_WORK:-$here/bench/work}
-data=$work/data/floor-small
-if [ "$(cat "$data/.ok" 2>/dev/null)" != "2000 16384" ]; then
-    rm -rf "$data"
+# bench/run.sh's small scenario, with its stamp: made here only when missing.
+data=$work/data/full/small
+stamp=$work/data/full/.small.ok
+if [ "$(cat "$stamp" 2>/dev/null)" != "2000 16384" ]; then
+    rm -rf "$data" "$stamp"
     mkdir -p "$data"
     python3 - "$data" <<'PY'
 import os, sys
@@ -36,9 +38,9 @@ for i in range(2000):
         f.write(os.urandom(16384))
     os.chmod(p, 0o644)  # nginx workers run as nobody
 PY
-    echo "2000 16384" > "$data/.ok"
+    echo "2000 16384" > "$stamp"
 fi
-chmod 755 "$work" "$work/data" "$data"
+chmod 755 "$work" "$work/data" "$work/data/full" "$data"
 export TMPDIR=$work   # downloads land on the disk under test
 ckt_tmpdir
 ckt_nginx_start "$data"

@@ -4,7 +4,8 @@
 # page, NextMarker), names with spaces, '+' and UTF-8, nested; bytes equal to
 # the blobs; a second fetch fetches nothing; a changed blob is fetched again;
 # a blob whose Content-MD5 lies (set with Set Blob Properties) is fetched
-# twice, then fails naming the file and both hashes, and is not published;
+# twice, then fails naming the file and both hashes, and the new output is
+# not published (its good blob neither);
 # credentials for another account are refused by name.
 set -euo pipefail
 . "$CKPT_SRC/tests/lib/common.sh"
@@ -75,7 +76,9 @@ rc=0; ckpt fetch "az://$CKT_AZURE_ACCOUNT/models/w/" -o "$bad" > f4.out 2>&1 || 
 msg="md5 mismatch for 'bad.bin' (the store's content hash): got $want, expected AAAAAAAAAAAAAAAAAAAAAA=="
 grep -qF "$msg" "$CKT_TMP/ckptd.log" || { cat f4.out; grep bad.bin "$CKT_TMP/ckptd.log"; ckt_fail "no clear mismatch message"; }
 [ "$(grep -cF "$msg" "$CKT_TMP/ckptd.log")" -ge 2 ] || ckt_fail "not refetched once before failing"
-[ ! -e "$bad/bad.bin" ] || ckt_fail "the blob with the lying Content-MD5 was published"
+grep -qF "1 of 2 files failed; first: $msg" f4.out || { cat f4.out; ckt_fail "the client does not say which file failed"; }
+# A new output appears whole or not at all: good.bin waits with bad.bin.
+[ ! -e "$bad" ] || { find "$bad"; ckt_fail "something of the failed prefix was published"; }
 
 ckt_log "credentials of another account are refused by name"
 rc=0; ckpt fetch "az://otheraccount/models/p/" -o "$CKT_TMP/x" > x.out 2>&1 || rc=$?

@@ -79,14 +79,12 @@ static void url(const char *s, size_t len)
     if (ckd_objurl_parse(s, &u, err, sizeof(err)) == 0) {
         if (!u.bucket || !u.bucket[0] || !u.key || strlen(u.key) > len) abort();
         const char *rel = NULL, *why = NULL;
-        int taken = ckd_objlist_select("p/", "p/", NULL, 0, NULL, 0, &rel, &why);
-        if (taken != 0) abort(); /* the prefix's own directory marker */
         size_t kl = strlen(u.key);
         char *key = malloc(kl + 3);
         if (key) {
             memcpy(key, "p/", 2);
             memcpy(key + 2, u.key, kl + 1);
-            taken = ckd_objlist_select("p/", key, NULL, 0, NULL, 0, &rel, &why);
+            int taken = ckd_objlist_select("p/", key, NULL, 0, NULL, 0, &rel, &why);
             if (taken == 1) {
                 if (rel[0] == '/' || strcmp(rel, "..") == 0 || strncmp(rel, "../", 3) == 0 ||
                     strstr(rel, "/../") ||
